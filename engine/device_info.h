@@ -1,0 +1,25 @@
+// What the machine has: CUDA devices (when the binary was built with CUDA) and host memory.
+// Never allocates device memory; creating the CUDA context is left to the backend.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace gpt2 {
+
+struct CudaDeviceInfo {
+  bool present = false;
+  std::string name;
+  int64_t total_bytes = 0;
+  int64_t free_bytes = 0;
+  int sm_major = 0, sm_minor = 0;
+  std::string why_absent;  // when !present: "built without CUDA", "no CUDA device", driver error
+};
+
+// Queries device 0 (or the current device). Cheap and safe on machines without a GPU.
+CudaDeviceInfo query_cuda_device();
+
+bool built_with_cuda();
+
+int64_t host_memory_bytes();
+
+}  // namespace gpt2

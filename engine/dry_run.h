@@ -1,0 +1,36 @@
+// `train_gpt2 --dry-run`: resolve the flags, pick the budget, run auto-fit when asked, and print
+// the memory plan (tables or JSON) with a verdict. Needs no GPU.
+#pragma once
+#include <iosfwd>
+
+#include "engine/autofit.h"
+#include "engine/plan_report.h"
+#include "engine/run_options.h"
+
+namespace gpt2 {
+
+// Exit codes of train_gpt2.
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;       // bad flag, bad file, nothing can fit, runtime failure
+constexpr int kExitUsage = 2;       // the command line could not be parsed
+constexpr int kExitDoesNotFit = 3;  // dry run: the plan does not fit the budget
+
+// The budget: --gpu-mem, else --gpu's memory, else the present GPU's free memory (CUDA device),
+// else host memory (CPU device). Throws ConfigError when none can be determined.
+Budget resolve_budget(const RunOptions& opts, Device device);
+
+// Resolves model + run config, and runs auto-fit when --micro-batch auto. Throws ConfigError
+// when nothing fits ("--gpu-mem"/"--gpu" named).
+struct ResolvedRun {
+  ModelConfig model;
+  RunConfig run;
+  Budget budget;
+  bool autofit_used = false;
+  AutoFitResult autofit;
+};
+ResolvedRun resolve_with_autofit(const RunOptions& opts);
+
+// Prints the plan; returns kExitOk when it fits and kExitDoesNotFit when it does not.
+int dry_run(const RunOptions& opts, std::ostream& out);
+
+}  // namespace gpt2

@@ -1,0 +1,39 @@
+#include "engine/gpu_catalog.h"
+
+#include "engine/errors.h"
+#include "engine/units.h"
+
+namespace gpt2 {
+
+const std::vector<GpuSpec>& gpu_catalog() {
+  static const std::vector<GpuSpec> cards = {
+      {"rtx3060-12gb", "NVIDIA GeForce RTX 3060 12GB", 12288 * kMiB, 25.6, 12.7, 360},
+      {"rtx3090", "NVIDIA GeForce RTX 3090 24GB", 24576 * kMiB, 35.6, 35.6, 936},
+      {"rtx4090", "NVIDIA GeForce RTX 4090 24GB", 24564 * kMiB, 165.2, 82.6, 1008},
+      {"a100-40gb", "NVIDIA A100 40GB", 40960 * kMiB, 312, 19.5, 1555},
+      {"a100-80gb", "NVIDIA A100 80GB", 81920 * kMiB, 312, 19.5, 2039},
+      {"h100-80gb", "NVIDIA H100 80GB (SXM)", 81559 * kMiB, 989, 67, 3350},
+      {"h200", "NVIDIA H200 141GB", 143771 * kMiB, 989, 67, 4800},
+  };
+  return cards;
+}
+
+const GpuSpec& find_gpu(const std::string& name) {
+  std::string known;
+  for (const auto& c : gpu_catalog()) {
+    if (c.name == name) return c;
+    known += (known.empty() ? "" : ", ") + c.name;
+  }
+  throw ConfigError("--gpu", "unknown card '" + name + "' (known: " + known + "; or give --gpu-mem SIZE)");
+}
+
+GpuSpec generic_gpu(int64_t memory_bytes) {
+  return {"custom", "a card with " + format_bytes(memory_bytes) + " (A100-class speed assumed)",
+          memory_bytes, 312, 19.5, 1555};
+}
+
+GpuSpec generic_cpu(int64_t memory_bytes) {
+  return {"cpu", "host memory " + format_bytes(memory_bytes), memory_bytes, 0.1, 0.1, 20};
+}
+
+}  // namespace gpt2

@@ -1,0 +1,20 @@
+// train_gpt2: the engine's main binary. Thin: flags, dry run and training live in engine/.
+#include <iostream>
+
+#include "engine/dry_run.h"
+#include "engine/errors.h"
+#include "engine/run_options.h"
+
+int main(int argc, char** argv) {
+  gpt2::RunOptions opts;
+  const int parsed = gpt2::parse_run_options(argc, argv, opts, std::cout, std::cerr);
+  if (parsed >= 0) return parsed;
+  try {
+    if (opts.dry_run) return gpt2::dry_run(opts, std::cout);
+    std::cerr << "train_gpt2: error: training is not built yet; use --dry-run\n";
+    return gpt2::kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "train_gpt2: error: " << e.what() << "\n";
+    return gpt2::kExitError;
+  }
+}
