@@ -102,7 +102,7 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   }
   o.explicitly_set.clear();
   for (const CLI::Option* opt : app.get_options()) {
-    if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicitly_set.push_back(opt->get_lnames()[0]);
+    if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicitly_set.push_back("--" + opt->get_lnames()[0]);
   }
   return -1;
 }

@@ -54,7 +54,7 @@ struct RunOptions {
   bool skip_nonfinite = false;
   int64_t print_every = 1;
 
-  // Which options the user set explicitly (long names without dashes, e.g. "recompute").
+  // Which options the user set explicitly, as flags (e.g. "--recompute").
   std::vector<std::string> explicitly_set;
   bool was_set(const std::string& name) const;
 };

@@ -1,0 +1,101 @@
+// train_gpt2's flags: parsing, resolution, and one clear error naming the flag.
+#include <catch2/catch.hpp>
+#include <sstream>
+
+#include "engine/dry_run.h"
+#include "engine/errors.h"
+#include "engine/run_options.h"
+
+using namespace gpt2;
+
+namespace {
+struct Parsed {
+  int code;
+  RunOptions opts;
+  std::string out, err;
+};
+Parsed parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "train_gpt2");
+  Parsed p;
+  std::ostringstream out, err;
+  p.code = parse_run_options(static_cast<int>(args.size()), args.data(), p.opts, out, err);
+  p.out = out.str();
+  p.err = err.str();
+  return p;
+}
+std::string error_flag(std::vector<const char*> args) {
+  Parsed p = parse(std::move(args));
+  REQUIRE(p.code == -1);
+  try {
+    std::ostringstream sink;
+    dry_run(p.opts, sink);
+  } catch (const ConfigError& e) {
+    return e.flag();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST_CASE("flags parse into options and a custom model", "[cli]") {
+  Parsed p = parse({"--dry-run", "--layers", "4", "--heads", "4", "--width", "128", "--vocab", "1000",
+                    "--max-seq-len", "256", "--micro-batch", "8", "--recompute", "norm", "--gpu-mem", "1GiB"});
+  REQUIRE(p.code == -1);
+  const ModelConfig m = resolve_model(p.opts);
+  CHECK(m.num_layers == 4);
+  CHECK(m.channels == 128);
+  CHECK(m.vocab_size == 1000);
+  CHECK(m.padded_vocab == 1024);
+  CHECK(m.name == "custom");
+  const RunConfig r = resolve_run(p.opts, m, Device::CUDA);
+  CHECK(r.micro_batch == 8);
+  CHECK(r.seq_len == 256);
+  CHECK(r.recompute.kind == Recompute::Norm);
+  CHECK(p.opts.was_set("--recompute"));
+  CHECK_FALSE(p.opts.was_set("--zero"));
+}
+
+TEST_CASE("--help exits 0 and lists the flags; unknown flags exit 2", "[cli]") {
+  Parsed h = parse({"--help"});
+  CHECK(h.code == 0);
+  CHECK(h.out.find("--micro-batch") != std::string::npos);
+  CHECK(h.out.find("--gpu-mem") != std::string::npos);
+  Parsed u = parse({"--no-such-flag"});
+  CHECK(u.code == 2);
+  CHECK(u.err.find("--no-such-flag") != std::string::npos);
+  Parsed n = parse({"--steps", "-5"});
+  CHECK(n.code == 2);
+  CHECK(n.err.find("--steps") != std::string::npos);
+}
+
+TEST_CASE("every nonsensical config names its flag before any allocation", "[cli][errors]") {
+  CHECK(error_flag({"--dry-run", "--heads", "7", "--gpu-mem", "12GiB"}) == "--heads");
+  CHECK(error_flag({"--dry-run", "--seq-len", "2048", "--gpu-mem", "12GiB"}) == "--seq-len");
+  CHECK(error_flag({"--dry-run", "--micro-batch", "4", "--total-batch-tokens", "1000", "--gpu-mem", "12GiB"}) ==
+        "--total-batch-tokens");
+  CHECK(error_flag({"--dry-run", "--micro-batch", "4", "--world-size", "3", "--total-batch-tokens", "16384",
+                    "--gpu-mem", "12GiB"}) == "--total-batch-tokens");
+  CHECK(error_flag({"--dry-run", "--model", "d48", "--micro-batch", "auto", "--gpu-mem", "4GiB"}) == "--gpu-mem");
+  CHECK(error_flag({"--dry-run", "--model", "d48", "--micro-batch", "auto", "--gpu", "rtx3060-12gb",
+                    "--seq-len", "1024", "--zero", "0"}) != "--heads");  // d48 on 12 GB: fits or names --gpu
+  CHECK(error_flag({"--dry-run", "--gpu", "gtx480"}) == "--gpu");
+  CHECK(error_flag({"--dry-run", "--gpu-mem", "12 potatoes"}) == "--gpu-mem");
+  CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--micro-batch", "many"}) == "--micro-batch");
+  CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--model", "d99"}) == "--model");
+  CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--precision", "fp16"}) == "--precision");
+  CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--logits-chunk", "0"}) == "--logits-chunk");
+  CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--width", "-8"}) == "--width");
+}
+
+TEST_CASE("dry run: exit code says whether it fits", "[cli]") {
+  Parsed p = parse({"--dry-run", "--model", "d12", "--micro-batch", "64", "--gpu", "rtx3060-12gb"});
+  REQUIRE(p.code == -1);
+  std::ostringstream out;
+  CHECK(dry_run(p.opts, out) == kExitDoesNotFit);
+  CHECK(out.str().find("DOES NOT FIT") != std::string::npos);
+  CHECK(out.str().find("--micro-batch") != std::string::npos);  // the suggested flags
+
+  Parsed a = parse({"--dry-run", "--model", "d12", "--micro-batch", "auto", "--gpu-mem", "11GiB"});
+  std::ostringstream out2;
+  CHECK(dry_run(a.opts, out2) == kExitOk);
+  CHECK(out2.str().find("FITS") != std::string::npos);
+}
