@@ -2,8 +2,8 @@
 #include <iostream>
 
 #include "engine/dry_run.h"
-#include "engine/errors.h"
 #include "engine/run_options.h"
+#include "engine/train_main.h"
 
 int main(int argc, char** argv) {
   gpt2::RunOptions opts;
@@ -11,8 +11,7 @@ int main(int argc, char** argv) {
   if (parsed >= 0) return parsed;
   try {
     if (opts.dry_run) return gpt2::dry_run(opts, std::cout);
-    std::cerr << "train_gpt2: error: training is not built yet; use --dry-run\n";
-    return gpt2::kExitError;
+    return gpt2::train_main(opts, std::cout, std::cerr);
   } catch (const std::exception& e) {
     std::cerr << "train_gpt2: error: " << e.what() << "\n";
     return gpt2::kExitError;

@@ -1,0 +1,79 @@
+// GPT-2, written once over the Backend interface: the forward pass, the chunked output head with
+// the fused softmax-cross-entropy, the backward pass with every recompute policy of the plan, and
+// the optimizer step. Every buffer is carved from the plan's arena; nothing here allocates
+// backend memory after construction.
+//
+// One micro-step:   load_batch → forward → head(grad) → backward      (gradients +=)
+// One eval batch:   load_batch → forward → head(no grad)
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/memory_plan.h"
+
+namespace gpt2 {
+
+class Model {
+ public:
+  // Creates the backend's arena from the plan and carves every pointer.
+  Model(const MemoryPlan& plan, Backend& backend);
+
+  const MemoryPlan& plan() const { return plan_; }
+  const ModelConfig& config() const { return plan_.model; }
+  Backend& backend() { return backend_; }
+
+  // ---- parameters (host side: fp32, flat, padded layout of plan.param_offsets) ---------------
+  // GPT-2 initialisation: N(0, 0.02) weights, residual projections (attprojw, fcprojw) scaled
+  // by 1/√(2L), zero biases, unit layernorm gains, zero padding rows of wte. Seeded per tensor.
+  static std::vector<float> gpt2_init(const MemoryPlan& plan, uint64_t seed);
+  void init_gpt2(uint64_t seed);
+  // Sets parameters (and the fp32 master copy when there is one); zeroes m, v and gradients.
+  void set_parameters(const std::vector<float>& flat);
+  std::vector<float> parameters() const;  // the master copy when present, else the parameters
+  std::vector<float> gradients() const;
+
+  // ---- one micro-batch ------------------------------------------------------------------------
+  // Copies B·T inputs and targets (host memory) into the arena. B and T default to the plan's;
+  // smaller values serve evaluation and sampling. Returns the index of the first token outside
+  // [0, V), or -1 when all are valid (then nothing bad reaches a kernel).
+  int64_t load_batch(const int32_t* inputs, const int32_t* targets, int B = 0, int T = 0);
+  void forward();
+  // The output head in chunks of plan.run.logits_chunk tokens. Returns the sum of the per-token
+  // losses. With compute_grad, dlogits · dloss_scale flows into dwte and d(lnf).
+  double head(bool compute_grad, float dloss_scale);
+  void backward();
+
+  // Logits for the loaded batch (after forward), rows [0, B·T), V columns each (host).
+  std::vector<float> logits();
+
+  // ---- optimizer ---------------------------------------------------------------------------------
+  void zero_grads();
+  double grad_norm_squared();
+  // AdamW over all parameters; fills `ranges` from the plan.
+  void adamw(AdamWStep step);
+  AdamWStep adamw_template() const;
+
+ private:
+  struct LayerActs {
+    TensorRef ln1, qkv, atty, x2, ln2, fch, fch_gelu;
+    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lse;
+  };
+  TensorRef buf(const std::string& name) const;
+  float* fbuf(const std::string& name) const;
+  TensorRef param(int i, int layer = -1) const;
+  TensorRef grad(int i, int layer = -1) const;
+  TensorRef residual(int i) const;
+  LayerActs layer_acts(int layer) const;
+  void layer_forward(int layer, const LayerActs& a, bool write_output);
+  void layer_backward(int layer);
+
+  MemoryPlan plan_;
+  Backend& backend_;
+  std::byte* arena_ = nullptr;
+  DType act_dtype_;
+  int B_ = 0, T_ = 0;  // current batch shape (≤ the plan's)
+};
+
+}  // namespace gpt2
