@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/dataloader.h"
 
@@ -16,6 +17,10 @@ class BatchSource {
   virtual void next(int32_t* inputs, int32_t* targets) = 0;
   virtual void reset() = 0;  // back to the first batch (validation)
   virtual std::string describe() const = 0;
+  // The read position as opaque bytes, for checkpoints; restore_position() continues exactly
+  // there and throws ConfigError("--resume") for a position from another source.
+  virtual std::vector<uint8_t> save_position() const = 0;
+  virtual void restore_position(const std::vector<uint8_t>& bytes) = 0;
 };
 
 // A stream anyone can learn: each row starts at a random token, and each next token follows
@@ -27,8 +32,8 @@ class SyntheticSource final : public BatchSource {
   void next(int32_t* inputs, int32_t* targets) override;
   void reset() override { batch_index_ = 0; }
   std::string describe() const override;
-  uint64_t position() const { return batch_index_; }
-  void set_position(uint64_t p) { batch_index_ = p; }
+  std::vector<uint8_t> save_position() const override;
+  void restore_position(const std::vector<uint8_t>& bytes) override;
 
  private:
   int K_, B_, T_;
@@ -43,6 +48,8 @@ class LoaderSource final : public BatchSource {
   void next(int32_t* inputs, int32_t* targets) override { loader_.next_batch(inputs, targets); }
   void reset() override { loader_.reset(); }
   std::string describe() const override { return loader_.describe(); }
+  std::vector<uint8_t> save_position() const override;
+  void restore_position(const std::vector<uint8_t>& bytes) override;
   DataLoader& loader() { return loader_; }
 
  private:

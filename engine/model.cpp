@@ -169,6 +169,26 @@ std::vector<float> Model::gradients() const {
   return download_flat(backend_, arena_ + plan_.find("grads.wte").offset, act_dtype_, plan_.flat_param_elems);
 }
 
+Model::OptimizerState Model::optimizer_state() const {
+  OptimizerState s;
+  if (const Buffer* mw = plan_.find_if("master_weights"))
+    s.master = download_flat(backend_, arena_ + mw->offset, DType::FP32, plan_.shard_elems);
+  s.m = download_flat(backend_, arena_ + plan_.find("adam_m").offset, DType::FP32, plan_.shard_elems);
+  s.v = download_flat(backend_, arena_ + plan_.find("adam_v").offset, DType::FP32, plan_.shard_elems);
+  return s;
+}
+
+void Model::set_optimizer_state(const OptimizerState& s) {
+  const size_t n = static_cast<size_t>(plan_.shard_elems);
+  const Buffer* mw = plan_.find_if("master_weights");
+  if (s.m.size() != n || s.v.size() != n || (mw ? s.master.size() != n : !s.master.empty()))
+    throw std::invalid_argument("set_optimizer_state: state does not match the plan's shard of " +
+                                std::to_string(n) + " elements");
+  if (mw) backend_.upload(arena_ + mw->offset, s.master.data(), n * sizeof(float));
+  backend_.upload(arena_ + plan_.find("adam_m").offset, s.m.data(), n * sizeof(float));
+  backend_.upload(arena_ + plan_.find("adam_v").offset, s.v.data(), n * sizeof(float));
+}
+
 // ---- forward -----------------------------------------------------------------------------------
 
 int64_t Model::load_batch(const int32_t* inputs, const int32_t* targets, int B, int T) {

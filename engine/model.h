@@ -34,6 +34,15 @@ class Model {
   std::vector<float> parameters() const;  // the master copy when present, else the parameters
   std::vector<float> gradients() const;
 
+  // This rank's optimizer state (fp32 shard): master weights (empty when there are none), m, v.
+  struct OptimizerState {
+    std::vector<float> master, m, v;
+  };
+  OptimizerState optimizer_state() const;
+  // Restores the state saved by optimizer_state(); the bf16 parameters are re-derived from the
+  // master copy by the caller's set_parameters() beforehand (or are fp32 already).
+  void set_optimizer_state(const OptimizerState& state);
+
   // ---- one micro-batch ------------------------------------------------------------------------
   // Copies B·T inputs and targets (host memory) into the arena. B and T default to the plan's;
   // smaller values serve evaluation and sampling. Returns the index of the first token outside
