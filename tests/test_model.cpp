@@ -140,6 +140,8 @@ class FixedSource final : public BatchSource {
   }
   void reset() override {}
   std::string describe() const override { return "fixed"; }
+  std::vector<uint8_t> save_position() const override { return {}; }
+  void restore_position(const std::vector<uint8_t>&) override {}
   std::vector<int32_t> in_, tg_;
 };
 }  // namespace

@@ -89,6 +89,8 @@ class ReplaySource final : public BatchSource {
   }
   void reset() override { i_ = 0; }
   std::string describe() const override { return "reference batches"; }
+  std::vector<uint8_t> save_position() const override { return {uint8_t(i_)}; }
+  void restore_position(const std::vector<uint8_t>& b) override { i_ = b.at(0); }
 
  private:
   std::vector<int32_t> tok_, tgt_;
