@@ -312,6 +312,14 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
     if (!keep_gelu) pb.add("recompute.fch_gelu", S, act, {B, T, 4 * C});
   }
 
+  if (run.device == Device::CUDA) {
+    // Deterministic (atomic-free) backward passes of the CUDA kernels keep partial results here;
+    // the sizes are the kernels' documented contracts (kernels/cuda/encoder.cuh, layernorm.cuh),
+    // and the CUDA backend checks them at start-up.
+    pb.add("scratch.encoder_bwd", S, i32, {4 * BT});                       // token buckets
+    pb.add("scratch.layernorm_bwd", S, f32, {std::min<int64_t>(BT, 1024), 2 * C});  // dweight/dbias partials
+  }
+
   // ---- logits: one chunk of tokens at a time, never B·T·Vp --------------------------------------
   pb.add("logits.chunk", Category::Logits, act, {run.logits_chunk, Vp});
   pb.add("logits.losses", Category::Logits, f32, {B, T});
@@ -320,6 +328,10 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
   if (run.device == Device::CUDA)
     pb.add("workspace.cublaslt", Category::Workspace, DType::INT32, {kCublasLtWorkspaceBytes / 4});
   pb.add("workspace.norm_partials", Category::Workspace, f32, {kNormPartialsFloats});
+  if (run.device == Device::CUDA) {
+    pb.add("workspace.norm_result", Category::Workspace, f32, {1});       // Σ g², read by AdamW's clip
+    pb.add("workspace.matmul_bias", Category::Workspace, f32, {4 * C});   // bias-gradient staging (max OC = 4C)
+  }
 
   plan.arena_bytes = pb.cursor;
   return plan;

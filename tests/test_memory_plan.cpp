@@ -2,6 +2,7 @@
 // invariants (aligned, non-overlapping, categories sum to the total), linearity in B, the
 // ordering of the recompute policies, and the seed's 12 GB case.
 #include <catch2/catch.hpp>
+#include <algorithm>
 
 #include "engine/errors.h"
 #include "engine/memory_plan.h"
@@ -51,6 +52,9 @@ int64_t hand_total(const ModelConfig& m, int64_t B, int64_t T, bool bf16, const 
   total += BT * ((C + C + 3 * C + 4 * C) * d + NH * 4 + recompute_scratch);  // backward scratch
   total += chunk * Vp * d + BT * 4;                                         // logits + losses
   total += (32 << 20) + 1024 * 4;                                           // workspaces
+  // CUDA-only kernel scratch: encoder backward token buckets, layernorm backward partials,
+  // the global norm's result (one float, rounded up to the 256-byte alignment), bias staging.
+  total += 4 * BT * 4 + std::min<int64_t>(BT, 1024) * 2 * C * 4 + 256 + 4 * C * 4;
   total += reserve;
   return total;
 }
@@ -93,6 +97,7 @@ TEST_CASE("plan totals equal an independent hand formula", "[plan]") {
     const MemoryPlan plan = make_memory_plan(m, r);
     for (const auto& b : plan.buffers) {
       INFO(b.name);
+      if (b.name == "workspace.norm_result") continue;  // counted as 256 in the formula
       REQUIRE(b.bytes == b.numel * dtype_size(b.dtype));  // the hand formula's assumption
     }
     const int64_t reserve = kDefaultCudaReserveBytes + (c.world > 1 ? kDefaultNcclReserveBytes : 0);
