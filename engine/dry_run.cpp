@@ -44,12 +44,21 @@ Budget resolve_budget(const RunOptions& o, Device device) {
   return b;
 }
 
-ResolvedRun resolve_with_autofit(const RunOptions& o) {
+ResolvedRun resolve_with_autofit(const RunOptions& o, const MeasuredDevice* measured) {
   ResolvedRun rr;
   rr.model = resolve_model(o);
   const Device device = resolve_device(o);
   rr.run = resolve_run(o, rr.model, device);
-  rr.budget = resolve_budget(o, device);
+  if (measured && o.gpu_mem.empty() && o.gpu.empty()) {
+    rr.budget.bytes = measured->total_bytes;
+    rr.budget.source = measured->name + ", " + format_bytes(measured->reserve_bytes) + " of it held outside the arena";
+    const GpuSpec* card = match_gpu_by_device_name(measured->name);
+    rr.budget.gpu = card ? *card : generic_gpu(measured->total_bytes);
+    rr.budget.gpu.memory_bytes = measured->total_bytes;
+  } else {
+    rr.budget = resolve_budget(o, device);
+  }
+  if (measured && o.reserve.empty()) rr.run.reserve_bytes = measured->reserve_bytes;
   if (o.micro_batch == "auto") {
     AutoFitRequest req;
     req.base = rr.run;

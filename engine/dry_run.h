@@ -28,7 +28,15 @@ struct ResolvedRun {
   bool autofit_used = false;
   AutoFitResult autofit;
 };
-ResolvedRun resolve_with_autofit(const RunOptions& opts);
+// A real CUDA run measures the device first (make_cuda_backend): the memory held outside the
+// arena becomes the plan's reserve (unless --reserve is given), and the budget is the device's
+// total memory (unless --gpu-mem or --gpu say otherwise).
+struct MeasuredDevice {
+  std::string name;
+  int64_t total_bytes = 0;
+  int64_t reserve_bytes = 0;
+};
+ResolvedRun resolve_with_autofit(const RunOptions& opts, const MeasuredDevice* measured = nullptr);
 
 // Prints the plan; returns kExitOk when it fits and kExitDoesNotFit when it does not.
 int dry_run(const RunOptions& opts, std::ostream& out);

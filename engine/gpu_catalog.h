@@ -21,6 +21,10 @@ const std::vector<GpuSpec>& gpu_catalog();
 // Throws ConfigError("--gpu") naming the known cards when `name` is not one of them.
 const GpuSpec& find_gpu(const std::string& name);
 
+// The card-table entry for a CUDA device name ("NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 4090",
+// ...), for MFU; nullptr when the card is not in the table.
+const GpuSpec* match_gpu_by_device_name(const std::string& device_name);
+
 // The compute figures auto-fit assumes when only a byte budget is known (--gpu-mem): an
 // A100-class card. Only the ranking of configurations depends on them, not whether one fits.
 GpuSpec generic_gpu(int64_t memory_bytes);

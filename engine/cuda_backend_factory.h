@@ -1,0 +1,33 @@
+// Creating the CUDA backend from host-only code. The definition lives in the CUDA library
+// (engine/cuda/cuda_backend.cu) when the build has CUDA, and in engine/cuda_backend_stub.cpp
+// (which throws a ConfigError naming --device) when it does not.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "engine/backend.h"
+
+namespace gpt2 {
+
+// What the CUDA backend measured about device memory.
+struct CudaMemoryReport {
+  int64_t total_bytes = 0;        // device memory
+  int64_t free_before_arena = 0;  // after the context and library handles exist
+  int64_t free_after_arena = 0;
+  int64_t reserve_bytes = 0;      // total - free_before_arena: context, handles, other processes
+  int64_t arena_drop_bytes() const { return free_before_arena - free_after_arena; }
+};
+
+class CudaBackendBase : public Backend {
+ public:
+  // Measured after the context and handles exist, before the arena.
+  virtual CudaMemoryReport memory_report() const = 0;
+  virtual std::string device_name() const = 0;
+  virtual double peak_bf16_tflops() const = 0;  // from the card table when known, else 0
+};
+
+// Creates the context, stream and cuBLASLt handle on device `device`. Throws ConfigError("--device")
+// when there is no usable device or the build has no CUDA.
+std::unique_ptr<CudaBackendBase> make_cuda_backend(int device = 0);
+
+}  // namespace gpt2
