@@ -24,6 +24,7 @@ class CudaBackendBase : public Backend {
   virtual CudaMemoryReport memory_report() const = 0;
   virtual std::string device_name() const = 0;
   virtual double peak_bf16_tflops() const = 0;  // from the card table when known, else 0
+  virtual void* native_stream() const = 0;      // the cudaStream_t every op runs on
 };
 
 // Creates the context, stream and cuBLASLt handle on device `device`. Throws ConfigError("--device")

@@ -95,6 +95,7 @@ class CudaBackend final : public CudaBackendBase {
     return g ? g->bf16_tflops : 0.0;
   }
   CudaMemoryReport memory_report() const override { return report_; }
+  void* native_stream() const override { return stream_; }
 
   std::byte* create_arena(const MemoryPlan& plan) override {
     if (arena_) throw std::logic_error("CUDA backend: the arena already exists");

@@ -1,0 +1,55 @@
+// Causal multi-head self-attention on the GPU: flash-style forward and backward with no T×T
+// buffer. See the block comment at the top of attention.cu for the maths, tiling and determinism.
+//
+// Layouts (the shape letters are the project's usual ones; C = NH·HS):
+//   qkv   (B, T, 3, NH, HS)  = (B, T, 3C): q at [0,C), k at [C,2C), v at [2C,3C) of each token
+//   y     (B, T, NH, HS)     = (B, T, C)
+//   lse   (B, NH, T) fp32    natural-log logsumexp of the scaled scores of each query row
+//   dy    (B, T, NH, HS)
+//   dqkv  (B, T, 3C)         written (=), every element
+//   scratch_att (B, NH, T) fp32: the plan's `scratch.att`; backward only (D_i = dy_i · y_i)
+//
+// Supported: HS ∈ {64, 128}; any T ≥ 1 (no tile divisibility needed); any B, NH.
+// Storage: bf16 runs the tensor-core (mma.sync) kernels; fp32 runs the simple scalar kernels
+// (exact fp32 maths, slower). The simple kernels also take bf16, to cross-check the
+// tensor-core path; defining GPT2_ATTENTION_SIMPLE at build time routes bf16 to them too.
+// No launcher allocates device memory.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "kernels/cuda/common.cuh"
+
+namespace gpt2::cuda {
+
+// Floats of backward scratch the launchers need: B·NH·T (the plan's `scratch.att`).
+inline size_t attention_scratch_floats(int B, int T, int NH) {
+  return static_cast<size_t>(B) * static_cast<size_t>(NH) * static_cast<size_t>(T);
+}
+
+// Forward: y, lse ← attention(qkv). Writes y for every (b, t < T, h) and lse for every (b, h, t < T).
+void attention_forward(bf16* y, float* lse, const bf16* qkv, int B, int T, int NH, int HS, cudaStream_t stream);
+void attention_forward(float* y, float* lse, const float* qkv, int B, int T, int NH, int HS, cudaStream_t stream);
+
+// Backward: dqkv = d(loss)/d(qkv), given dy, the forward's inputs qkv and its outputs y, lse.
+// scratch_att: B·NH·T floats, overwritten. Deterministic: no atomics, fixed summation order.
+void attention_backward(bf16* dqkv, float* scratch_att, const bf16* dy, const bf16* qkv, const bf16* y,
+                        const float* lse, int B, int T, int NH, int HS, cudaStream_t stream);
+void attention_backward(float* dqkv, float* scratch_att, const float* dy, const float* qkv, const float* y,
+                        const float* lse, int B, int T, int NH, int HS, cudaStream_t stream);
+
+// The simple scalar kernels (one warp per row, no tensor cores), same contract as above. They are
+// what the fp32 overloads run; the bf16 overloads exist for tests that cross-check the
+// tensor-core path.
+void attention_forward_simple(bf16* y, float* lse, const bf16* qkv, int B, int T, int NH, int HS,
+                              cudaStream_t stream);
+void attention_forward_simple(float* y, float* lse, const float* qkv, int B, int T, int NH, int HS,
+                              cudaStream_t stream);
+void attention_backward_simple(bf16* dqkv, float* scratch_att, const bf16* dy, const bf16* qkv, const bf16* y,
+                               const float* lse, int B, int T, int NH, int HS, cudaStream_t stream);
+void attention_backward_simple(float* dqkv, float* scratch_att, const float* dy, const float* qkv,
+                               const float* y, const float* lse, int B, int T, int NH, int HS,
+                               cudaStream_t stream);
+
+}  // namespace gpt2::cuda
