@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,7 @@ struct AdamWStep {
   int64_t t = 1;            // 1-based step for bias correction
   float grad_scale = 1.0f;  // gradient clipping factor
   uint64_t seed = 0;        // stochastic rounding of bf16 parameters (per step)
+  int64_t index_base = 0;   // flat index of element 0 of the pointers passed (ZeRO-1 shard start)
 };
 
 class Backend {
@@ -65,8 +67,10 @@ class Backend {
   // ---- ops (shapes as in kernels/cpu/<op>.h) -----------------------------------------------------
   virtual void encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,
                                int C) = 0;
-  virtual void encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* tokens, int B, int T,
-                                int C) = 0;
+  // tokens_host: the same B·T tokens in host memory (the CUDA kernel groups positions by token
+  // on the host to accumulate dwte deterministically without atomics).
+  virtual void encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* tokens,
+                                const int32_t* tokens_host, int B, int T, int C, int V) = 0;
   virtual void layernorm_forward(TensorRef out, float* mean, float* rstd, TensorRef inp, TensorRef weight,
                                  TensorRef bias, int N, int C) = 0;
   // Recomputes the forward's output from the saved statistics, bitwise identical to it.
@@ -92,6 +96,13 @@ class Backend {
                                  int NH) = 0;
   virtual void attention_backward(TensorRef dqkv, float* scratch, TensorRef dy, TensorRef qkv, TensorRef y,
                                   const float* lse, int B, int T, int C, int NH) = 0;
+  // Incremental decoding (B = 1): y (C) = causal attention of the query in row `pos` of qkv
+  // (T, 3C) over the keys and values of rows 0..pos (the KV cache). `scratch` holds at least
+  // NH·(pos+1) floats (the plan's scratch.att). Backends without it throw std::logic_error.
+  virtual void attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) {
+    (void)y, (void)scratch, (void)qkv, (void)pos, (void)C, (void)NH;
+    throw std::logic_error("attention_decode: not supported by this backend");
+  }
   // Fused softmax-cross-entropy over N rows: losses (N) written; when compute_grad, logits are
   // overwritten with dlogits · dloss_scale (padded columns 0). Targets are already validated.
   virtual void classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp,

@@ -9,13 +9,14 @@
 
 namespace gpt2 {
 
-SyntheticSource::SyntheticSource(int vocab_size, int B, int T, uint64_t seed, double noise)
-    : K_(std::min(vocab_size, 256)), B_(B), T_(T), seed_(seed), noise_(noise) {}
+SyntheticSource::SyntheticSource(int vocab_size, int B, int T, uint64_t seed, double noise, int rank, int world)
+    : K_(std::min(vocab_size, 256)), B_(B), T_(T), seed_(seed), rank_(rank), world_(world), noise_(noise) {}
 
 void SyntheticSource::next(int32_t* inputs, int32_t* targets) {
   for (int b = 0; b < B_; ++b) {
     // Each row has its own stream, so a batch depends only on (seed, batch index, row).
-    Rng rng(derive_seed(seed_, batch_index_ * 65536 + static_cast<uint64_t>(b)));
+    const uint64_t global_batch = batch_index_ * static_cast<uint64_t>(world_) + static_cast<uint64_t>(rank_);
+    Rng rng(derive_seed(seed_, global_batch * 65536 + static_cast<uint64_t>(b)));
     int32_t x = static_cast<int32_t>(rng.below(K_));
     for (int t = 0; t <= T_; ++t) {
       if (t < T_) inputs[b * T_ + t] = x;

@@ -28,7 +28,9 @@ class BatchSource {
 // K = min(V, 256). The best possible loss is about noise·ln(K) + H(noise), far below ln(V).
 class SyntheticSource final : public BatchSource {
  public:
-  SyntheticSource(int vocab_size, int B, int T, uint64_t seed, double noise = 0.1);
+  // With world > 1, rank r gets micro-batches r, r + world, r + 2·world, ... of the one-process
+  // stream, so W ranks at accumulation A see the same rows per step as one process at W·A.
+  SyntheticSource(int vocab_size, int B, int T, uint64_t seed, double noise = 0.1, int rank = 0, int world = 1);
   void next(int32_t* inputs, int32_t* targets) override;
   void reset() override { batch_index_ = 0; }
   std::string describe() const override;
@@ -38,6 +40,7 @@ class SyntheticSource final : public BatchSource {
  private:
   int K_, B_, T_;
   uint64_t seed_;
+  int rank_ = 0, world_ = 1;
   double noise_;
   uint64_t batch_index_ = 0;
 };

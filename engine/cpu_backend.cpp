@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_decode.h"
 #include "kernels/cpu/classifier.h"
 #include "kernels/cpu/encoder.h"
 #include "kernels/cpu/gelu.h"
@@ -54,8 +55,9 @@ void CpuBackend::encoder_forward(TensorRef out, const int32_t* tokens, TensorRef
                                  int C) {
   cpu::encoder_forward(f32(out), tokens, f32(wte), f32(wpe), B, T, C);
 }
-void CpuBackend::encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* tokens, int B,
-                                  int T, int C) {
+void CpuBackend::encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* tokens,
+                                  const int32_t* /*tokens_host: same memory on the CPU*/, int B, int T, int C,
+                                  int /*V*/) {
   cpu::encoder_backward(f32(dwte), f32(dwpe), f32(dout), tokens, B, T, C);
 }
 void CpuBackend::layernorm_forward(TensorRef out, float* mean, float* rstd, TensorRef inp, TensorRef weight,
@@ -100,6 +102,9 @@ void CpuBackend::attention_forward(TensorRef y, float* lse, float* scratch, Tens
 void CpuBackend::attention_backward(TensorRef dqkv, float* scratch, TensorRef dy, TensorRef qkv, TensorRef y,
                                     const float* lse, int B, int T, int C, int NH) {
   cpu::attention_backward(f32(dqkv), scratch, f32(dy), f32(qkv), f32(y), lse, B, T, C, NH);
+}
+void CpuBackend::attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) {
+  cpu::attention_decode(f32(y), scratch, f32(qkv), pos, C, NH);
 }
 void CpuBackend::classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp,
                             float dloss_scale, bool compute_grad) {

@@ -21,8 +21,8 @@ class CpuBackend final : public Backend {
 
   void encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,
                        int C) override;
-  void encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* tokens, int B, int T,
-                        int C) override;
+  void encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* tokens,
+                        const int32_t* tokens_host, int B, int T, int C, int V) override;
   void layernorm_forward(TensorRef out, float* mean, float* rstd, TensorRef inp, TensorRef weight, TensorRef bias,
                          int N, int C) override;
   void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd, TensorRef weight,
@@ -41,6 +41,7 @@ class CpuBackend final : public Backend {
                          int NH) override;
   void attention_backward(TensorRef dqkv, float* scratch, TensorRef dy, TensorRef qkv, TensorRef y, const float* lse,
                           int B, int T, int C, int NH) override;
+  void attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) override;
   void classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp, float dloss_scale,
                   bool compute_grad) override;
   double global_norm_squared(TensorRef x, int64_t n, float* partials) override;

@@ -23,6 +23,7 @@ Model::Model(const MemoryPlan& plan, Backend& backend) : plan_(plan), backend_(b
   arena_ = backend_.create_arena(plan_);
   B_ = plan.run.micro_batch;
   T_ = plan.run.seq_len;
+  inputs_host_.resize(static_cast<size_t>(B_) * T_);
 }
 
 TensorRef Model::buf(const std::string& name) const {
@@ -165,6 +166,10 @@ std::vector<float> Model::parameters() const {
   return download_flat(backend_, arena_ + plan_.find("params.wte").offset, act_dtype_, plan_.flat_param_elems);
 }
 
+std::vector<float> Model::stored_parameters() const {
+  return download_flat(backend_, arena_ + plan_.find("params.wte").offset, act_dtype_, plan_.flat_param_elems);
+}
+
 std::vector<float> Model::gradients() const {
   return download_flat(backend_, arena_ + plan_.find("grads.wte").offset, act_dtype_, plan_.flat_param_elems);
 }
@@ -207,6 +212,7 @@ int64_t Model::load_batch(const int32_t* inputs, const int32_t* targets, int B, 
       if (targets[i] < 0 || targets[i] >= V) return i;
   B_ = B;
   T_ = T;
+  std::copy(inputs, inputs + n, inputs_host_.begin());
   backend_.upload(buf("act.inputs").ptr, inputs, n * sizeof(int32_t));
   if (targets) backend_.upload(buf("act.targets").ptr, targets, n * sizeof(int32_t));
   return -1;
@@ -278,6 +284,58 @@ std::vector<float> Model::logits() {
   return out;
 }
 
+std::vector<float> Model::token_losses() const {
+  std::vector<float> out(static_cast<size_t>(B_) * T_);
+  backend_.download(out.data(), fbuf("logits.losses"), out.size() * sizeof(float));
+  return out;
+}
+
+std::vector<float> Model::row_logits(int row) {
+  const int C = plan_.model.channels, V = plan_.model.vocab_size, Vp = plan_.model.padded_vocab;
+  const TensorRef logits = buf("logits.chunk");
+  backend_.matmul_forward(logits, buf("act.lnf").at(static_cast<int64_t>(row) * C), param(WTE), TensorRef{}, 1, C, Vp);
+  std::vector<float> out = download_flat(backend_, logits.ptr, logits.dtype, Vp);
+  out.resize(V);
+  return out;
+}
+
+std::vector<float> Model::decode_step(int32_t token, int pos) {
+  if (!can_decode())
+    throw std::logic_error("decode_step: the plan recomputes whole blocks, so their qkv (the KV cache) is not kept");
+  if (pos < 0 || pos >= plan_.run.seq_len)
+    throw std::out_of_range("decode_step: position " + std::to_string(pos) + " outside the planned context of " +
+                            std::to_string(plan_.run.seq_len));
+  if (token < 0 || token >= plan_.model.vocab_size)
+    throw std::out_of_range("decode_step: token " + std::to_string(token) + " outside the vocabulary");
+  const int C = plan_.model.channels, NH = plan_.model.num_heads, L = plan_.model.num_layers;
+  const int64_t p = pos, pC = p * C;
+  Backend& be = backend_;
+  B_ = 1;
+  T_ = pos + 1;
+  int32_t* tokens = buf("act.inputs").as<int32_t>();
+  be.upload(tokens + pos, &token, sizeof token);
+  // The position embedding of `pos` is row pos of wpe: pass it as the table of a 1-token batch.
+  be.encoder_forward(residual(0).at(pC), tokens + pos, param(WTE), param(WPE).at(pC), 1, 1, C);
+  for (int l = 0; l < L; ++l) {
+    const LayerActs a = layer_acts(l);
+    const TensorRef x = residual(l).at(pC), ln1 = a.ln1.at(pC), atty = a.atty.at(pC), x2 = a.x2.at(pC),
+                    ln2 = a.ln2.at(pC), fch = a.fch.at(p * 4 * C), fcg = a.fch_gelu.at(p * 4 * C),
+                    out = residual(l + 1).at(pC);
+    be.layernorm_forward(ln1, a.ln1_mean + p, a.ln1_rstd + p, x, param(LN1W, l), param(LN1B, l), 1, C);
+    be.matmul_forward(a.qkv.at(p * 3 * C), ln1, param(QKVW, l), param(QKVB, l), 1, C, 3 * C);
+    be.attention_decode(atty, fbuf("scratch.att"), a.qkv, pos, C, NH);
+    be.matmul_forward(x2, atty, param(ATTPROJW, l), param(ATTPROJB, l), 1, C, C);
+    be.residual_forward(x2, x, x2, C);
+    be.layernorm_forward(ln2, a.ln2_mean + p, a.ln2_rstd + p, x2, param(LN2W, l), param(LN2B, l), 1, C);
+    be.matmul_forward_gelu(fch, fcg, ln2, param(FCW, l), param(FCB, l), 1, C, 4 * C);
+    be.matmul_forward(out, fcg, param(FCPROJW, l), param(FCPROJB, l), 1, 4 * C, C);
+    be.residual_forward(out, x2, out, C);
+  }
+  be.layernorm_forward(buf("act.lnf").at(pC), fbuf("act.lnf_mean") + p, fbuf("act.lnf_rstd") + p, residual(L).at(pC),
+                       param(LNFW), param(LNFB), 1, C);
+  return row_logits(pos);
+}
+
 // ---- backward ------------------------------------------------------------------------------------
 
 void Model::layer_backward(int l) {
@@ -317,7 +375,8 @@ void Model::backward() {
   backend_.layernorm_backward(dres, grad(LNFW), grad(LNFB), buf("scratch.dbtc"), residual(L), param(LNFW),
                               fbuf("act.lnf_mean"), fbuf("act.lnf_rstd"), N, C);
   for (int l = L - 1; l >= 0; --l) layer_backward(l);
-  backend_.encoder_backward(grad(WTE), grad(WPE), dres, buf("act.inputs").as<int32_t>(), B_, T_, C);
+  backend_.encoder_backward(grad(WTE), grad(WPE), dres, buf("act.inputs").as<int32_t>(), inputs_host_.data(), B_, T_,
+                            C, plan_.model.vocab_size);
 }
 
 // ---- optimizer -----------------------------------------------------------------------------------
@@ -327,7 +386,12 @@ void Model::zero_grads() {
   backend_.zero(arena_ + g.offset, plan_.flat_param_elems * dtype_size(g.dtype));
 }
 
-double Model::grad_norm_squared() {
+double Model::grad_norm_squared(bool shard_only) {
+  if (shard_only && plan_.run.zero_stage == 1) {
+    const int64_t begin = static_cast<int64_t>(plan_.run.rank) * plan_.shard_elems;
+    return backend_.global_norm_squared(buf("grads.wte").at(begin), plan_.shard_elems,
+                                        fbuf("workspace.norm_partials"));
+  }
   return backend_.global_norm_squared(buf("grads.wte"), plan_.flat_param_elems, fbuf("workspace.norm_partials"));
 }
 
@@ -342,8 +406,23 @@ AdamWStep Model::adamw_template() const {
 void Model::adamw(AdamWStep step) {
   if (step.ranges.empty()) step.ranges = adamw_template().ranges;
   const Buffer* mw = plan_.find_if("master_weights");
-  backend_.adamw(buf("params.wte"), mw ? fbuf("master_weights") : nullptr, buf("grads.wte"), fbuf("adam_m"),
-                 fbuf("adam_v"), step);
+  TensorRef params = buf("params.wte"), grads = buf("grads.wte");
+  if (plan_.run.zero_stage == 1 && plan_.run.world_size > 1) {
+    // This rank owns elements [begin, end) of the flat view: clip every tensor's range to it and
+    // rebase the ranges and pointers on the shard; master, m and v are shard-sized already.
+    const int64_t begin = static_cast<int64_t>(plan_.run.rank) * plan_.shard_elems;
+    const int64_t end = begin + plan_.shard_elems;
+    std::vector<AdamWStep::Range> shard;
+    for (const auto& r : step.ranges) {
+      const int64_t lo = std::max(r.offset, begin), hi = std::min(r.offset + r.count, end);
+      if (hi > lo) shard.push_back({lo - begin, hi - lo, r.decay});
+    }
+    step.ranges = std::move(shard);
+    step.index_base = begin;
+    params = params.at(begin);
+    grads = grads.at(begin);
+  }
+  backend_.adamw(params, mw ? fbuf("master_weights") : nullptr, grads, fbuf("adam_m"), fbuf("adam_v"), step);
 }
 
 }  // namespace gpt2

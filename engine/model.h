@@ -32,6 +32,9 @@ class Model {
   // Sets parameters (and the fp32 master copy when there is one); zeroes m, v and gradients.
   void set_parameters(const std::vector<float>& flat);
   std::vector<float> parameters() const;  // the master copy when present, else the parameters
+  // The parameters as stored in the run dtype (bf16 values widened exactly), even when a master
+  // copy exists: what the next forward pass uses, and what a checkpoint's model file holds.
+  std::vector<float> stored_parameters() const;
   std::vector<float> gradients() const;
 
   // This rank's optimizer state (fp32 shard): master weights (empty when there are none), m, v.
@@ -56,11 +59,31 @@ class Model {
 
   // Logits for the loaded batch (after forward), rows [0, B·T), V columns each (host).
   std::vector<float> logits();
+  // Per-token losses (B·T, host) written by the last head() call.
+  std::vector<float> token_losses() const;
+
+  // ---- incremental decoding (sampling; B = 1) ------------------------------------------------------
+  // The per-layer qkv activations are the KV cache: position t's keys and values stay in row t
+  // of each layer's qkv buffer. Prefill with load_batch(prompt, nullptr, 1, P) + forward() (or
+  // with decode_step per token), then decode_step(token, P), (…, P+1), … Each decode_step runs
+  // every op on one row only and attends over rows 0..pos with Backend::attention_decode, so
+  // one new token costs O(pos·C) attention, not a forward pass over the prefix.
+  // Needs pos < plan T and a plan without block-recomputed layers (their qkv is not kept).
+  // Returns the V logits of position pos.
+  std::vector<float> decode_step(int32_t token, int pos);
+  // The V logits of row `row` of the last forward() (or decode_step) (host).
+  std::vector<float> row_logits(int row);
+  bool can_decode() const { return plan_.recompute_layers == 0; }
 
   // ---- optimizer ---------------------------------------------------------------------------------
   void zero_grads();
-  double grad_norm_squared();
-  // AdamW over all parameters; fills `ranges` from the plan.
+  // Σ g² over all gradients, or (ZeRO-1, shard_only) over this rank's shard only.
+  double grad_norm_squared(bool shard_only = false);
+  // The flat parameter and gradient views (plan.flat_param_elems elements), for collectives.
+  TensorRef flat_params() const { return buf("params.wte"); }
+  TensorRef flat_grads() const { return buf("grads.wte"); }
+  // AdamW over all parameters (ZeRO-1: over this rank's shard, whose gradients must already be
+  // reduced; the caller all-gathers the parameters afterwards); fills `ranges` from the plan.
   void adamw(AdamWStep step);
   AdamWStep adamw_template() const;
 
@@ -83,6 +106,7 @@ class Model {
   std::byte* arena_ = nullptr;
   DType act_dtype_;
   int B_ = 0, T_ = 0;  // current batch shape (≤ the plan's)
+  std::vector<int32_t> inputs_host_;  // host copy of the loaded inputs (B·T, sized at start-up)
 };
 
 }  // namespace gpt2

@@ -8,6 +8,7 @@
 
 #include "engine/device_info.h"
 #include "engine/errors.h"
+#include "engine/model_io.h"
 #include "engine/units.h"
 
 namespace gpt2 {
@@ -28,7 +29,7 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   app.get_formatter()->column_width(34);
 
   auto* g_model = "Model";
-  app.add_option("--model", o.model, "Preset d12|d24|d36|d48 (gpt2, gpt2-medium, gpt2-large, gpt2-xl), or an llm.c model .bin")
+  app.add_option("--model", o.model, "Preset d12|d24|d36|d48 (gpt2, gpt2-medium, gpt2-large, gpt2-xl), an llm.c model .bin, or an HF .safetensors")
       ->capture_default_str()->group(g_model);
   app.add_option("--layers", o.layers, "Custom shape: number of layers L")->group(g_model);
   app.add_option("--heads", o.heads, "Custom shape: attention heads NH")->group(g_model);
@@ -64,7 +65,7 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   app.add_flag("--json", o.json, "With --dry-run: print the plan as JSON")->group(g_dry);
   app.add_option("--gpu-mem", o.gpu_mem, "Memory budget, e.g. 12GiB, 11.5G, 24GB")->group(g_dry);
   app.add_option("--gpu", o.gpu, "Budget of a known card: rtx3060-12gb, rtx3090, rtx4090, a100-40gb, "
-                 "a100-80gb, h100-80gb, h200")->group(g_dry);
+                 "a100-80gb, h100-80gb, h100-pcie, h200")->group(g_dry);
 
   auto* g_train = "Training";
   app.add_option("--steps", o.steps, "Optimizer steps")->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
@@ -93,6 +94,29 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       ->group(g_train);
   app.add_option("--print-every", o.print_every, "Print a log line every N steps")
       ->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
+
+  auto* g_ckpt = "Checkpoints, sampling and evaluation";
+  app.add_option("--checkpoint-dir", o.checkpoint_dir, "Write checkpoints (llm.c model .bin + state file) here")
+      ->group(g_ckpt);
+  app.add_option("--checkpoint-every", o.checkpoint_every, "Checkpoint every N steps (0 = after the last step only)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_option("--keep-checkpoints", o.keep_checkpoints, "Keep the newest N checkpoints (0 = all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_flag("--resume", o.resume, "Continue exactly from the latest checkpoint in --checkpoint-dir")->group(g_ckpt);
+  app.add_option("--sample-every", o.sample_every, "Print a generated sample every N steps (0 = never)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_option("--sample-prompt", o.sample_prompt, "Prompt for --sample-every (default: <|endoftext|>)")->group(g_ckpt);
+  app.add_option("--sample-tokens", o.sample_tokens, "Tokens to generate per sample")
+      ->capture_default_str()->check(CLI::PositiveNumber)->group(g_ckpt);
+  app.add_option("--sample-temperature", o.sample_temperature, "Sampling temperature (0 = greedy)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_option("--sample-top-k", o.sample_top_k, "Sample from the k most likely tokens (0 = all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_option("--tokenizer-dir", o.tokenizer_dir, "encoder.json + vocab.bpe (default data/tokenizer)")->group(g_ckpt);
+  app.add_option("--hellaswag", o.hellaswag, "Evaluate HellaSwag (llm.c hellaswag_val.bin or the .jsonl) after training")
+      ->group(g_ckpt);
+  app.add_flag("--eval-only", o.eval_only, "Do not train: evaluate (val loss, --hellaswag) and sample the model")
+      ->group(g_ckpt);
 
   try {
     app.parse(argc, argv);
@@ -144,6 +168,8 @@ ModelConfig resolve_model(const RunOptions& o) {
     m = preset_config(o.model);
   } else if (ends_with(o.model, ".bin")) {
     m = read_llmc_model_header(o.model);
+  } else if (ends_with(o.model, ".safetensors")) {
+    m = read_model_config(o.model, o.heads);  // sizes from the tensors; heads: see model_io.h
   } else {
     m = preset_config(o.model);  // throws ConfigError("--model") naming the presets
   }

@@ -54,6 +54,20 @@ struct RunOptions {
   bool skip_nonfinite = false;
   int64_t print_every = 1;
 
+  // ---- checkpoints, sampling, evaluation (engine/checkpoint.h, sampler.h, hellaswag.h) ----
+  std::string checkpoint_dir;     // empty = no checkpoints
+  int64_t checkpoint_every = 0;   // 0 = only after the last step
+  int keep_checkpoints = 0;       // 0 = keep all
+  bool resume = false;            // continue from checkpoint_dir/latest
+  int64_t sample_every = 0;       // 0 = never
+  std::string sample_prompt = "";  // empty = start from <|endoftext|>
+  int sample_tokens = 64;
+  double sample_temperature = 1.0;
+  int sample_top_k = 40;
+  std::string tokenizer_dir;      // empty = default_tokenizer_dir()
+  std::string hellaswag;          // llm.c eval .bin or HellaSwag .jsonl
+  bool eval_only = false;         // no training: validation, HellaSwag, a sample
+
   // Which options the user set explicitly, as flags (e.g. "--recompute").
   std::vector<std::string> explicitly_set;
   bool was_set(const std::string& name) const;

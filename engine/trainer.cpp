@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "engine/comm.h"
 #include "engine/errors.h"
 
 namespace gpt2 {
@@ -21,7 +22,7 @@ Trainer::Trainer(Model& model, const TrainOptions& options, BatchSource& train, 
   const auto& r = model_.plan().run;
   inputs_.resize(static_cast<size_t>(r.micro_batch) * r.seq_len);
   targets_.resize(inputs_.size());
-  if (!opt_.log_path.empty()) {
+  if (!opt_.log_path.empty() && (!opt_.comm || opt_.comm->rank() == 0)) {
     log_.open(opt_.log_path, std::ios::out | std::ios::app);
     if (!log_) throw FileError(opt_.log_path, "cannot open the --log file for writing");
   }
@@ -58,7 +59,19 @@ StepResult Trainer::train_step() {
   StepResult r;
   r.step = ++step_;
   r.loss = loss_sum / static_cast<double>(step_tokens);
-  r.grad_norm = std::sqrt(model_.grad_norm_squared());
+  // Each rank's gradients are the mean over its own tokens; averaging over ranks gives the mean
+  // over the global batch.
+  Communicator* comm = opt_.comm;
+  const int world = comm ? comm->world_size() : 1;
+  const bool zero1 = plan.run.zero_stage == 1 && world > 1;
+  double norm_sq = 0;
+  if (world > 1) {
+    if (zero1) comm->reduce_scatter(model_.flat_grads(), plan.flat_param_elems, ReduceOp::Avg);
+    else comm->all_reduce(model_.flat_grads(), plan.flat_param_elems, ReduceOp::Avg);
+    r.loss = comm->all_reduce_scalar(r.loss, ReduceOp::Avg);
+  }
+  norm_sq = zero1 ? comm->all_reduce_scalar(model_.grad_norm_squared(true), ReduceOp::Sum) : model_.grad_norm_squared();
+  r.grad_norm = std::sqrt(norm_sq);
   r.lr = learning_rate(opt_.lr, r.step - 1);
   if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
     if (!opt_.skip_nonfinite)
@@ -78,11 +91,15 @@ StepResult Trainer::train_step() {
     s.grad_scale = clip_scale(r.grad_norm, opt_.grad_clip);
     s.seed = opt_.seed + static_cast<uint64_t>(r.step);
     model_.adamw(s);
+    if (zero1) comm->all_gather(model_.flat_params(), plan.flat_param_elems);
   }
   model_.backend().synchronize();
   const auto t1 = std::chrono::steady_clock::now();
   r.ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  r.tokens_per_s = static_cast<double>(step_tokens) / (r.ms / 1000.0);
+  r.tokens_per_s = static_cast<double>(step_tokens * world) / (r.ms / 1000.0);
+  r.tokens = step_ * step_tokens * world;
+  if (opt_.peak_flops > 0)
+    r.mfu = training_flops_per_token(plan.model, plan.run.seq_len) * r.tokens_per_s / opt_.peak_flops;
   return r;
 }
 
@@ -98,10 +115,12 @@ double Trainer::evaluate() {
     model_.forward();
     sum += model_.head(false, 0.0f);
   }
-  return sum / static_cast<double>(tokens * opt_.val_batches);
+  const double mean = sum / static_cast<double>(tokens * opt_.val_batches);
+  return opt_.comm && opt_.comm->world_size() > 1 ? opt_.comm->all_reduce_scalar(mean, ReduceOp::Avg) : mean;
 }
 
 void Trainer::log_step(std::ostream& out, const StepResult& r) {
+  if (opt_.comm && opt_.comm->rank() != 0) return;  // rank 0 speaks for the job
   if (r.step % opt_.print_every == 0 || r.step == opt_.steps || r.skipped || r.val_loss) {
     char line[256];
     std::snprintf(line, sizeof line, "step %6lld/%lld | loss %.4f | lr %.2e | norm %.4f | %8.1f ms | %9.0f tok/s%s",
@@ -115,8 +134,12 @@ void Trainer::log_step(std::ostream& out, const StepResult& r) {
     out << "\n" << std::flush;
   }
   if (log_.is_open()) {
-    nlohmann::json j = {{"step", r.step},           {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
-                        {"ms", r.ms},               {"tok_per_s", r.tokens_per_s}};
+    nlohmann::json j = {{"step", r.step},   {"loss", r.loss},
+                        {"lr", r.lr},       {"grad_norm", r.grad_norm},
+                        {"tokens", r.tokens}, {"ms", r.ms},
+                        {"tok_per_s", r.tokens_per_s}, {"mfu", nullptr},
+                        {"memory", model_.plan().arena_bytes}};
+    if (r.mfu) j["mfu"] = *r.mfu;
     if (r.skipped) j["skipped"] = true;
     if (r.val_loss) j["val_loss"] = *r.val_loss;
     log_ << j.dump() << "\n" << std::flush;
@@ -131,6 +154,7 @@ std::vector<StepResult> Trainer::run(std::ostream& out) {
     if (val_ && ((opt_.val_every > 0 && r.step % opt_.val_every == 0) || last)) r.val_loss = evaluate();
     log_step(out, r);
     results.push_back(r);
+    if (hook_) hook_(r);
   }
   return results;
 }

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -15,7 +16,12 @@
 
 namespace gpt2 {
 
+class Communicator;
+
 struct TrainOptions {
+  // Data parallelism: gradients are averaged over ranks (all-reduce, or reduce-scatter +
+  // all-gather of the parameters under ZeRO-1). nullptr = one process. Only rank 0 logs.
+  Communicator* comm = nullptr;
   int64_t steps = 200;
   LrSchedule lr;
   float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
@@ -27,6 +33,7 @@ struct TrainOptions {
   bool skip_nonfinite = false; // skip the update instead of stopping
   int64_t print_every = 1;
   std::string log_path;        // JSONL, one object per step
+  double peak_flops = 0;       // the device's peak FLOP/s for MFU; 0 = unknown (mfu is null)
 };
 
 struct StepResult {
@@ -38,6 +45,8 @@ struct StepResult {
   double tokens_per_s = 0;
   bool skipped = false;        // non-finite, update skipped
   std::optional<double> val_loss;
+  int64_t tokens = 0;          // tokens trained on so far, this step included
+  std::optional<double> mfu;   // model FLOPs utilisation, when the peak is known
 };
 
 // The factor torch.nn.utils.clip_grad_norm_ applies: min(1, clip / (norm + 1e-6)).
@@ -58,6 +67,8 @@ class Trainer {
   int64_t step() const { return step_; }
   int64_t updates() const { return updates_; }
   void set_position(int64_t step, int64_t updates) { step_ = step; updates_ = updates; }
+  // Called by run() after each step is logged (checkpoints, samples, extra evals).
+  void set_step_hook(std::function<void(const StepResult&)> hook) { hook_ = std::move(hook); }
 
  private:
   void load_or_fail(const int32_t* inputs, const int32_t* targets, const char* what);
@@ -71,6 +82,7 @@ class Trainer {
   int64_t updates_ = 0;  // AdamW updates applied (skipped steps don't count)
   std::vector<int32_t> inputs_, targets_;  // host staging for one micro-batch
   std::ofstream log_;
+  std::function<void(const StepResult&)> hook_;
 };
 
 }  // namespace gpt2

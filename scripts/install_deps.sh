@@ -10,8 +10,9 @@ PKGS=(
   build-essential cmake pkg-config
   catch2 nlohmann-json3-dev libcli11-dev libpcre2-dev libomp-dev
   libopenmpi-dev openmpi-bin
-  python3-torch python3-numpy
+  python3-torch python3-numpy python3-matplotlib
   nodejs npm
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -54,7 +54,7 @@ TEST_CASE("flags parse into options and a custom model", "[cli]") {
   CHECK_FALSE(p.opts.was_set("--zero"));
 }
 
-TEST_CASE("--help exits 0 and lists the flags; unknown flags exit 2", "[cli]") {
+TEST_CASE("help exits 0 and lists the flags; unknown flags exit 2", "[cli]") {
   Parsed h = parse({"--help"});
   CHECK(h.code == 0);
   CHECK(h.out.find("--micro-batch") != std::string::npos);

@@ -252,10 +252,10 @@ class CudaBackend final : public CudaBackendBase {
     const uint32_t seed = static_cast<uint32_t>(s.seed ^ (s.seed >> 32));
     if (is_bf16(params))
       cuda::adamw_update(p<bf16>(params), master, p<bf16>(grads), m, v, ranges.data(), static_cast<int>(ranges.size()),
-                         hp, seed, 0, nullptr, 0.0f, stream_);
+                         hp, seed, static_cast<size_t>(s.index_base), nullptr, 0.0f, stream_);
     else
       cuda::adamw_update(p<float>(params), master, p<float>(grads), m, v, ranges.data(),
-                         static_cast<int>(ranges.size()), hp, seed, 0, nullptr, 0.0f, stream_);
+                         static_cast<int>(ranges.size()), hp, seed, static_cast<size_t>(s.index_base), nullptr, 0.0f, stream_);
   }
 
  private:

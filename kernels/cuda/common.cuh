@@ -179,15 +179,4 @@ inline int pointer_alignment(const void* p) {
   return align;
 }
 
-// Number of SMs of the current device (cached per process; used to size persistent grids).
-inline int device_sm_count() {
-  static int count = [] {
-    int dev = 0, n = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    return n;
-  }();
-  return count;
-}
-
 }  // namespace gpt2::cuda

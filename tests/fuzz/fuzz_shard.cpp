@@ -1,0 +1,47 @@
+// libFuzzer target: the token-file and tokenizer-file readers on arbitrary bytes. Every input
+// must either parse or raise FileError; anything else (a crash, a sanitizer report, another
+// exception type) is a bug. The first byte picks the reader.
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "engine/data_shard.h"
+#include "engine/errors.h"
+#include "engine/tokenizer.h"
+
+namespace {
+
+const std::string& scratch_path() {
+  static const std::string p = "/tmp/gpt2_fuzz_shard_" + std::to_string(::getpid()) + ".bin";
+  return p;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const uint8_t selector = data[0] % 4;
+  const std::string& path = scratch_path();
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return 0;
+  std::fwrite(data + 1, 1, size - 1, f);
+  std::fclose(f);
+  try {
+    switch (selector) {
+      case 0: gpt2::read_shard(path, gpt2::DataFormat::kAuto, 50257); break;
+      case 1: gpt2::read_shard(path, gpt2::DataFormat::kLlmc, 50257); break;
+      case 2: gpt2::read_shard(path, gpt2::DataFormat::kNanoGpt, 1000); break;
+      default: {
+        const gpt2::Tokenizer tk = gpt2::Tokenizer::from_llmc_bin(path);
+        // Decoding every id of a file that parsed must work.
+        for (int id = 0; id < tk.vocab_size() && id < 4096; ++id) (void)tk.token_bytes(id);
+        break;
+      }
+    }
+  } catch (const gpt2::FileError&) {
+    // The expected outcome for malformed input.
+  }
+  return 0;
+}

@@ -1,0 +1,298 @@
+// Checkpoints: an interrupted-and-resumed run is bitwise identical to an uninterrupted one;
+// resuming refuses mismatched settings and truncated or corrupt files, naming the field or
+// file; pruning keeps the newest N; the JSONL log carries every field.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include "engine/checkpoint.h"
+#include "engine/cpu_backend.h"
+#include "engine/errors.h"
+#include "engine/model_io.h"
+
+using namespace gpt2;
+
+namespace {
+
+std::string tmp_dir(const std::string& name) {
+  const std::string d = std::string(GPT2_BINARY_DIR) + "/test_tmp/" + name;
+  std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str());
+  return d;
+}
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+ModelConfig ck_model() {
+  ModelConfig m;
+  m.name = "custom";
+  m.num_layers = 2;
+  m.num_heads = 4;
+  m.channels = 64;
+  m.vocab_size = 256;
+  m.padded_vocab = 256;
+  m.max_seq_len = 32;
+  return m;
+}
+
+MemoryPlan ck_plan(int width = 64) {
+  ModelConfig m = ck_model();
+  m.channels = width;
+  RunConfig r;
+  r.device = Device::CPU;
+  r.precision = Precision::FP32;
+  r.micro_batch = 2;
+  r.seq_len = 32;
+  r.total_batch_tokens = 2 * 32 * 2;  // grad accumulation 2
+  return make_memory_plan(m, r);
+}
+
+TrainOptions ck_opts(int steps) {
+  TrainOptions t;
+  t.steps = steps;
+  t.lr.kind = LrScheduleKind::Cosine;
+  t.lr.lr = 2e-3;
+  t.lr.warmup = 2;
+  t.lr.total_steps = steps;
+  return t;
+}
+
+// One "process": a model, a data source and a trainer.
+struct Run {
+  MemoryPlan plan;
+  CpuBackend backend;
+  Model model;
+  SyntheticSource train;
+  TrainOptions opts;
+  Trainer trainer;
+  nlohmann::json settings;
+  explicit Run(int steps, int width = 64)
+      : plan(ck_plan(width)), model(plan, backend), train(256, 2, 32, 99), opts(ck_opts(steps)),
+        trainer(model, opts, train, nullptr), settings(checkpoint_settings(plan, opts, "synthetic")) {
+    model.init_gpt2(5);
+  }
+};
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+void spit(const std::string& p, const std::string& s) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(s.data(), static_cast<std::streamsize>(s.size()));
+}
+
+}  // namespace
+
+TEST_CASE("resuming from a checkpoint continues bitwise identically", "[checkpoint]") {
+  const std::string d = tmp_dir("ckpt_exact");
+  std::vector<double> straight;
+  std::vector<float> final_params;
+  {
+    Run a(8);
+    for (int i = 0; i < 8; ++i) straight.push_back(a.trainer.train_step().loss);
+    final_params = a.model.parameters();
+  }
+  {
+    Run b(8);
+    for (int i = 0; i < 4; ++i) CHECK(b.trainer.train_step().loss == straight[i]);
+    save_checkpoint(d, b.model, b.trainer, b.train, b.settings, 1337, 0);
+  }
+  CHECK(latest_checkpoint_step(d) == 4);
+  CHECK(exists(checkpoint_model_path(d, 4)));
+  // The checkpoint's model file is an ordinary llm.c model file.
+  CHECK(load_llmc_model(checkpoint_model_path(d, 4)).config.num_layers == 2);
+
+  Run c(8);  // a fresh process: different init seed would not matter, resume overwrites all
+  c.model.init_gpt2(12345);
+  CHECK(resume_from_checkpoint(d, -1, c.model, c.trainer, c.train, c.settings) == 4);
+  CHECK(c.trainer.step() == 4);
+  CHECK(c.trainer.updates() == 4);
+  for (int i = 4; i < 8; ++i) {
+    const StepResult r = c.trainer.train_step();
+    CHECK(r.step == i + 1);
+    CHECK(r.loss == straight[i]);  // exact, not approximate
+  }
+  CHECK(same_bits(c.model.parameters(), final_params));
+}
+
+TEST_CASE("resume refuses mismatched settings, naming the flag, before touching the model", "[checkpoint]") {
+  const std::string d = tmp_dir("ckpt_mismatch");
+  {
+    Run a(4);
+    a.trainer.train_step();
+    save_checkpoint(d, a.model, a.trainer, a.train, a.settings, 1337, 0);
+  }
+  {
+    Run w(4, 128);  // another width
+    const std::vector<float> before = w.model.parameters();
+    try {
+      resume_from_checkpoint(d, -1, w.model, w.trainer, w.train, w.settings);
+      FAIL("resume with another width must throw");
+    } catch (const ConfigError& e) {
+      CHECK(e.flag() == "--width");
+      CHECK_THAT(std::string(e.what()), Catch::Contains("64") && Catch::Contains("128"));
+    }
+    CHECK(same_bits(w.model.parameters(), before));
+    CHECK(w.trainer.step() == 0);
+  }
+  {
+    Run s(4);
+    nlohmann::json other = s.settings;
+    other["--lr"] = 1.0;
+    try {
+      resume_from_checkpoint(d, -1, s.model, s.trainer, s.train, other);
+      FAIL("resume with another lr must throw");
+    } catch (const ConfigError& e) {
+      CHECK(e.flag() == "--lr");
+    }
+  }
+  // No checkpoint at all.
+  Run n(4);
+  const std::string empty = tmp_dir("ckpt_none");
+  CHECK_THAT(error_of([&] { resume_from_checkpoint(empty, -1, n.model, n.trainer, n.train, n.settings); }),
+             Catch::Contains("no checkpoint to resume from"));
+}
+
+TEST_CASE("truncated or corrupt checkpoint files are refused with the file named", "[checkpoint]") {
+  const std::string d = tmp_dir("ckpt_corrupt");
+  {
+    Run a(4);
+    a.trainer.train_step();
+    save_checkpoint(d, a.model, a.trainer, a.train, a.settings, 1337, 0);
+  }
+  const std::string state = checkpoint_state_path(d, 1), model = checkpoint_model_path(d, 1);
+  const std::string sgood = slurp(state), mgood = slurp(model);
+  Run r(4);
+  auto resume_error = [&] { return error_of([&] { resume_from_checkpoint(d, -1, r.model, r.trainer, r.train, r.settings); }); };
+
+  spit(state, sgood.substr(0, sgood.size() / 2));
+  CHECK_THAT(resume_error(), Catch::Contains(state) && Catch::Contains("truncated"));
+  std::string bad = sgood;
+  bad[sgood.size() / 2] ^= 0x10;  // a flipped bit in the AdamW state
+  spit(state, bad);
+  CHECK_THAT(resume_error(), Catch::Contains(state) && Catch::Contains("checksum"));
+  bad = sgood;
+  bad[0] = 'X';
+  spit(state, bad);
+  CHECK_THAT(resume_error(), Catch::Contains("bad magic"));
+  spit(state, sgood);
+
+  bad = mgood;
+  bad[2000] ^= 0x01;
+  spit(model, bad);
+  CHECK_THAT(resume_error(), Catch::Contains(model) && Catch::Contains("corrupt"));
+  spit(model, mgood.substr(0, mgood.size() - 8));
+  CHECK_THAT(resume_error(), Catch::Contains(model) && Catch::Contains("truncated"));
+  spit(model, mgood);
+
+  spit(d + "/latest", "banana\n");
+  CHECK_THAT(resume_error(), Catch::Contains("latest") && Catch::Contains("step number"));
+  spit(d + "/latest", "1\n");
+  CHECK(r.trainer.step() == 0);  // nothing was restored by the failed attempts
+  CHECK(resume_from_checkpoint(d, -1, r.model, r.trainer, r.train, r.settings) == 1);
+}
+
+TEST_CASE("a write that dies midway leaves the previous checkpoint loadable", "[checkpoint]") {
+  const std::string d = tmp_dir("ckpt_torn");
+  std::vector<double> straight;
+  {
+    Run a(4);
+    for (int i = 0; i < 4; ++i) straight.push_back(a.trainer.train_step().loss);
+  }
+  {
+    Run b(4);
+    b.trainer.train_step();
+    b.trainer.train_step();
+    save_checkpoint(d, b.model, b.trainer, b.train, b.settings, 1337, 0);
+    b.trainer.train_step();
+    // What a writer killed during step 3's checkpoint leaves: a complete model file (renamed),
+    // a torn state temporary file, and `latest` still naming step 2.
+    save_llmc_model(checkpoint_model_path(d, 3), from_flat(b.plan, b.model.stored_parameters()), WeightDType::FP32);
+    const std::string s2 = slurp(checkpoint_state_path(d, 2));
+    spit(checkpoint_state_path(d, 3) + ".tmp", s2.substr(0, s2.size() / 3));
+  }
+  CHECK(latest_checkpoint_step(d) == 2);
+  Run c(4);
+  CHECK(resume_from_checkpoint(d, -1, c.model, c.trainer, c.train, c.settings) == 2);
+  CHECK(c.trainer.train_step().loss == straight[2]);
+  CHECK(c.trainer.train_step().loss == straight[3]);
+  // The next save clears the torn temporary file.
+  save_checkpoint(d, c.model, c.trainer, c.train, c.settings, 1337, 0);
+  CHECK_FALSE(exists(checkpoint_state_path(d, 3) + ".tmp"));
+  CHECK(latest_checkpoint_step(d) == 4);
+}
+
+TEST_CASE("keep-checkpoints prunes all but the newest N", "[checkpoint]") {
+  const std::string d = tmp_dir("ckpt_keep");
+  Run a(5);
+  for (int i = 0; i < 5; ++i) {
+    a.trainer.train_step();
+    save_checkpoint(d, a.model, a.trainer, a.train, a.settings, 1337, 2);
+  }
+  for (int s = 1; s <= 3; ++s) {
+    CHECK_FALSE(exists(checkpoint_model_path(d, s)));
+    CHECK_FALSE(exists(checkpoint_state_path(d, s)));
+  }
+  CHECK(exists(checkpoint_model_path(d, 4)));
+  CHECK(exists(checkpoint_state_path(d, 5)));
+  CHECK(latest_checkpoint_step(d) == 5);
+  const CheckpointData st = read_state_file(checkpoint_state_path(d, 5));
+  CHECK(st.step == 5);
+  CHECK(st.updates == 5);
+  CHECK(st.optimizer.master.empty());  // fp32 run: the parameters live in the model file
+  CHECK(static_cast<int64_t>(st.optimizer.m.size()) == a.plan.shard_elems);
+}
+
+TEST_CASE("the JSONL log has every field, with null MFU when the peak is unknown", "[checkpoint][log]") {
+  const std::string d = tmp_dir("ckpt_log");
+  const MemoryPlan plan = ck_plan();
+  CpuBackend be;
+  Model model(plan, be);
+  model.init_gpt2(1);
+  SyntheticSource train(256, 2, 32, 1), val(256, 2, 32, 2);
+  TrainOptions t = ck_opts(3);
+  t.log_path = d + "/log.jsonl";
+  t.val_every = 2;
+  t.val_batches = 1;
+  {
+    Trainer tr(model, t, train, &val);
+    std::ostringstream out;
+    tr.run(out);
+  }
+  std::ifstream f(t.log_path);
+  std::string line;
+  std::vector<nlohmann::json> recs;
+  while (std::getline(f, line)) recs.push_back(nlohmann::json::parse(line));
+  REQUIRE(recs.size() == 3);
+  for (const auto& j : recs)
+    for (const char* k : {"step", "loss", "lr", "grad_norm", "tokens", "ms", "tok_per_s", "mfu", "memory"})
+      CHECK(j.contains(k));
+  CHECK(recs[0]["tokens"] == 128);
+  CHECK(recs[2]["tokens"] == 384);
+  CHECK(recs[0]["mfu"].is_null());
+  CHECK(recs[0]["memory"] == plan.arena_bytes);
+  CHECK_FALSE(recs[0].contains("val_loss"));
+  CHECK(recs[1].contains("val_loss"));
+  CHECK(recs[2].contains("val_loss"));
+}

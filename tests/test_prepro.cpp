@@ -1,0 +1,239 @@
+// prepro: documents from files, directories and JSONL become EOT-separated token files; the
+// train/val split; both output formats; thread-count independence; input errors.
+#include <catch2/catch.hpp>
+#include <sstream>
+
+#include "engine/data_shard.h"
+#include "engine/documents.h"
+#include "engine/errors.h"
+#include "engine/prepro.h"
+#include "tests/data_test_util.h"
+
+using namespace gpt2;
+using gpt2_test::scratch_dir;
+using gpt2_test::write_bytes;
+
+namespace {
+
+PreproOptions base(const std::vector<std::string>& inputs, const std::string& out) {
+  PreproOptions o;
+  o.inputs = inputs;
+  o.out_dir = out;
+  o.tokenizer_dir = gpt2_test::src_path("data/tokenizer");
+  o.progress = ProgressBar::Mode::kNever;
+  return o;
+}
+
+std::vector<int32_t> read_all(const std::vector<std::string>& files, DataFormat fmt) {
+  std::vector<int32_t> out;
+  for (const auto& f : files) {
+    for (uint16_t t : read_shard(f, fmt, 50257)) out.push_back(t);
+  }
+  return out;
+}
+
+// Splits a token stream at EOTs into decoded documents (the stream must start with EOT).
+std::vector<std::string> documents(const std::vector<int32_t>& ids) {
+  const gpt2::Tokenizer& tk = gpt2_test::gpt2_tokenizer();
+  std::vector<std::string> docs;
+  REQUIRE(!ids.empty());
+  REQUIRE(ids[0] == 50256);
+  std::vector<int32_t> cur;
+  for (size_t i = 1; i <= ids.size(); ++i) {
+    if (i == ids.size() || ids[i] == 50256) {
+      docs.push_back(tk.decode(cur));
+      cur.clear();
+    } else {
+      cur.push_back(ids[i]);
+    }
+  }
+  return docs;
+}
+
+}  // namespace
+
+TEST_CASE("prepro: files, directories and JSONL to EOT-separated shards", "[data][prepro]") {
+  gpt2_test::gpt2_tokenizer();
+  const std::string dir = scratch_dir("prepro_mixed");
+  const std::string in = dir + "/in";
+  std::filesystem::create_directories(in + "/sub");
+  std::vector<std::string> texts;
+  for (int i = 0; i < 30; ++i) texts.push_back("Document number " + std::to_string(i) + ".\nIt has text.");
+  // 10 plain files in a directory (read in sorted order), 20 JSONL records.
+  for (int i = 0; i < 10; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/sub/doc%02d.txt", i);
+    write_bytes(in + name, texts[size_t(i)]);
+  }
+  write_bytes(in + "/.hidden", "skipped");
+  std::string jsonl;
+  for (int i = 10; i < 30; ++i) jsonl += nlohmann::json{{"text", texts[size_t(i)]}, {"id", i}}.dump() + "\n\n";
+  write_bytes(dir + "/records.jsonl", jsonl);
+
+  PreproOptions o = base({in, dir + "/records.jsonl"}, dir + "/out");
+  o.val_fraction = 0.1;  // documents 9, 19, 29
+  o.shard_tokens = 100;
+  std::ostringstream log;
+  const PreproResult r = run_prepro(o, log);
+  CHECK(r.train.documents == 27);
+  CHECK(r.val.documents == 3);
+  CHECK(r.train.files.size() > 1);  // 100-token shards
+  CHECK(r.train.files.front() == dir + "/out/train_000000.bin");
+  CHECK(r.val.files.front() == dir + "/out/val_000000.bin");
+  CHECK_THAT(log.str(), Catch::Contains("30 documents"));
+
+  const auto train = read_all(r.train.files, DataFormat::kLlmc);
+  const auto val = read_all(r.val.files, DataFormat::kLlmc);
+  CHECK(train.size() == r.train.tokens);
+  CHECK(val.size() == r.val.tokens);
+  std::vector<std::string> want_train, want_val;
+  for (size_t i = 0; i < texts.size(); ++i) (is_val_document(i, 0.1) ? want_val : want_train).push_back(texts[i]);
+  CHECK(documents(train) == want_train);
+  CHECK(documents(val) == want_val);
+  CHECK(want_val == std::vector<std::string>{texts[9], texts[19], texts[29]});
+  CHECK(gpt2_test::exists(dir + "/out/gpt2_tokenizer.bin"));
+  const auto manifest = nlohmann::json::parse(read_file(dir + "/out/prepro.json"));
+  CHECK(manifest["train"]["tokens"] == r.train.tokens);
+  CHECK(manifest["val"]["documents"] == 3);
+
+  // Running again refuses to mix with old shards, unless told to overwrite.
+  CHECK_THROWS_WITH(run_prepro(o, log), Catch::Contains("--overwrite"));
+  o.overwrite = true;
+  o.shard_tokens = 100000;
+  const PreproResult again = run_prepro(o, log);
+  CHECK(again.train.files.size() == 1);
+  CHECK_FALSE(gpt2_test::exists(dir + "/out/train_000001.bin"));
+  CHECK(read_all(again.train.files, DataFormat::kLlmc) == train);
+}
+
+TEST_CASE("prepro: nanoGPT format, one-document split, and thread independence", "[data][prepro]") {
+  const gpt2::Tokenizer& tk = gpt2_test::gpt2_tokenizer();
+  const std::string dir = scratch_dir("prepro_nano");
+  std::string big;
+  for (int i = 0; i < 9000; ++i) big += "Line " + std::to_string(i) + " of a single long document.\n";
+  write_bytes(dir + "/one.txt", big);
+  PreproOptions o = base({dir + "/one.txt"}, dir + "/nano");
+  o.format = DataFormat::kNanoGpt;
+  o.val_fraction = 0.1;
+  std::ostringstream log;
+  const PreproResult r = run_prepro(o, log);
+  REQUIRE(r.train.files == std::vector<std::string>{dir + "/nano/train.bin"});
+  REQUIRE(r.val.files == std::vector<std::string>{dir + "/nano/val.bin"});
+  const auto train = read_all(r.train.files, DataFormat::kNanoGpt);
+  const auto val = read_all(r.val.files, DataFormat::kNanoGpt);
+  // The tail of the one document (from a line start) is val, after its own EOT; together they
+  // are the document.
+  std::vector<int32_t> whole = train;
+  whole.insert(whole.end(), val.begin() + 1, val.end());
+  CHECK(val[0] == 50256);
+  CHECK(tk.decode(std::vector<int32_t>(whole.begin() + 1, whole.end())) == big);
+  const double frac = double(val.size() - 1) / double(whole.size());
+  CHECK(frac == Approx(0.1).margin(0.01));
+  CHECK(tk.decode(std::vector<int32_t>(val.begin() + 1, val.end())).rfind("Line ", 0) == 0);
+
+  // The same bytes with 1 and 2 threads (long documents are cut into pieces).
+  for (int threads : {1, 2}) {
+    PreproOptions t = base({dir + "/one.txt"}, dir + "/t" + std::to_string(threads));
+    t.threads = threads;
+    t.val_fraction = 0;
+    const PreproResult rt = run_prepro(t, log);
+    CHECK(rt.val.files.empty());
+    CHECK(read_all(rt.train.files, DataFormat::kLlmc) == std::vector<int32_t>(whole.begin(), whole.end()));
+  }
+}
+
+TEST_CASE("prepro: input and option errors", "[data][prepro]") {
+  gpt2_test::gpt2_tokenizer();
+  const std::string dir = scratch_dir("prepro_errors");
+  std::ostringstream log;
+  write_bytes(dir + "/bad.jsonl", "{\"text\": \"fine\"}\n{\"text\": 5}\n");
+  try {
+    run_prepro(base({dir + "/bad.jsonl"}, dir + "/o1"), log);
+    FAIL("no error");
+  } catch (const FileError& e) {
+    CHECK(e.path() == dir + "/bad.jsonl");
+    CHECK_THAT(e.what(), Catch::Contains("line 2 (byte offset 17)"));
+    CHECK_THAT(e.what(), Catch::Contains("\"text\""));
+  }
+  write_bytes(dir + "/broken.jsonl", "{\"text\": \"unterminated}\n");
+  CHECK_THROWS_WITH(run_prepro(base({dir + "/broken.jsonl"}, dir + "/o2"), log),
+                    Catch::Contains("line 1 (byte offset 0) is not valid JSON"));
+  CHECK_THROWS_WITH(run_prepro(base({dir + "/missing.txt"}, dir + "/o3"), log),
+                    Catch::Contains("does not exist"));
+  std::filesystem::create_directories(dir + "/emptydir");
+  CHECK_THROWS_WITH(run_prepro(base({dir + "/emptydir"}, dir + "/o4"), log),
+                    Catch::Contains("no files"));
+  write_bytes(dir + "/ok.txt", "hello");
+  PreproOptions o = base({dir + "/ok.txt"}, dir + "/o5");
+  o.val_fraction = 1.0;
+  CHECK_THROWS_WITH(run_prepro(o, log), Catch::Contains("--val-fraction"));
+  o.val_fraction = 0.5;
+  o.tokenizer_dir = dir + "/no_tokenizer";
+  try {
+    run_prepro(o, log);
+    FAIL("no error");
+  } catch (const FileError& e) {
+    CHECK_THAT(e.hint(), Catch::Contains("data/fetch_tokenizer.sh"));
+  }
+}
+
+TEST_CASE("prepro: long files are streamed in pieces cut at safe points", "[data][prepro]") {
+  const gpt2::Tokenizer& tk = gpt2_test::gpt2_tokenizer();
+  const std::string dir = scratch_dir("prepro_stream");
+  std::string a, b;
+  for (int i = 0; i < 4000; ++i) a += "Sentence " + std::to_string(i) + " goes here,\n  indented\n";
+  for (int i = 0; i < 100; ++i) b += "b" + std::to_string(i) + " ";  // no newline at all
+  write_bytes(dir + "/a.txt", a);
+  write_bytes(dir + "/b.txt", b);
+  write_bytes(dir + "/c.jsonl", "{\"text\": \"json doc\"}\n");
+  DocumentReader reader({dir + "/a.txt", dir + "/b.txt", dir + "/c.jsonl"}, 4096);
+  std::vector<std::string> docs;
+  std::vector<int32_t> ids_a;
+  gpt2::BpeCache cache;
+  std::string piece;
+  bool starts = false;
+  size_t pieces = 0;
+  while (reader.next(piece, starts)) {
+    ++pieces;
+    if (starts) docs.emplace_back();
+    REQUIRE(!docs.empty());
+    if (docs.size() == 1) {
+      if (!piece.empty() && docs[0].size() > 0) CHECK(piece[0] == '\n');  // cut before "\nX"
+      tk.encode(piece, ids_a, cache);
+    }
+    docs.back() += piece;
+  }
+  CHECK(pieces > 10);
+  REQUIRE(docs.size() == 3);
+  CHECK(docs[0] == a);
+  CHECK(docs[1] == b);
+  CHECK(docs[2] == "json doc");
+  CHECK(ids_a == tk.encode(a));  // pieces encode to exactly the whole
+  CHECK(reader.bytes_read() >= a.size() + b.size());
+
+  // A forced split of a single file lands on a safe cut at or after the requested offset.
+  const uint64_t cut = find_safe_cut(dir + "/a.txt", 50000);
+  REQUIRE(cut != UINT64_MAX);
+  CHECK(cut >= 50000);
+  CHECK(gpt2::Tokenizer::is_safe_cut(a, size_t(cut)));
+  CHECK(find_safe_cut(dir + "/b.txt", 0) == UINT64_MAX);
+  DocumentReader single({dir + "/a.txt"}, 4096);
+  single.split_single_file_at(cut);
+  std::vector<std::string> parts;
+  while (single.next(piece, starts)) {
+    if (starts) parts.emplace_back();
+    parts.back() += piece;
+  }
+  REQUIRE(parts.size() == 2);
+  CHECK(parts[0] == a.substr(0, size_t(cut)));
+  CHECK(parts[1] == a.substr(size_t(cut)));
+}
+
+TEST_CASE("prepro: the val rule spreads documents evenly", "[data][prepro]") {
+  int val = 0;
+  for (uint64_t i = 0; i < 1000; ++i) val += is_val_document(i, 0.05) ? 1 : 0;
+  CHECK(val == 50);
+  CHECK(is_val_document(19, 0.05));
+  CHECK_FALSE(is_val_document(0, 0.05));
+  CHECK_FALSE(is_val_document(5, 0.0));
+}

@@ -1,0 +1,56 @@
+// prepro: text -> GPT-2 token files (llm.c shards or nanoGPT .bin). Thin: the work is in
+// engine/prepro.cpp. Exit codes: 0 ok, 1 error (bad file, bad option), 2 bad command line.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "engine/prepro.h"
+#include "engine/tokenizer.h"
+
+int main(int argc, char** argv) {
+  gpt2::PreproOptions opt;
+  std::string format = "llmc";
+  bool quiet = false, force_progress = false;
+  CLI::App app{
+      "prepro: tokenize text with GPT-2's BPE and write train/val token files.\n"
+      "Each input file, or each line of a .jsonl file (field \"text\"), is one document;\n"
+      "directories are read recursively. Every document is preceded by <|endoftext|> (50256).\n"
+      "Writes train_NNNNNN.bin / val_NNNNNN.bin (llm.c shards) or train.bin / val.bin (nanoGPT),\n"
+      "plus gpt2_tokenizer.bin (llm.c tokenizer, for decoding) and prepro.json (a summary).\n",
+      "prepro"};
+  app.get_formatter()->column_width(30);
+  app.add_option("--input,-i", opt.inputs, "Text files, directories, or .jsonl files")
+      ->required()
+      ->expected(1, -1);
+  app.add_option("--out-dir,-o", opt.out_dir, "Output directory (created if missing)")->required();
+  app.add_option("--val-fraction", opt.val_fraction,
+                 "Fraction of documents for validation, spread evenly through the input "
+                 "(a single text file: its last fraction of bytes, from a line start)")
+      ->capture_default_str();
+  app.add_option("--shard-tokens", opt.shard_tokens, "Tokens per llm.c shard")->capture_default_str();
+  app.add_option("--format", format, "Output format")
+      ->check(CLI::IsMember({"llmc", "nanogpt"}))
+      ->capture_default_str();
+  app.add_option("--tokenizer-dir", opt.tokenizer_dir,
+                 "Directory with encoder.json and vocab.bpe (default: $GPT2_TOKENIZER_DIR or "
+                 "data/tokenizer; made by data/fetch_tokenizer.sh)");
+  app.add_option("--threads", opt.threads, "Encoding threads (0 = all cores)")->capture_default_str();
+  app.add_flag("--overwrite", opt.overwrite, "Replace token files already in --out-dir");
+  app.add_flag("--progress", force_progress, "Always show the progress bar (default: on long inputs)");
+  app.add_flag("--quiet,-q", quiet, "No progress bar");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  opt.format = gpt2::parse_data_format(format, "--format");
+  opt.progress = quiet ? gpt2::ProgressBar::Mode::kNever
+                       : force_progress ? gpt2::ProgressBar::Mode::kAlways
+                                        : gpt2::ProgressBar::Mode::kAuto;
+  try {
+    gpt2::run_prepro(opt, std::cout);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "prepro: error: " << e.what() << "\n";
+    return 1;
+  }
+}
