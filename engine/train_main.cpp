@@ -168,6 +168,11 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   std::unique_ptr<Communicator> comm = make_communicator(proc, *backend);
   ResolvedRun rr = resolve_with_autofit(o, device == Device::CUDA ? &measured : nullptr);
   const MemoryPlan plan = make_memory_plan(rr.model, rr.run);
+  if (comm->world_size() > 1) {  // before anything is allocated
+    check_ranks_agree(*comm, plan.hash(), "the memory plan (model, batch, precision, recompute, ZeRO settings)");
+    out << "ranks   " << comm->world_size() << " processes (" << comm->describe() << "), ZeRO-" << plan.run.zero_stage
+        << "\n";
+  }
   const Verdict verdict = judge(plan, rr.budget);
   if (!verdict.fits) {
     // Fail fast: nothing has been allocated yet.
@@ -218,11 +223,6 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
     model.init_gpt2(o.seed);
   }
 
-  if (comm->world_size() > 1) {
-    check_ranks_agree(*comm, plan.hash(), "the memory plan (model, batch, precision, recompute, ZeRO settings)");
-    out << "ranks   " << comm->world_size() << " processes (" << comm->describe() << "), ZeRO-" << plan.run.zero_stage
-        << "\n";
-  }
   TrainOptions t;
   t.comm = comm.get();
   t.steps = o.steps;
