@@ -164,7 +164,8 @@ int64_t latest_checkpoint_step(const std::string& dir) {
 }
 
 void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
-                     const nlohmann::json& settings, uint64_t seed, int keep) {
+                     const nlohmann::json& settings, uint64_t seed, int keep,
+                     const std::function<void()>& barrier) {
   ensure_dir(dir);
   const MemoryPlan& plan = model.plan();
   const int64_t step = trainer.step();
@@ -175,6 +176,7 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
 
   // 1. The model file, in the run's dtype: exactly the parameters the next step starts from.
   if (writer) save_llmc_model(model_path, from_flat(plan, model.stored_parameters()), dt);
+  if (barrier) barrier();  // the model file is complete before any rank hashes it
   uint64_t model_bytes = 0;
   const uint64_t model_hash = file_fnv(model_path, &model_bytes);
 
@@ -226,7 +228,8 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
   f.write(kStateEnd, 8);
   f.commit();
 
-  // 3. The marker, last.
+  // 3. The marker, last: after every rank's state file is in place.
+  if (barrier) barrier();
   if (!writer) return;
   {
     AtomicFile m(dir + "/latest");
@@ -336,6 +339,17 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
   }
   const std::string state_path = checkpoint_state_path(dir, step, plan.run.rank, plan.run.world_size);
   const std::string model_path = checkpoint_model_path(dir, step);
+  if (::access(state_path.c_str(), F_OK) != 0) {
+    // Written with another number of ranks? Each rank's optimizer shard is its own file, and
+    // resharding is not supported: say so instead of "file not found".
+    const bool single = ::access(checkpoint_state_path(dir, step, 0, 1).c_str(), F_OK) == 0;
+    const bool sharded = ::access((dir + "/state_" + step_name(step) + "_rank0.bin").c_str(), F_OK) == 0;
+    if (single || sharded)
+      throw ConfigError("--world-size", "checkpoint step " + std::to_string(step) + " in " + dir + " was written by " +
+                                            (single ? std::string("one process") : std::string("several ranks")) +
+                                            ", but this run has " + std::to_string(plan.run.world_size) +
+                                            "; resume with the same number of processes");
+  }
   const CheckpointData d = read_state_file(state_path);
   const nlohmann::json& meta = d.settings;
   if (d.step != step)

@@ -28,6 +28,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,9 +56,12 @@ struct CheckpointData {
 };
 
 // Writes the checkpoint of trainer.step() and then `latest`; keeps the newest `keep` checkpoints
-// (0 = all) and removes stale temporary files. Only rank 0 writes the model file and `latest`.
+// (0 = all) and removes stale temporary files. Only rank 0 writes the model file and `latest`;
+// with several ranks, `barrier` (all ranks call it) orders the steps: the model file exists
+// before the other ranks hash it, and every rank's state file exists before `latest` names them.
 void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
-                     const nlohmann::json& settings, uint64_t seed, int keep);
+                     const nlohmann::json& settings, uint64_t seed, int keep,
+                     const std::function<void()>& barrier = {});
 
 // Loads and verifies checkpoint `step` (-1 = latest) against this run's plan and settings, and
 // restores the model (parameters, master weights, m, v), the trainer's step and the data

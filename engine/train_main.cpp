@@ -127,7 +127,8 @@ std::optional<std::vector<StepResult>> run_hooks(const RunOptions& o, const std:
   trainer.set_step_hook([&](const StepResult& r) {
     const bool last = r.step >= t.steps;
     if (!o.checkpoint_dir.empty() && ((o.checkpoint_every > 0 && r.step % o.checkpoint_every == 0) || last)) {
-      save_checkpoint(o.checkpoint_dir, model, trainer, train, settings, o.seed, o.keep_checkpoints);
+      save_checkpoint(o.checkpoint_dir, model, trainer, train, settings, o.seed, o.keep_checkpoints,
+                      [&] { if (t.comm) t.comm->barrier(); });
       out << "checkpoint step " << r.step << " -> " << checkpoint_model_path(o.checkpoint_dir, r.step) << "\n"
           << std::flush;
     }
