@@ -96,6 +96,7 @@ if [[ $STEP_STATUS == PASS ]]; then
     [[ -e $src ]] && targets+=("gpu_$(basename "$src" .cu)")
   done
   [[ -e $ROOT/tools/train_gpt2.cpp ]] && targets+=(train_gpt2)
+  [[ -e $ROOT/bench/cuda/bench_train.cu ]] && targets+=(bench_train)
   run_step build 270 cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
   record build "$STEP_STATUS" "$LAST_SECS" "${#targets[@]} targets"
   [[ $STEP_STATUS == PASS ]] && BUILT=1
@@ -121,6 +122,13 @@ if ((BUILT)) && [[ -x $SAN ]]; then
   record sanitizer "$STEP_STATUS" "$LAST_SECS" "${errs:-no summary} (test_layernorm)"
 else
   record sanitizer SKIP 0 "no build or no compute-sanitizer"
+fi
+
+# ---- 3b. racecheck on the attention kernels (shared-memory tiles), small shapes only ---------------
+if ((BUILT)) && [[ -x $SAN ]] && [[ -x $BUILD/tests/gpu_test_attention ]]; then
+  run_step racecheck 90 "$SAN" --tool racecheck --error-exitcode 3 "$BUILD/tests/gpu_test_attention" --quick
+  errs=$(grep -Eo "RACECHECK SUMMARY: [0-9]+ hazard" "$LOG_DIR/racecheck.log" | tail -n 1)
+  record racecheck "$STEP_STATUS" "$LAST_SECS" "${errs:-see racecheck.log} (test_attention --quick)"
 fi
 
 # ---- 4. microbenchmarks ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class SingleCommunicator final : public Communicator {
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
   std::string describe() const override { return "single process"; }
+  bool active() const override { return false; }
   void all_reduce(TensorRef, int64_t, ReduceOp) override {}
   void reduce_scatter(TensorRef, int64_t, ReduceOp) override {}
   void all_gather(TensorRef, int64_t) override {}
@@ -166,7 +167,9 @@ std::unique_ptr<Communicator> make_nccl_communicator(Backend& backend);  // engi
 #endif
 
 std::unique_ptr<Communicator> make_communicator(const ProcessInfo& info, Backend& backend) {
-  if (info.world_size <= 1) return std::make_unique<SingleCommunicator>();
+  const char* force = std::getenv("GPT2_FORCE_COMMUNICATOR");
+  const bool forced = force && *force && std::string(force) != "0" && info.launcher == "mpi";
+  if (info.world_size <= 1 && !forced) return std::make_unique<SingleCommunicator>();
   if (info.launcher != "mpi")
     throw ConfigError("--world-size", "multi-process runs are launched with mpirun or srun (" +
                                           std::to_string(info.world_size) + " processes were asked for through " +

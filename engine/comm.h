@@ -42,6 +42,8 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
   virtual std::string describe() const = 0;
+  // False for the single-process communicator: the trainer then skips collectives.
+  virtual bool active() const { return true; }
 
   virtual void all_reduce(TensorRef buf, int64_t n, ReduceOp op) = 0;
   virtual void reduce_scatter(TensorRef buf, int64_t n, ReduceOp op) = 0;
@@ -57,7 +59,8 @@ class Communicator {
 };
 
 // The communicator for a process: single when world_size is 1; MPI for the CPU backend; NCCL
-// for the CUDA backend (needs a build with NCCL and MPI). Throws ConfigError naming --world-size
+// for the CUDA backend (needs a build with NCCL and MPI). GPT2_FORCE_COMMUNICATOR=1 under a
+// launcher uses MPI/NCCL even for one process, so a one-GPU machine runs the multi-GPU path. Throws ConfigError naming --world-size
 // when the launcher asks for more than one process and this build cannot provide it.
 std::unique_ptr<Communicator> make_communicator(const ProcessInfo& info, Backend& backend);
 

@@ -25,12 +25,6 @@ namespace gpt2 {
 
 namespace {
 
-DataFormat parse_format(const std::string& s) {
-  if (s == "llmc") return DataFormat::kLlmc;
-  if (s == "nanogpt") return DataFormat::kNanoGpt;
-  return DataFormat::kAuto;
-}
-
 std::unique_ptr<BatchSource> make_source(const std::string& spec, const RunOptions& o, const MemoryPlan& plan,
                                          bool shuffle, uint64_t seed) {
   if (spec == "synthetic")
@@ -38,7 +32,7 @@ std::unique_ptr<BatchSource> make_source(const std::string& spec, const RunOptio
                                              plan.run.rank, plan.run.world_size);
   DataLoaderOptions d;
   d.pattern = spec;
-  d.format = parse_format(o.data_format);
+  d.format = parse_data_format(o.data_format, "--data-format");
   d.B = plan.run.micro_batch;
   d.T = plan.run.seq_len;
   d.rank = plan.run.rank;
@@ -169,7 +163,7 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   std::unique_ptr<Communicator> comm = make_communicator(proc, *backend);
   ResolvedRun rr = resolve_with_autofit(o, device == Device::CUDA ? &measured : nullptr);
   const MemoryPlan plan = make_memory_plan(rr.model, rr.run);
-  if (comm->world_size() > 1) {  // before anything is allocated
+  if (comm->active()) {  // before anything is allocated
     check_ranks_agree(*comm, plan.hash(), "the memory plan (model, batch, precision, recompute, ZeRO settings)");
     out << "ranks   " << comm->world_size() << " processes (" << comm->describe() << "), ZeRO-" << plan.run.zero_stage
         << "\n";

@@ -63,9 +63,10 @@ StepResult Trainer::train_step() {
   // over the global batch.
   Communicator* comm = opt_.comm;
   const int world = comm ? comm->world_size() : 1;
-  const bool zero1 = plan.run.zero_stage == 1 && world > 1;
+  const bool collective = comm && comm->active();
+  const bool zero1 = plan.run.zero_stage == 1 && collective;
   double norm_sq = 0;
-  if (world > 1) {
+  if (collective) {
     if (zero1) comm->reduce_scatter(model_.flat_grads(), plan.flat_param_elems, ReduceOp::Avg);
     else comm->all_reduce(model_.flat_grads(), plan.flat_param_elems, ReduceOp::Avg);
     r.loss = comm->all_reduce_scalar(r.loss, ReduceOp::Avg);
@@ -116,7 +117,7 @@ double Trainer::evaluate() {
     sum += model_.head(false, 0.0f);
   }
   const double mean = sum / static_cast<double>(tokens * opt_.val_batches);
-  return opt_.comm && opt_.comm->world_size() > 1 ? opt_.comm->all_reduce_scalar(mean, ReduceOp::Avg) : mean;
+  return opt_.comm && opt_.comm->active() ? opt_.comm->all_reduce_scalar(mean, ReduceOp::Avg) : mean;
 }
 
 void Trainer::log_step(std::ostream& out, const StepResult& r) {
