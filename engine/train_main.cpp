@@ -18,6 +18,7 @@
 #include "engine/device_info.h"
 #include "engine/dry_run.h"
 #include "engine/errors.h"
+#include "engine/gpu_catalog.h"
 #include "engine/trainer.h"
 #include "engine/units.h"
 
@@ -220,6 +221,13 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
 
   TrainOptions t;
   t.comm = comm.get();
+  if (auto* cuda = dynamic_cast<CudaBackendBase*>(backend.get())) {
+    // MFU per GPU against the card table's dense bf16 (or fp32) peak; unknown cards log null.
+    const GpuSpec* card = match_gpu_by_device_name(cuda->device_name());
+    if (card)
+      t.peak_flops = (plan.run.precision == Precision::BF16 ? card->bf16_tflops : card->fp32_tflops) * 1e12 *
+                     comm->world_size();
+  }
   t.steps = o.steps;
   t.lr.kind = parse_lr_schedule(o.lr_schedule);
   t.lr.lr = o.lr;

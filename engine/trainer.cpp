@@ -128,6 +128,10 @@ void Trainer::log_step(std::ostream& out, const StepResult& r) {
                   static_cast<long long>(r.step), static_cast<long long>(opt_.steps), r.loss, r.lr, r.grad_norm, r.ms,
                   r.tokens_per_s, r.skipped ? " | SKIPPED (non-finite)" : "");
     out << line;
+    if (r.mfu) {
+      std::snprintf(line, sizeof line, " | MFU %.1f%%", 100.0 * *r.mfu);
+      out << line;
+    }
     if (r.val_loss) {
       std::snprintf(line, sizeof line, " | val %.4f", *r.val_loss);
       out << line;
