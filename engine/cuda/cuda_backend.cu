@@ -20,6 +20,7 @@
 #include "engine/gpu_catalog.h"
 #include "kernels/cuda/adamw.cuh"
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/classifier.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/encoder.cuh"
@@ -222,6 +223,10 @@ class CudaBackend final : public CudaBackendBase {
     else
       cuda::attention_backward(p<float>(dqkv), scratch, p<float>(dy), p<float>(qkv), p<float>(y), lse, B, T, NH,
                                C / NH, stream_);
+  }
+  void attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) override {
+    if (is_bf16(y)) cuda::attention_decode(p<bf16>(y), scratch, p<bf16>(qkv), pos, C, NH, stream_);
+    else cuda::attention_decode(p<float>(y), scratch, p<float>(qkv), pos, C, NH, stream_);
   }
   void classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp, float dloss_scale,
                   bool compute_grad) override {
