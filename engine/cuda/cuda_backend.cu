@@ -4,8 +4,8 @@
 //   1. select the device, create the stream and the cuBLASLt handle (the context appears here);
 //   2. measure free memory: everything the process (or anyone else) holds outside the arena is
 //      the reserve, and the plan is made with it;
-//   3. one cudaMalloc of plan.arena_bytes through device_alloc(), the only allocation function,
-//      which counts its calls; the drop in free memory across it is reported;
+//   3. one cudaMalloc of plan.arena_bytes through device_arena_alloc() (engine/cuda/device_arena),
+//      the only allocation function, which counts its calls; the drop in free memory across it is reported;
 //   4. every pointer, including the cuBLASLt workspace and kernel scratch, is carved from the
 //      plan. Nothing is allocated after that.
 #include <cuda_runtime.h>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cuda/device_arena.cuh"
 #include "engine/cuda_backend_factory.h"
 #include "engine/errors.h"
 #include "engine/gpu_catalog.h"
@@ -35,17 +36,6 @@ namespace gpt2 {
 namespace {
 
 using cuda::bf16;
-
-// The one place the engine allocates device memory.
-int64_t g_device_allocations = 0;
-void* device_alloc(size_t bytes) {
-  void* p = nullptr;
-  const cudaError_t err = cudaMalloc(&p, bytes);
-  if (err != cudaSuccess)
-    throw std::runtime_error("cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorString(err));
-  ++g_device_allocations;
-  return p;
-}
 
 bool is_bf16(TensorRef t) { return t.dtype == DType::BF16; }
 template <typename T>
@@ -81,7 +71,7 @@ class CudaBackend final : public CudaBackendBase {
     if (arena_) {
       cudaStreamSynchronize(stream_);
       cuda::matmul_context_destroy(mm_);
-      cudaFree(arena_);
+      device_arena_free(arena_);
     }
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -112,7 +102,7 @@ class CudaBackend final : public CudaBackendBase {
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     report_.free_before_arena = static_cast<int64_t>(free_b);
-    arena_ = static_cast<std::byte*>(device_alloc(static_cast<size_t>(plan.arena_bytes)));
+    arena_ = static_cast<std::byte*>(device_arena_alloc(static_cast<size_t>(plan.arena_bytes)));
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     report_.free_after_arena = static_cast<int64_t>(free_b);
     CUDA_CHECK(cudaMemsetAsync(arena_, 0, static_cast<size_t>(plan.arena_bytes), stream_));
@@ -126,7 +116,7 @@ class CudaBackend final : public CudaBackendBase {
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     return arena_;
   }
-  int64_t allocation_count() const override { return g_device_allocations; }
+  int64_t allocation_count() const override { return device_arena_allocations(); }
 
   void upload(void* dst, const void* src, size_t bytes) override {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
