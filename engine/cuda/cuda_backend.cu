@@ -61,6 +61,9 @@ class CudaBackend final : public CudaBackendBase {
     name_ = prop.name;
     sm_ = prop.major * 10 + prop.minor;
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    // The cuBLASLt handle now, so its memory is part of the measured reserve; the workspace and
+    // bias scratch come from the arena later.
+    cuda::matmul_context_init(mm_, nullptr, 0, nullptr, 0);
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     report_.total_bytes = static_cast<int64_t>(total_b);
@@ -68,11 +71,9 @@ class CudaBackend final : public CudaBackendBase {
     report_.reserve_bytes = report_.total_bytes - report_.free_before_arena;
   }
   ~CudaBackend() override {
-    if (arena_) {
-      cudaStreamSynchronize(stream_);
-      cuda::matmul_context_destroy(mm_);
-      device_arena_free(arena_);
-    }
+    if (stream_) cudaStreamSynchronize(stream_);
+    cuda::matmul_context_destroy(mm_);
+    device_arena_free(arena_);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
@@ -108,8 +109,11 @@ class CudaBackend final : public CudaBackendBase {
     CUDA_CHECK(cudaMemsetAsync(arena_, 0, static_cast<size_t>(plan.arena_bytes), stream_));
     const Buffer& ws = plan.find("workspace.cublaslt");
     const Buffer& bias = plan.find("workspace.matmul_bias");
-    cuda::matmul_context_init(mm_, arena_ + ws.offset, static_cast<size_t>(ws.bytes), arena_ + bias.offset,
-                              static_cast<size_t>(bias.bytes));
+    mm_.workspace = arena_ + ws.offset;
+    mm_.workspace_bytes = static_cast<size_t>(ws.bytes);
+    mm_.bias_scratch = arena_ + bias.offset;
+    mm_.bias_scratch_bytes = static_cast<size_t>(bias.bytes);
+    mm_.cache.clear();
     encoder_scratch_ = reinterpret_cast<int32_t*>(arena_ + plan.find("scratch.encoder_bwd").offset);
     ln_scratch_ = reinterpret_cast<float*>(arena_ + plan.find("scratch.layernorm_bwd").offset);
     norm_result_ = reinterpret_cast<float*>(arena_ + plan.find("workspace.norm_result").offset);
