@@ -27,6 +27,10 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       "train_gpt2"};
   app.set_config("--config", "", "Read flags from a TOML/INI file (key = value, same names as the flags)");
   app.get_formatter()->column_width(34);
+  app.footer(
+      "Exit codes: 0 success (a dry run: the plan fits), 1 error (bad flag, file or config; nothing fits;\n"
+      "a failed step), 2 the command line could not be parsed, 3 a dry run whose plan does not fit.\n"
+      "Multi-process runs: launch with mpirun/srun, one process per GPU (see README).");
 
   auto* g_model = "Model";
   app.add_option("--model", o.model, "Preset d12|d24|d36|d48 (gpt2, gpt2-medium, gpt2-large, gpt2-xl), an llm.c model .bin, or an HF .safetensors")
@@ -82,7 +86,7 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   app.add_option("--seed", o.seed, "Seed for initialisation and data order")->capture_default_str()->group(g_train);
   app.add_option("--val-every", o.val_every, "Validation loss every N steps (0 = at the end only)")
       ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
-  app.add_option("--val-batches", o.val_batches, "Micro-batches per validation")
+  app.add_option("--val-batches", o.val_batches, "Micro-batches per validation (per rank)")
       ->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
   app.add_option("--log", o.log_file, "Write one JSON object per step to this .jsonl file")->group(g_train);
   app.add_option("--train-data", o.train_data, "Training data: glob of llm.c shards, a nanoGPT .bin, or 'synthetic'")
