@@ -56,7 +56,7 @@ std::unique_ptr<Backend> make_backend(Device device, int local_rank, MeasuredDev
   return cuda;
 }
 
-// Checkpoints (resume and periodic saves), samples, HellaSwag: everything issue-8 adds around
+// Checkpoints (resume and periodic saves), samples, HellaSwag: everything that runs around
 // the training loop. Returns the step results, or nothing for --eval-only.
 std::optional<std::vector<StepResult>> run_hooks(const RunOptions& o, const std::string& train_spec, Model& model,
                                                  Trainer& trainer, BatchSource& train, const TrainOptions& t,

@@ -125,7 +125,7 @@ inline bool is_aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p)
 
 }  // namespace gpt2::cuda
 
-// ---- Helpers added with the kernels (issue 5) ---------------------------------------------------
+// ---- Vector access helpers shared by the memory-bound kernels --------------------------------
 namespace gpt2::cuda {
 
 // N consecutive elements of T at p, as floats. One 16-byte access when N·sizeof(T) == 16 (p must

@@ -110,7 +110,7 @@ inline bool check_close(const char* name, const std::vector<float>& got, const s
   return bad == 0;
 }
 
-// ---- Added with the kernel tests (issue 5) -----------------------------------------------------
+// ---- Raw transfers, stored-type views and bitwise checks for the kernel tests ----------------
 
 // Raw copies (ints, or bits that must not be converted).
 template <typename T>
