@@ -97,6 +97,7 @@ if [[ $STEP_STATUS == PASS ]]; then
   done
   [[ -e $ROOT/tools/train_gpt2.cpp ]] && targets+=(train_gpt2)
   [[ -e $ROOT/bench/cuda/bench_train.cu ]] && targets+=(bench_train)
+  [[ -e $ROOT/tools/sample.cpp ]] && targets+=(sample)
   run_step build 270 cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
   record build "$STEP_STATUS" "$LAST_SECS" "${#targets[@]} targets"
   [[ $STEP_STATUS == PASS ]] && BUILT=1

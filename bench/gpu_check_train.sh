@@ -18,7 +18,7 @@ else
 fi
 rm -f "$LOG/train.jsonl"
 "$BIN" --device cuda --model d12 --seq-len 1024 --micro-batch 16 --total-batch-tokens 65536 --steps 30 --lr 1e-3 \
-  --warmup 5 --val-every 15 --val-batches 2 "${DATA[@]}" --log "$LOG/train.jsonl" || exit 1
+  --warmup 5 --val-every 15 --val-batches 2 "${DATA[@]}" --log "$LOG/train.jsonl" --checkpoint-dir "$LOG/ckpt" || exit 1
 summary=$(python3 - "$LOG/train.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -33,6 +33,13 @@ PY
 )
 ok=$?
 echo "d12 on $src: $summary"
+# Sampling on the GPU from the checkpoint just written (KV-cache decoding, bf16).
+if "$BUILD/sample" --device cuda --model "$LOG/ckpt" --prompt-ids 50256 -n 16 --ids --seed 1 >"$LOG/sample.log" 2>&1; then
+  echo "sample: $(cat "$LOG/sample.log")"
+else
+  echo "sample --device cuda FAILED: $(tail -2 "$LOG/sample.log")"
+  ok=1
+fi
 nccl="nccl: mpirun not found"
 if command -v mpirun >/dev/null 2>&1; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -2,7 +2,8 @@
 //   sample --model ckpt/ --prompt "The meaning of life is" --tokens 64 --temperature 0.8 --top-k 40
 //   sample --model gpt2_124M.bin --prompt-ids 50256 --ids
 // --model takes an llm.c .bin, an HF .safetensors, or a --checkpoint-dir (its latest model).
-// Runs on the CPU backend. The same model, prompt, options and --seed give the same text.
+// Runs on the CPU backend (fp32) or, with --device cuda, the CUDA backend (bf16). The same model,
+// prompt, options, device and --seed give the same text.
 // Exit codes: 0 ok, 1 error, 2 bad command line.
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -11,6 +12,8 @@
 
 #include "engine/checkpoint.h"
 #include "engine/cpu_backend.h"
+#include "engine/cuda_backend_factory.h"
+#include "engine/device_info.h"
 #include "engine/errors.h"
 #include "engine/model_io.h"
 #include "engine/sampler.h"
@@ -24,7 +27,7 @@ bool is_dir(const std::string& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_path, prompt, prompt_ids, tokenizer_dir;
+  std::string model_path, prompt, prompt_ids, tokenizer_dir, device = "cpu";
   int tokens = 64, top_k = 40, heads = 0, context = 0;
   double temperature = 1.0;
   uint64_t seed = 1337;
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   app.add_option("--heads", heads, "Head count for a .safetensors without config.json");
   app.add_option("--context", context, "Context window T (default: the model's maxT, at most 1024)");
   app.add_option("--tokenizer-dir", tokenizer_dir, "encoder.json + vocab.bpe (default data/tokenizer)");
+  app.add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
   app.add_flag("--ids", print_ids, "Print token ids, one line, instead of text");
   app.add_flag("--stop-at-eot", stop_at_eot, "Stop after <|endoftext|>");
   try {
@@ -88,15 +92,20 @@ int main(int argc, char** argv) {
                                 "token " + std::to_string(id) + " is outside the model's vocabulary of " +
                                     std::to_string(w.config.vocab_size));
 
+    const gpt2::Device dev = device == "auto"
+                                 ? (gpt2::query_cuda_device().present ? gpt2::Device::CUDA : gpt2::Device::CPU)
+                                 : gpt2::parse_device(device);
     gpt2::RunConfig run;
-    run.device = gpt2::Device::CPU;
-    run.precision = gpt2::Precision::FP32;
+    run.device = dev;
+    run.precision = dev == gpt2::Device::CPU ? gpt2::Precision::FP32 : gpt2::Precision::BF16;
     run.micro_batch = 1;
     run.seq_len = context > 0 ? std::min(context, w.config.max_seq_len) : std::min(1024, w.config.max_seq_len);
     run.recompute = gpt2::parse_recompute("none");
     const gpt2::MemoryPlan plan = gpt2::make_memory_plan(w.config, run);
-    gpt2::CpuBackend backend;
-    gpt2::Model model(plan, backend);
+    std::unique_ptr<gpt2::Backend> backend;
+    if (dev == gpt2::Device::CPU) backend = std::make_unique<gpt2::CpuBackend>();
+    else backend = gpt2::make_cuda_backend(0);
+    gpt2::Model model(plan, *backend);
     model.set_parameters(gpt2::to_flat(plan, w));
 
     gpt2::SampleOptions so;
