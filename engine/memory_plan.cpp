@@ -333,6 +333,13 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
     pb.add("workspace.matmul_bias", Category::Workspace, f32, {4 * C});   // bias-gradient staging (max OC = 4C)
   }
 
+  if (run.device == Device::CUDA) {
+    // cudaMalloc commits whole pages of kCudaAllocGranularity: count the tail, so the planned
+    // arena equals the measured drop in free memory.
+    const int64_t tail = align_up(pb.cursor, kCudaAllocGranularity) - pb.cursor;
+    if (tail > 0) pb.add("workspace.page_tail", Category::Workspace, DType::INT32, {tail / 4});
+  }
+
   plan.arena_bytes = pb.cursor;
   return plan;
 }

@@ -15,7 +15,8 @@
 //   activations  what the backward pass reads, per layer, depending on the recompute policy.
 //   scratch      one layer of backward scratch, plus one layer of recompute scratch.
 //   logits       one chunk of logits (chunk × Vp, run dtype) and per-token losses (fp32).
-//   workspace    matmul library workspace and the reduction scratch for the global norm.
+//   workspace    matmul library workspace and the reduction scratch for the global norm; on
+//                CUDA the arena is rounded up to cudaMalloc's 2 MiB page (workspace.page_tail).
 //   reserve      not in the arena: the CUDA context, library handles (and NCCL), stated as a
 //                number measured at start-up (or an estimate in a dry run).
 #pragma once
@@ -98,6 +99,7 @@ constexpr int64_t kCublasLtWorkspaceBytes = 32ll << 20;     // 32 MiB, enough fo
 constexpr int64_t kNormPartialsFloats = 1024;               // global-norm block partials
 constexpr int64_t kDefaultCudaReserveBytes = 512ll << 20;   // context + handles, dry-run estimate
 constexpr int64_t kDefaultNcclReserveBytes = 256ll << 20;   // NCCL channels/buffers, world > 1
+constexpr int64_t kCudaAllocGranularity = 2ll << 20;        // cudaMalloc commits 2 MiB pages
 
 struct Buffer {
   std::string name;              // e.g. "params.wte", "act.qkv", "scratch.dqkv"

@@ -55,6 +55,9 @@ int64_t hand_total(const ModelConfig& m, int64_t B, int64_t T, bool bf16, const 
   // CUDA-only kernel scratch: encoder backward token buckets, layernorm backward partials,
   // the global norm's result (one float, rounded up to the 256-byte alignment), bias staging.
   total += 4 * BT * 4 + std::min<int64_t>(BT, 1024) * 2 * C * 4 + 256 + 4 * C * 4;
+  // cudaMalloc commits 2 MiB pages: the arena rounds up to whole pages.
+  const int64_t page = 2 << 20;
+  total = (total + page - 1) / page * page;
   total += reserve;
   return total;
 }

@@ -177,11 +177,15 @@ class CudaBackend final : public CudaBackendBase {
   }
   void matmul_forward_gelu(TensorRef pre, TensorRef out, TensorRef inp, TensorRef w, TensorRef bias, int N, int C,
                            int OC) override {
-    if (is_bf16(out))
+    if (is_bf16(out)) {
+      // bf16: cuBLASLt's fused GELU epilogue (its GELU agrees with ours to bf16 noise).
       cuda::matmul_forward(mm_, p<bf16>(out), p<bf16>(pre), p<bf16>(inp), p<bf16>(w), p<bf16>(bias), N, C, OC, stream_);
-    else
-      cuda::matmul_forward(mm_, p<float>(out), p<float>(pre), p<float>(inp), p<float>(w), p<float>(bias), N, C, OC,
-                           stream_);
+    } else {
+      // fp32: our own GELU kernel, the same one the gelu/norm recompute policies run in the
+      // backward pass, so every recompute policy gives bitwise-identical results in fp32.
+      cuda::matmul_forward(mm_, p<float>(pre), nullptr, p<float>(inp), p<float>(w), p<float>(bias), N, C, OC, stream_);
+      cuda::gelu_forward(p<float>(out), p<float>(pre), static_cast<size_t>(N) * OC, stream_);
+    }
   }
   void matmul_backward(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w, int N,
                        int C, int OC) override {

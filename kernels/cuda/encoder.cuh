@@ -19,10 +19,11 @@
  * (t, channel vector). Segments are launched largest first so a very frequent token starts early.
  *
  * Two calls: encoder_backward_prepare (host sort + an async copy into the scratch, enqueued on
- * the stream) and encoder_backward (the kernels). The engine calls prepare when it uploads the
- * batch, so the host sort overlaps the forward pass and the scratch copy is ordered before the
+ * the stream) and encoder_backward (the kernels). A caller may run prepare when it uploads the
+ * batch, so the host sort overlaps the forward pass; the scratch copy is ordered before the
  * backward on the same stream. The copy source is pageable: cudaMemcpyAsync stages it before
- * returning, so nothing must be kept alive. The one-call overload does both.
+ * returning, so nothing must be kept alive. The one-call overload does both; the CUDA backend
+ * (engine/cuda/cuda_backend.cu) uses it, so its sort overlaps the backward kernels still queued.
  *
  * Scratch: encoder_backward_scratch_ints(B,T) int32 on the device (4·B·T), passed in by the caller.
  * Preconditions: pointers 16-byte aligned; the 16-byte path needs C % (16/sizeof(T)) == 0,

@@ -4,14 +4,18 @@
 // after start-up, and the planned arena equals the measured drop in free memory (within 1 MiB).
 //
 // Tolerances (written down, relative to each tensor's largest value):
-//   fp32 storage: loss 1e-5, gradients and updated weights 1e-4 (cuBLASLt's fp32 GEMMs sum in
-//                 another order than the CPU's; attention too).
+//   fp32 storage: loss 1e-5, gradients 1e-4 (cuBLASLt's fp32 GEMMs sum in another order than
+//                 the CPU's; attention too). Updated weights: Adam's first step moves every weight
+//                 by about ±lr whatever the gradient's size, so a near-zero gradient whose sign
+//                 differs between backends moves a weight 2·lr apart: at most 0.1 % of the
+//                 weights may differ by more than 1e-4 relative, and none by more than 2.5·lr.
 //   bf16 storage: loss 1e-2, gradients 6e-2 (bf16 has 8 bits of mantissa: 2^-8 ≈ 4e-3 per
 //                 rounding, compounded through 2 layers of activations stored in bf16).
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "engine/cpu_backend.h"
@@ -54,6 +58,19 @@ RunConfig small_run(Device d, Precision p, const char* policy, int chunk = 100) 
   r.recompute = parse_recompute(policy);
   r.logits_chunk = chunk;
   return r;
+}
+
+// Fraction of elements differing by more than tol·max|b|, and the largest absolute difference.
+std::pair<double, double> outliers(const std::vector<float>& a, const std::vector<float>& b, double tol) {
+  double mr = 0, max_abs = 0;
+  for (float x : b) mr = std::max(mr, std::fabs(double(x)));
+  size_t n = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::fabs(double(a[i]) - b[i]);
+    if (!(d <= tol * mr)) ++n;
+    if (!(d <= max_abs)) max_abs = d;
+  }
+  return {double(n) / double(a.size()), max_abs};
 }
 
 double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
@@ -108,24 +125,36 @@ int main() {
   gputest::require_device_or_skip("test_cuda_engine");
   const char* policies[] = {"none", "gelu", "norm", "block", "budget:1"};
 
-  std::printf("CPU reference, then GPU fp32 and bf16 per recompute policy (1 step, grad_accum 2)\n");
+  std::printf("CPU reference, then GPU fp32 and bf16 per recompute policy (2 steps, grad_accum 2)\n");
   const StepOutcome cpu = run(Device::CPU, Precision::FP32, "none", 1);
-  std::vector<double> fp32_losses;
+  StepOutcome fp32_first;
+  bool have_fp32 = false;
   for (const char* pol : policies) {
     for (Precision p : {Precision::FP32, Precision::BF16}) {
-      const StepOutcome g = run(Device::CUDA, p, pol, 1);
+      const StepOutcome g = run(Device::CUDA, p, pol, 2);
+      const StepOutcome g1 = run(Device::CUDA, p, pol, 1);  // the weights after exactly one step
       const bool f32 = p == Precision::FP32;
       const double loss_err = std::fabs(g.losses[0] - cpu.losses[0]) / std::fabs(cpu.losses[0]);
       const double grad_err = rel_err(g.grads_step1, cpu.grads_step1);
-      const double param_err = rel_err(g.params, cpu.params);
+      const auto [param_outliers, param_max_abs] = outliers(g1.params, cpu.params, 1e-4);
+      const double param_err = rel_err(g1.params, cpu.params);
       std::printf("  %-9s %s: loss %.6f (cpu %.6f, rel %.1e)  grads rel %.1e  params rel %.1e\n", pol,
                   f32 ? "fp32" : "bf16", g.losses[0], cpu.losses[0], loss_err, grad_err, param_err);
       expect(loss_err <= (f32 ? 1e-5 : 1e-2), "loss vs CPU");
       expect(grad_err <= (f32 ? 1e-4 : 6e-2), "gradients vs CPU");
       if (f32) {
-        expect(param_err <= 1e-4, "updated weights vs CPU");
-        if (!fp32_losses.empty()) expect(g.losses[0] == fp32_losses[0], "fp32 recompute policies bitwise equal");
-        fp32_losses.push_back(g.losses[0]);
+        std::printf("            weights after step 1: %.3f%% differ by more than 1e-4 relative, max |d| %.2e\n",
+                    100 * param_outliers, param_max_abs);
+        expect(param_outliers <= 1e-3 && param_max_abs <= 2.5e-3, "updated weights vs CPU");
+        // Step 2's loss depends on step 1's gradients, so it sees every recompute path.
+        if (have_fp32) {
+          expect(g.losses == fp32_first.losses, "fp32 recompute policies give bitwise-identical losses");
+          expect(std::memcmp(g.params.data(), fp32_first.params.data(), g.params.size() * sizeof(float)) == 0,
+                 "fp32 recompute policies give bitwise-identical weights");
+        } else {
+          fp32_first = g;
+          have_fp32 = true;
+        }
       }
       expect(g.allocs_after == g.allocs_before, "no allocation during training");
       const int64_t diff = g.mem.arena_drop_bytes() - g.arena_bytes;
