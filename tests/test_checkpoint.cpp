@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include "tests/engine_test_util.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu_backend.h"
 #include "engine/errors.h"
@@ -18,11 +19,10 @@ using namespace gpt2;
 
 namespace {
 
-std::string tmp_dir(const std::string& name) {
-  const std::string d = std::string(GPT2_BINARY_DIR) + "/test_tmp/" + name;
-  std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str());
-  return d;
-}
+using testutil::error_of;
+using testutil::same_bits;
+using testutil::tmp_dir;
+
 
 bool exists(const std::string& p) {
   struct stat st;
@@ -79,19 +79,7 @@ struct Run {
   }
 };
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::string slurp(const std::string& p) {
   std::ifstream f(p, std::ios::binary);

@@ -9,6 +9,7 @@
 #include "engine/errors.h"
 #include "engine/model.h"
 #include "engine/trainer.h"
+#include "tests/engine_test_util.h"
 
 using namespace gpt2;
 
@@ -70,9 +71,6 @@ RunOutcome train_tiny(const char* policy, int chunk, int steps = 3) {
   return out;
 }
 
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 }  // namespace
 
@@ -84,7 +82,7 @@ TEST_CASE("every recompute policy and logits chunk gives bitwise-identical train
       const RunOutcome r = train_tiny(policy, chunk);
       CHECK(r.losses == base.losses);  // exact double equality
       CHECK(r.val == base.val);
-      CHECK(bitwise_equal(r.params, base.params));
+      CHECK(testutil::same_bits(r.params, base.params));
     }
   }
 }

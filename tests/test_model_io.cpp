@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include "tests/engine_test_util.h"
 #include "engine/bf16.h"
 #include "engine/errors.h"
 #include "engine/model_io.h"
@@ -17,11 +18,10 @@ using namespace gpt2;
 
 namespace {
 
-std::string tmp_dir(const std::string& name) {
-  const std::string d = std::string(GPT2_BINARY_DIR) + "/test_tmp/" + name;
-  std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str());
-  return d;
-}
+using testutil::error_of;
+using testutil::same_bits;
+using testutil::tmp_dir;
+
 
 ModelConfig small_config() {
   ModelConfig c;
@@ -56,19 +56,7 @@ void spit(const std::string& p, const std::string& s) {
   f.write(s.data(), static_cast<std::streamsize>(s.size()));
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // An independent safetensors writer (F32 only), with HF's names and layouts.
 struct StEntry {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sys/stat.h>
 
+#include "tests/engine_test_util.h"
 #include "engine/cpu_backend.h"
 #include "engine/errors.h"
 #include "engine/hellaswag.h"
@@ -18,11 +19,8 @@ using namespace gpt2;
 
 namespace {
 
-std::string tmp_dir(const std::string& name) {
-  const std::string d = std::string(GPT2_BINARY_DIR) + "/test_tmp/" + name;
-  std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str());
-  return d;
-}
+using testutil::tmp_dir;
+
 
 MemoryPlan sample_plan(const char* recompute = "none", int T = 32) {
   ModelConfig m;
