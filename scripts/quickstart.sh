@@ -26,6 +26,6 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
 else
   echo; echo "== Training a small GPT-2 (L=4, C=128) on the Brown corpus (CPU backend; no GPU found)"
   "$BUILD_DIR/train_gpt2" --device cpu --layers 4 --heads 4 --width 128 --seq-len 128 --micro-batch 8 \
-    --steps 150 --lr 3e-3 --warmup 10 --val-every 50 --print-every 10 "${DATA[@]}" "$@"
+    --steps 150 --lr 1.5e-3 --warmup 20 --val-every 50 --print-every 10 "${DATA[@]}" "$@"
 fi
 tools/plot runs/quickstart.jsonl -o runs/quickstart.png && echo "loss curve: runs/quickstart.png"
