@@ -121,6 +121,8 @@ void validate_run_config(const ModelConfig& m, const RunConfig& r) {
   if (r.precision == Precision::FP32 && r.master_weights == 1)
     throw ConfigError("--master-weights", "fp32 precision already keeps fp32 weights; master weights apply to bf16");
   if (r.reserve_bytes < -1) throw ConfigError("--reserve", "must not be negative");
+  if (!r.training && r.recompute.kind != Recompute::None)
+    throw ConfigError("--recompute", "an inference plan has no backward pass to recompute for; use none");
   if (r.device == Device::CPU && r.precision == Precision::BF16)
     throw ConfigError("--precision", "the CPU backend computes and stores fp32; use --precision fp32");
 }
@@ -195,6 +197,7 @@ uint64_t MemoryPlan::hash() const {
   h.mix(grad_accum); h.mix(static_cast<int64_t>(run.precision)); h.mix(run.master_weights);
   h.mix(to_string(run.recompute)); h.mix(run.logits_chunk); h.mix(run.zero_stage);
   h.mix(run.world_size);
+  h.mix(run.training ? 1 : 0);
   for (const auto& b : buffers) { h.mix(b.name); h.mix(b.offset); h.mix(b.bytes); }
   h.mix(arena_bytes);
   return h.h;
@@ -252,14 +255,16 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
 
   for (int i = 0; i < kNumParamTensors; ++i)
     pb.add(std::string("params.") + specs[i].name, Category::Parameters, act, specs[i].shape, padded_numel[i]);
-  for (int i = 0; i < kNumParamTensors; ++i)
-    pb.add(std::string("grads.") + specs[i].name, Category::Gradients, act, specs[i].shape, padded_numel[i]);
+  if (run.training) {
+    for (int i = 0; i < kNumParamTensors; ++i)
+      pb.add(std::string("grads.") + specs[i].name, Category::Gradients, act, specs[i].shape, padded_numel[i]);
 
-  // ---- optimizer state (fp32, flat, sharded under ZeRO-1) -------------------------------------
-  if (run.master_weights == 1)
-    pb.add("master_weights", Category::MasterWeights, f32, {plan.shard_elems});
-  pb.add("adam_m", Category::AdamM, f32, {plan.shard_elems});
-  pb.add("adam_v", Category::AdamV, f32, {plan.shard_elems});
+    // ---- optimizer state (fp32, flat, sharded under ZeRO-1) -----------------------------------
+    if (run.master_weights == 1)
+      pb.add("master_weights", Category::MasterWeights, f32, {plan.shard_elems});
+    pb.add("adam_m", Category::AdamM, f32, {plan.shard_elems});
+    pb.add("adam_v", Category::AdamV, f32, {plan.shard_elems});
+  }
 
   // ---- saved activations ------------------------------------------------------------------------
   const Recompute::Kind rk = run.recompute.kind;
@@ -288,11 +293,13 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
 
   // ---- scratch: one layer of backward buffers, plus one layer of recompute buffers ------------
   const Category S = Category::Scratch;
-  pb.add("scratch.dresidual", S, act, {B, T, C});  // gradient flowing down the residual stream
-  pb.add("scratch.dbtc", S, act, {B, T, C});       // d(ln out), d(atty), d(lnf)
-  pb.add("scratch.dqkv", S, act, {B, T, 3 * C});
-  pb.add("scratch.dfch", S, act, {B, T, 4 * C});
-  pb.add("scratch.att", S, f32, {B, NH, T});       // attention backward row statistics
+  if (run.training) {
+    pb.add("scratch.dresidual", S, act, {B, T, C});  // gradient flowing down the residual stream
+    pb.add("scratch.dbtc", S, act, {B, T, C});       // d(ln out), d(atty), d(lnf)
+    pb.add("scratch.dqkv", S, act, {B, T, 3 * C});
+    pb.add("scratch.dfch", S, act, {B, T, 4 * C});
+  }
+  pb.add("scratch.att", S, f32, {B, NH, T});  // attention row statistics (and decoding scores)
   if (plan.recompute_layers > 0) {
     // The whole layer, recomputed from its input during the backward pass.
     pb.add("recompute.ln1", S, act, {B, T, C});
@@ -312,7 +319,7 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
     if (!keep_gelu) pb.add("recompute.fch_gelu", S, act, {B, T, 4 * C});
   }
 
-  if (run.device == Device::CUDA) {
+  if (run.device == Device::CUDA && run.training) {
     // Deterministic (atomic-free) backward passes of the CUDA kernels keep partial results here;
     // the sizes are the kernels' documented contracts (kernels/cuda/encoder.cuh, layernorm.cuh),
     // and the CUDA backend checks them at start-up.

@@ -87,6 +87,10 @@ struct RunConfig {
   int zero_stage = 0;                 // 0 or 1
   int world_size = 1;
   int rank = 0;
+  // false: an inference plan (sampling, evaluation): parameters, forward activations (the KV
+  // cache for decoding), logits and workspaces only; no gradients, optimizer state or backward
+  // scratch. Recompute must be none.
+  bool training = true;
   // Bytes outside the arena (CUDA context, cuBLAS/cuBLASLt handles, NCCL). -1 = the default
   // estimate for the device; a real run replaces it with the measured value.
   int64_t reserve_bytes = -1;

@@ -141,6 +141,7 @@ void Model::set_parameters(const std::vector<float>& flat) {
   const int64_t shard_begin = plan_.run.zero_stage == 1 ? plan_.run.rank * plan_.shard_elems : 0;
   if (const Buffer* mw = plan_.find_if("master_weights"))
     backend_.upload(arena_ + mw->offset, flat.data() + shard_begin, plan_.shard_elems * sizeof(float));
+  if (!plan_.run.training) return;  // an inference plan has no gradients or optimizer state
   backend_.zero(arena_ + plan_.find("adam_m").offset, plan_.shard_elems * sizeof(float));
   backend_.zero(arena_ + plan_.find("adam_v").offset, plan_.shard_elems * sizeof(float));
   zero_grads();
@@ -249,7 +250,10 @@ double Model::head(bool compute_grad, float dloss_scale) {
   const int C = plan_.model.channels, V = plan_.model.vocab_size, Vp = plan_.model.padded_vocab;
   const int N = B_ * T_;
   const int chunk = plan_.run.logits_chunk;
-  const TensorRef lnf = buf("act.lnf"), logits = buf("logits.chunk"), dlnf = buf("scratch.dbtc");
+  if (compute_grad && !plan_.run.training)
+    throw std::logic_error("head: an inference plan has no gradient buffers");
+  const TensorRef lnf = buf("act.lnf"), logits = buf("logits.chunk");
+  const TensorRef dlnf = compute_grad ? buf("scratch.dbtc") : TensorRef{};
   float* losses = fbuf("logits.losses");
   const int32_t* targets = buf("act.targets").as<int32_t>();
   for (int start = 0; start < N; start += chunk) {

@@ -155,7 +155,8 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
                  {"master_weights", r.master_weights == 1},
                  {"zero", r.zero_stage},
                  {"world_size", r.world_size},
-                 {"rank", r.rank}};
+                 {"rank", r.rank},
+                 {"training", r.training}};
   json cats = json::object();
   for (Category c : kAllCategories) cats[to_string(c)] = plan.category_bytes(c);
   j["categories"] = cats;

@@ -22,7 +22,7 @@ namespace {
 using testutil::tmp_dir;
 
 
-MemoryPlan sample_plan(const char* recompute = "none", int T = 32) {
+MemoryPlan sample_plan(const char* recompute = "none", int T = 32, bool training = true) {
   ModelConfig m;
   m.name = "custom";
   m.num_layers = 2;
@@ -37,6 +37,7 @@ MemoryPlan sample_plan(const char* recompute = "none", int T = 32) {
   r.micro_batch = 2;
   r.seq_len = T;
   r.recompute = parse_recompute(recompute);
+  r.training = training;
   return make_memory_plan(m, r);
 }
 
@@ -259,4 +260,32 @@ TEST_CASE("HellaSwag jsonl is encoded as llm.c does (needs the tokenizer files)"
     o << R"({"ctx": "x", "endings": ["a"], "label": 4})" << "\n";
   }
   CHECK_THROWS_WITH(load_hellaswag(d + "/bad.jsonl", &tok), Catch::Contains("line 1"));
+}
+
+TEST_CASE("an inference plan samples the same tokens with a fraction of the memory", "[sampler]") {
+  const MemoryPlan train_plan = sample_plan("none", 32, true);
+  const MemoryPlan infer_plan = sample_plan("none", 32, false);
+  CHECK(infer_plan.category_bytes(Category::Gradients) == 0);
+  CHECK(infer_plan.category_bytes(Category::AdamM) == 0);
+  CHECK(infer_plan.category_bytes(Category::AdamV) == 0);
+  CHECK(infer_plan.arena_bytes < train_plan.arena_bytes);
+  const std::vector<float> w = Model::gpt2_init(train_plan, 21);
+  std::vector<std::vector<int32_t>> outs;
+  for (const MemoryPlan* plan : {&train_plan, &infer_plan}) {
+    CpuBackend be;
+    Model model(*plan, be);
+    model.set_parameters(w);
+    SampleOptions so;
+    so.max_tokens = 12;
+    so.seed = 5;
+    outs.push_back(generate(model, seq(5, 11), so));
+    if (plan == &infer_plan) CHECK_THROWS_AS(model.head(true, 1.0f), std::logic_error);
+  }
+  CHECK(outs[0] == outs[1]);
+  RunConfig bad;
+  bad.device = Device::CPU;
+  bad.precision = Precision::FP32;
+  bad.training = false;
+  bad.recompute = parse_recompute("block");
+  CHECK_THROWS_AS(make_memory_plan(train_plan.model, bad), ConfigError);
 }

@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
     run.micro_batch = 1;
     run.seq_len = context > 0 ? std::min(context, w.config.max_seq_len) : std::min(1024, w.config.max_seq_len);
     run.recompute = gpt2::parse_recompute("none");
+    run.training = false;  // parameters, KV cache and logits only
     const gpt2::MemoryPlan plan = gpt2::make_memory_plan(w.config, run);
     std::unique_ptr<gpt2::Backend> backend;
     if (dev == gpt2::Device::CPU) backend = std::make_unique<gpt2::CpuBackend>();

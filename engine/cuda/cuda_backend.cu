@@ -95,10 +95,12 @@ class CudaBackend final : public CudaBackendBase {
     // The kernels' scratch contracts must hold for the plan's sizes.
     const int64_t BT = static_cast<int64_t>(plan.run.micro_batch) * plan.run.seq_len;
     const int C = plan.model.channels;
-    GPT2_REQUIRE(plan.find("scratch.encoder_bwd").numel >=
-                 static_cast<int64_t>(cuda::encoder_backward_scratch_ints(plan.run.micro_batch, plan.run.seq_len)));
-    GPT2_REQUIRE(plan.find("scratch.layernorm_bwd").numel >=
-                 static_cast<int64_t>(cuda::layernorm_backward_scratch_floats(static_cast<int>(BT), C)));
+    if (plan.run.training) {  // an inference plan runs no backward pass
+      GPT2_REQUIRE(plan.find("scratch.encoder_bwd").numel >=
+                   static_cast<int64_t>(cuda::encoder_backward_scratch_ints(plan.run.micro_batch, plan.run.seq_len)));
+      GPT2_REQUIRE(plan.find("scratch.layernorm_bwd").numel >=
+                   static_cast<int64_t>(cuda::layernorm_backward_scratch_floats(static_cast<int>(BT), C)));
+    }
     GPT2_REQUIRE(plan.find("workspace.matmul_bias").bytes >= static_cast<int64_t>(cuda::matmul_bias_scratch_bytes(4 * C)));
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
@@ -114,8 +116,10 @@ class CudaBackend final : public CudaBackendBase {
     mm_.bias_scratch = arena_ + bias.offset;
     mm_.bias_scratch_bytes = static_cast<size_t>(bias.bytes);
     mm_.cache.clear();
-    encoder_scratch_ = reinterpret_cast<int32_t*>(arena_ + plan.find("scratch.encoder_bwd").offset);
-    ln_scratch_ = reinterpret_cast<float*>(arena_ + plan.find("scratch.layernorm_bwd").offset);
+    if (plan.run.training) {
+      encoder_scratch_ = reinterpret_cast<int32_t*>(arena_ + plan.find("scratch.encoder_bwd").offset);
+      ln_scratch_ = reinterpret_cast<float*>(arena_ + plan.find("scratch.layernorm_bwd").offset);
+    }
     norm_result_ = reinterpret_cast<float*>(arena_ + plan.find("workspace.norm_result").offset);
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     return arena_;
