@@ -7,6 +7,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "engine/adamw_step.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_decode.h"
@@ -116,18 +117,8 @@ double CpuBackend::global_norm_squared(TensorRef x, int64_t n, float* /*partials
 }
 void CpuBackend::adamw(TensorRef params, float* master, TensorRef grads, float* m, float* v, const AdamWStep& s) {
   if (master) throw std::logic_error("CPU backend: fp32 parameters need no master copy");
-  std::vector<cpu::AdamWRange> ranges;
-  ranges.reserve(s.ranges.size());
-  for (const auto& r : s.ranges)
-    ranges.push_back({static_cast<size_t>(r.offset), static_cast<size_t>(r.count), r.decay});
-  cpu::AdamWParams hp;
-  hp.lr = s.lr;
-  hp.beta1 = s.beta1;
-  hp.beta2 = s.beta2;
-  hp.eps = s.eps;
-  hp.weight_decay = s.weight_decay;
-  hp.t = static_cast<int>(s.t);
-  hp.grad_scale = s.grad_scale;
+  const std::vector<cpu::AdamWRange> ranges = adamw_kernel_ranges(s);
+  const cpu::AdamWParams hp = adamw_kernel_params(s);
   cpu::adamw_update_ranges(f32(params), f32(grads), m, v, ranges.data(), static_cast<int>(ranges.size()), hp);
 }
 

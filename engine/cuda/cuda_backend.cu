@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/adamw_step.h"
 #include "engine/cuda/device_arena.cuh"
 #include "engine/cuda_backend_factory.h"
 #include "engine/errors.h"
@@ -245,17 +246,9 @@ class CudaBackend final : public CudaBackendBase {
     return host;
   }
   void adamw(TensorRef params, float* master, TensorRef grads, float* m, float* v, const AdamWStep& s) override {
-    std::vector<cuda::AdamWRange> ranges;
-    for (const auto& r : s.ranges)
-      ranges.push_back({static_cast<size_t>(r.offset), static_cast<size_t>(r.count), r.decay});
-    cuda::AdamWParams hp;
-    hp.lr = s.lr;
-    hp.beta1 = s.beta1;
-    hp.beta2 = s.beta2;
-    hp.eps = s.eps;
-    hp.weight_decay = s.weight_decay;
-    hp.t = static_cast<int>(s.t);
-    hp.grad_scale = s.grad_scale;  // clipping computed on the host from global_norm_squared
+    const std::vector<cuda::AdamWRange> ranges = adamw_kernel_ranges(s);
+    // Clipping was computed on the host from global_norm_squared: it arrives as grad_scale.
+    const cuda::AdamWParams hp = adamw_kernel_params(s);
     const uint32_t seed = static_cast<uint32_t>(s.seed ^ (s.seed >> 32));
     if (is_bf16(params))
       cuda::adamw_update(p<bf16>(params), master, p<bf16>(grads), m, v, ranges.data(), static_cast<int>(ranges.size()),
