@@ -7,9 +7,9 @@
 #include <cstring>
 #include <string>
 
-#include "engine/cpu_backend.h"
-#include "engine/model.h"
-#include "engine/trainer.h"
+#include "engine/backend/cpu_backend.h"
+#include "engine/model/model.h"
+#include "engine/train/trainer.h"
 
 int main(int argc, char** argv) {
   using namespace gpt2;

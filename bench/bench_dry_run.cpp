@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "engine/autofit.h"
-#include "engine/units.h"
+#include "engine/plan/autofit.h"
+#include "engine/util/units.h"
 
 int main(int argc, char** argv) {
   using namespace gpt2;

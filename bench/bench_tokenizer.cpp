@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/bpe.h"
-#include "engine/file_io.h"
-#include "engine/pretokenizer.h"
-#include "engine/tokenizer.h"
+#include "engine/data/bpe.h"
+#include "engine/util/file_io.h"
+#include "engine/data/pretokenizer.h"
+#include "engine/data/tokenizer.h"
 
 namespace fs = std::filesystem;
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/file_io.h"
-#include "engine/tokenizer.h"
+#include "engine/util/file_io.h"
+#include "engine/data/tokenizer.h"
 
 namespace gpt2_test {
 

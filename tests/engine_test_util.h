@@ -1,5 +1,5 @@
-// Small helpers shared by the engine tests: a fresh scratch directory under the build tree,
-// bitwise comparison of float vectors, and the message of an expected exception.
+// Small helpers shared by the engine tests: a tiny model shape, a fresh scratch directory under
+// the build tree, bitwise comparison of float vectors, and the message of an expected exception.
 #pragma once
 #include <cstdlib>
 #include <cstring>
@@ -7,7 +7,23 @@
 #include <string>
 #include <vector>
 
+#include "engine/plan/model_config.h"
+
 namespace gpt2::testutil {
+
+// A tiny GPT-2 shape with 4 heads: L layers, width C, vocabulary V (padded to a multiple of
+// 128), context maxT.
+inline ModelConfig tiny_config(int layers, int channels, int vocab, int max_seq_len, const char* name = "custom") {
+  ModelConfig m;
+  m.name = name;
+  m.num_layers = layers;
+  m.num_heads = 4;
+  m.channels = channels;
+  m.vocab_size = vocab;
+  m.padded_vocab = pad_vocab(vocab);
+  m.max_seq_len = max_seq_len;
+  return m;
+}
 
 // <build>/test_tmp/<name>, emptied.
 inline std::string tmp_dir(const std::string& name) {

@@ -1,9 +1,9 @@
 // Auto-fit and its throughput model.
 #include <catch2/catch.hpp>
 
-#include "engine/autofit.h"
-#include "engine/errors.h"
-#include "engine/units.h"
+#include "engine/plan/autofit.h"
+#include "engine/util/errors.h"
+#include "engine/util/units.h"
 
 using namespace gpt2;
 

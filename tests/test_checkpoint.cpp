@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 
 #include "tests/engine_test_util.h"
-#include "engine/checkpoint.h"
-#include "engine/cpu_backend.h"
-#include "engine/errors.h"
-#include "engine/model_io.h"
+#include "engine/train/checkpoint.h"
+#include "engine/backend/cpu_backend.h"
+#include "engine/util/errors.h"
+#include "engine/model/model_io.h"
 
 using namespace gpt2;
 
@@ -29,17 +29,7 @@ bool exists(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0;
 }
 
-ModelConfig ck_model() {
-  ModelConfig m;
-  m.name = "custom";
-  m.num_layers = 2;
-  m.num_heads = 4;
-  m.channels = 64;
-  m.vocab_size = 256;
-  m.padded_vocab = 256;
-  m.max_seq_len = 32;
-  return m;
-}
+ModelConfig ck_model() { return testutil::tiny_config(2, 64, 256, 32); }
 
 MemoryPlan ck_plan(int width = 64) {
   ModelConfig m = ck_model();

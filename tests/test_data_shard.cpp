@@ -5,8 +5,8 @@
 #include <cstring>
 #include <numeric>
 
-#include "engine/data_shard.h"
-#include "engine/errors.h"
+#include "engine/data/data_shard.h"
+#include "engine/util/errors.h"
 #include "tests/data_test_util.h"
 
 using namespace gpt2;

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <set>
 
-#include "engine/dataloader.h"
-#include "engine/errors.h"
+#include "engine/data/dataloader.h"
+#include "engine/util/errors.h"
 #include "tests/data_test_util.h"
 
 using namespace gpt2;

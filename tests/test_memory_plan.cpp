@@ -4,9 +4,9 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 
-#include "engine/errors.h"
-#include "engine/memory_plan.h"
-#include "engine/model_config.h"
+#include "engine/util/errors.h"
+#include "engine/plan/memory_plan.h"
+#include "engine/plan/model_config.h"
 
 using namespace gpt2;
 

@@ -5,27 +5,17 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/cpu_backend.h"
-#include "engine/errors.h"
-#include "engine/model.h"
-#include "engine/trainer.h"
+#include "engine/backend/cpu_backend.h"
+#include "engine/util/errors.h"
+#include "engine/model/model.h"
+#include "engine/train/trainer.h"
 #include "tests/engine_test_util.h"
 
 using namespace gpt2;
 
 namespace {
 
-ModelConfig tiny_model(int L = 3) {
-  ModelConfig m;
-  m.name = "tiny";
-  m.num_layers = L;
-  m.num_heads = 4;
-  m.channels = 64;
-  m.vocab_size = 250;
-  m.padded_vocab = 256;
-  m.max_seq_len = 64;
-  return m;
-}
+ModelConfig tiny_model(int L = 3) { return testutil::tiny_config(L, 64, 250, 64, "tiny"); }
 
 RunConfig tiny_run(const char* policy, int chunk, int B = 2, int T = 24, int accum = 2) {
   RunConfig r;

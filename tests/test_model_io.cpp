@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 
 #include "tests/engine_test_util.h"
-#include "engine/bf16.h"
-#include "engine/errors.h"
-#include "engine/model_io.h"
-#include "engine/rng.h"
+#include "engine/util/bf16.h"
+#include "engine/util/errors.h"
+#include "engine/model/model_io.h"
+#include "engine/util/rng.h"
 
 using namespace gpt2;
 
@@ -23,17 +23,7 @@ using testutil::same_bits;
 using testutil::tmp_dir;
 
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.name = "custom";
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.channels = 32;
-  c.vocab_size = 100;
-  c.padded_vocab = 128;
-  c.max_seq_len = 16;
-  return c;
-}
+ModelConfig small_config() { return testutil::tiny_config(2, 32, 100, 16); }
 
 ModelWeights random_weights(const ModelConfig& c, uint64_t seed) {
   ModelWeights w;

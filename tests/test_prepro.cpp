@@ -3,10 +3,10 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "engine/data_shard.h"
-#include "engine/documents.h"
-#include "engine/errors.h"
-#include "engine/prepro.h"
+#include "engine/data/data_shard.h"
+#include "engine/data/documents.h"
+#include "engine/util/errors.h"
+#include "engine/data/prepro.h"
 #include "tests/data_test_util.h"
 
 using namespace gpt2;

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/cpu_backend.h"
-#include "engine/model.h"
-#include "engine/trainer.h"
+#include "engine/backend/cpu_backend.h"
+#include "engine/model/model.h"
+#include "engine/train/trainer.h"
 #include "tests/reference_file.h"
 
 using namespace gpt2;

@@ -2,9 +2,9 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "engine/dry_run.h"
-#include "engine/errors.h"
-#include "engine/run_options.h"
+#include "engine/cli/dry_run.h"
+#include "engine/util/errors.h"
+#include "engine/cli/run_options.h"
 
 using namespace gpt2;
 

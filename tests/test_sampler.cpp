@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 
 #include "tests/engine_test_util.h"
-#include "engine/cpu_backend.h"
-#include "engine/errors.h"
-#include "engine/hellaswag.h"
-#include "engine/model.h"
-#include "engine/sampler.h"
+#include "engine/backend/cpu_backend.h"
+#include "engine/util/errors.h"
+#include "engine/train/hellaswag.h"
+#include "engine/model/model.h"
+#include "engine/model/sampler.h"
 
 using namespace gpt2;
 
@@ -23,14 +23,7 @@ using testutil::tmp_dir;
 
 
 MemoryPlan sample_plan(const char* recompute = "none", int T = 32, bool training = true) {
-  ModelConfig m;
-  m.name = "custom";
-  m.num_layers = 2;
-  m.num_heads = 4;
-  m.channels = 64;
-  m.vocab_size = 256;
-  m.padded_vocab = 256;
-  m.max_seq_len = 32;
+  const ModelConfig m = testutil::tiny_config(2, 64, 256, 32);
   RunConfig r;
   r.device = Device::CPU;
   r.precision = Precision::FP32;

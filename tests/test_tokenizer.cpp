@@ -7,10 +7,10 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "engine/bpe.h"
-#include "engine/errors.h"
-#include "engine/pretokenizer.h"
-#include "engine/tokenizer.h"
+#include "engine/data/bpe.h"
+#include "engine/util/errors.h"
+#include "engine/data/pretokenizer.h"
+#include "engine/data/tokenizer.h"
 #include "tests/data_test_util.h"
 
 using gpt2::Tokenizer;

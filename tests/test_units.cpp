@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "engine/errors.h"
-#include "engine/units.h"
+#include "engine/util/errors.h"
+#include "engine/util/units.h"
 
 using namespace gpt2;
 

@@ -7,8 +7,8 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "engine/errors.h"
-#include "engine/model_io.h"
+#include "engine/util/errors.h"
+#include "engine/model/model_io.h"
 
 int main(int argc, char** argv) {
   std::string in, out, dtype = "auto";

@@ -1,10 +1,10 @@
 // prepro: text -> GPT-2 token files (llm.c shards or nanoGPT .bin). Thin: the work is in
-// engine/prepro.cpp. Exit codes: 0 ok, 1 error (bad file, bad option), 2 bad command line.
+// engine/data/prepro.cpp. Exit codes: 0 ok, 1 error (bad file, bad option), 2 bad command line.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "engine/prepro.h"
-#include "engine/tokenizer.h"
+#include "engine/data/prepro.h"
+#include "engine/data/tokenizer.h"
 
 int main(int argc, char** argv) {
   gpt2::PreproOptions opt;

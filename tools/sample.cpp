@@ -1,4 +1,4 @@
-// sample: generate text from a model file or a checkpoint, with a KV cache (engine/sampler.h).
+// sample: generate text from a model file or a checkpoint, with a KV cache (engine/model/sampler.h).
 //   sample --model ckpt/ --prompt "The meaning of life is" --tokens 64 --temperature 0.8 --top-k 40
 //   sample --model gpt2_124M.bin --prompt-ids 50256 --ids
 // --model takes an llm.c .bin, an HF .safetensors, or a --checkpoint-dir (its latest model).
@@ -10,14 +10,14 @@
 #include <sstream>
 #include <sys/stat.h>
 
-#include "engine/checkpoint.h"
-#include "engine/cpu_backend.h"
-#include "engine/cuda_backend_factory.h"
-#include "engine/device_info.h"
-#include "engine/errors.h"
-#include "engine/model_io.h"
-#include "engine/sampler.h"
-#include "engine/tokenizer.h"
+#include "engine/train/checkpoint.h"
+#include "engine/backend/cpu_backend.h"
+#include "engine/backend/cuda_backend_factory.h"
+#include "engine/backend/device_info.h"
+#include "engine/util/errors.h"
+#include "engine/model/model_io.h"
+#include "engine/model/sampler.h"
+#include "engine/data/tokenizer.h"
 
 namespace {
 bool is_dir(const std::string& p) {

@@ -10,9 +10,9 @@
 #include <sstream>
 #include <string>
 
-#include "engine/errors.h"
-#include "engine/file_io.h"
-#include "engine/tokenizer.h"
+#include "engine/util/errors.h"
+#include "engine/util/file_io.h"
+#include "engine/data/tokenizer.h"
 
 namespace {
 

@@ -1,9 +1,9 @@
 // train_gpt2: the engine's main binary. Thin: flags, dry run and training live in engine/.
 #include <iostream>
 
-#include "engine/dry_run.h"
-#include "engine/run_options.h"
-#include "engine/train_main.h"
+#include "engine/cli/dry_run.h"
+#include "engine/cli/run_options.h"
+#include "engine/cli/train_main.h"
 
 int main(int argc, char** argv) {
   gpt2::RunOptions opts;

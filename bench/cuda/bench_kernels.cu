@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "bench/cuda/bench_util.cuh"
-#include "engine/model_config.h"
+#include "engine/plan/model_config.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/classifier.h"
 #include "kernels/cpu/encoder.h"

@@ -13,12 +13,12 @@
 #include <fstream>
 #include <string>
 
-#include "engine/autofit.h"
-#include "engine/cuda_backend_factory.h"
-#include "engine/gpu_catalog.h"
-#include "engine/model.h"
-#include "engine/trainer.h"
-#include "engine/units.h"
+#include "engine/plan/autofit.h"
+#include "engine/backend/cuda_backend_factory.h"
+#include "engine/plan/gpu_catalog.h"
+#include "engine/model/model.h"
+#include "engine/train/trainer.h"
+#include "engine/util/units.h"
 #include "tests/cuda/gpu_test_util.cuh"
 
 using namespace gpt2;

@@ -9,14 +9,22 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 namespace gpt2::cuda {
 
+// A failed CUDA, cuBLAS or NCCL call, or a violated launcher precondition. Nothing here exits:
+// the error travels up to the tool's main, which prints it and exits 1 (train_gpt2: kExitError).
+class CudaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 [[noreturn]] inline void report_failure(const char* what, const char* detail, const char* stmt, const char* file,
                                         int line) {
-  std::fprintf(stderr, "%s error: %s\n  in: %s\n  at: %s:%d\n", what, detail, stmt, file, line);
-  std::fflush(stderr);
-  std::exit(1);
+  throw CudaError(std::string(what) + " error: " + detail + "\n  in: " + stmt + "\n  at: " + file + ":" +
+                  std::to_string(line));
 }
 
 inline void check_cuda(cudaError_t err, const char* stmt, const char* file, int line) {

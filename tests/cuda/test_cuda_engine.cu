@@ -18,10 +18,10 @@
 #include <utility>
 #include <vector>
 
-#include "engine/cpu_backend.h"
-#include "engine/cuda_backend_factory.h"
-#include "engine/model.h"
-#include "engine/trainer.h"
+#include "engine/backend/cpu_backend.h"
+#include "engine/backend/cuda_backend_factory.h"
+#include "engine/model/model.h"
+#include "engine/train/trainer.h"
 #include "tests/cuda/gpu_test_util.cuh"
 
 using namespace gpt2;

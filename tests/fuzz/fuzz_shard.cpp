@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <string>
 
-#include "engine/data_shard.h"
-#include "engine/errors.h"
-#include "engine/tokenizer.h"
+#include "engine/data/data_shard.h"
+#include "engine/util/errors.h"
+#include "engine/data/tokenizer.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "engine/bpe.h"
-#include "engine/tokenizer.h"
+#include "engine/data/bpe.h"
+#include "engine/data/tokenizer.h"
 
 namespace {
 

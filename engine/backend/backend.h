@@ -1,0 +1,118 @@
+// The backend interface: one call per op. engine/model writes the GPT-2 forward and backward
+// sequence once over this interface; the CPU backend (kernels/cpu, fp32) and the CUDA backend
+// (kernels/cuda, bf16 or fp32 storage) implement it.
+//
+// Every pointer a backend receives points into the arena it created from the memory plan
+// (create_arena), except where a parameter says "host". Tensors travel as TensorRef: a pointer
+// plus the storage dtype, so the model's offset arithmetic is dtype-agnostic. LayerNorm
+// statistics, attention logsumexps, losses and optimizer state are always fp32 (float*).
+//
+// Gradient rule (as in the kernels): parameter gradients +=, activation gradients =, except
+// layernorm_backward, which ADDS into dinp (the residual stream's gradient; this fuses the skip
+// connection's gradient add).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/plan/memory_plan.h"
+
+namespace gpt2 {
+
+struct TensorRef {
+  std::byte* ptr = nullptr;
+  DType dtype = DType::FP32;
+
+  TensorRef at(int64_t elems) const { return {ptr + elems * dtype_size(dtype), dtype}; }
+  template <typename T>
+  T* as() const { return reinterpret_cast<T*>(ptr); }
+  explicit operator bool() const { return ptr != nullptr; }
+};
+
+// One AdamW step over the flat parameter buffer. `ranges` are the 16 tensors' element ranges
+// (relative to the start of the flat parameter view); padding between them is left alone.
+struct AdamWStep {
+  struct Range {
+    int64_t offset;
+    int64_t count;
+    bool decay;  // weight decay applies to 2-D weights only
+  };
+  std::vector<Range> ranges;
+  float lr = 0, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0;
+  int64_t t = 1;            // 1-based step for bias correction
+  float grad_scale = 1.0f;  // gradient clipping factor
+  uint64_t seed = 0;        // stochastic rounding of bf16 parameters (per step)
+  int64_t index_base = 0;   // flat index of element 0 of the pointers passed (ZeRO-1 shard start)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  bool is_cuda() const { return device() == Device::CUDA; }
+  virtual std::string describe() const = 0;
+
+  // ---- memory -------------------------------------------------------------------------------
+  // Makes the one arena allocation of plan.arena_bytes (plus the backend's fixed handles) and
+  // returns its base. Called once; every later pointer is base + Buffer::offset.
+  virtual std::byte* create_arena(const MemoryPlan& plan) = 0;
+  // Number of arena/device allocations made so far (stays constant after start-up).
+  virtual int64_t allocation_count() const = 0;
+  virtual void upload(void* arena_dst, const void* host_src, size_t bytes) = 0;
+  virtual void download(void* host_dst, const void* arena_src, size_t bytes) = 0;
+  virtual void zero(void* arena_dst, size_t bytes) = 0;
+  virtual void synchronize() {}
+
+  // ---- ops (shapes as in kernels/cpu/<op>.h) -----------------------------------------------------
+  virtual void encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,
+                               int C) = 0;
+  // tokens_host: the same B·T tokens in host memory (the CUDA kernel groups positions by token
+  // on the host to accumulate dwte deterministically without atomics).
+  virtual void encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* tokens,
+                                const int32_t* tokens_host, int B, int T, int C, int V) = 0;
+  virtual void layernorm_forward(TensorRef out, float* mean, float* rstd, TensorRef inp, TensorRef weight,
+                                 TensorRef bias, int N, int C) = 0;
+  // Recomputes the forward's output from the saved statistics, bitwise identical to it.
+  virtual void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd,
+                                   TensorRef weight, TensorRef bias, int N, int C) = 0;
+  virtual void layernorm_backward(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout, TensorRef inp,
+                                  TensorRef weight, const float* mean, const float* rstd, int N, int C) = 0;
+  // out = inp · weightᵀ + bias; weight (OC, C); bias may be null.
+  virtual void matmul_forward(TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias, int N, int C,
+                              int OC) = 0;
+  // pre = inp · weightᵀ + bias and out = gelu(pre), fused where the backend can.
+  virtual void matmul_forward_gelu(TensorRef pre, TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias,
+                                   int N, int C, int OC) = 0;
+  // dinp = dout · weight (written; may be null), dweight += doutᵀ · inp, dbias += Σ dout (may be null).
+  virtual void matmul_backward(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout, TensorRef inp,
+                               TensorRef weight, int N, int C, int OC) = 0;
+  virtual void gelu_forward(TensorRef out, TensorRef inp, int64_t n) = 0;
+  // dinp = gelu'(inp) · dout; dinp may alias dout.
+  virtual void gelu_backward(TensorRef dinp, TensorRef inp, TensorRef dout, int64_t n) = 0;
+  // out = a + b; out may alias a or b.
+  virtual void residual_forward(TensorRef out, TensorRef a, TensorRef b, int64_t n) = 0;
+  virtual void attention_forward(TensorRef y, float* lse, float* scratch, TensorRef qkv, int B, int T, int C,
+                                 int NH) = 0;
+  virtual void attention_backward(TensorRef dqkv, float* scratch, TensorRef dy, TensorRef qkv, TensorRef y,
+                                  const float* lse, int B, int T, int C, int NH) = 0;
+  // Incremental decoding (B = 1): y (C) = causal attention of the query in row `pos` of qkv
+  // (T, 3C) over the keys and values of rows 0..pos (the KV cache). `scratch` holds at least
+  // NH·(pos+1) floats (the plan's scratch.att). Backends without it throw std::logic_error.
+  virtual void attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) {
+    (void)y, (void)scratch, (void)qkv, (void)pos, (void)C, (void)NH;
+    throw std::logic_error("attention_decode: not supported by this backend");
+  }
+  // Fused softmax-cross-entropy over N rows: losses (N) written; when compute_grad, logits are
+  // overwritten with dlogits · dloss_scale (padded columns 0). Targets are already validated.
+  virtual void classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp,
+                          float dloss_scale, bool compute_grad) = 0;
+  // Σ x² over n elements, deterministic; `partials` is the plan's workspace.norm_partials.
+  virtual double global_norm_squared(TensorRef x, int64_t n, float* partials) = 0;
+  // AdamW over the flat parameters. master may be null (params are fp32 and updated in place);
+  // otherwise master is updated and params get its rounded copy.
+  virtual void adamw(TensorRef params, float* master, TensorRef grads, float* m, float* v, const AdamWStep& step) = 0;
+};
+
+}  // namespace gpt2

@@ -1,0 +1,232 @@
+#include "engine/cli/run_options.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <ostream>
+
+#include "engine/backend/comm.h"
+#include "engine/backend/device_info.h"
+#include "engine/util/errors.h"
+#include "engine/model/model_io.h"
+#include "engine/util/units.h"
+
+namespace gpt2 {
+
+bool RunOptions::was_set(const std::string& name) const {
+  return std::find(explicitly_set.begin(), explicitly_set.end(), name) != explicitly_set.end();
+}
+
+std::string build_info() {
+  auto on = [](bool b) { return b ? "on" : "off"; };
+  return std::string("gpt2engine " GPT2_VERSION " CUDA=") + on(built_with_cuda()) + " NCCL=" + on(built_with_nccl()) +
+         " MPI=" + on(built_with_mpi());
+}
+
+int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ostream& out, std::ostream& err) {
+  CLI::App app{
+      "train_gpt2: train GPT-2 models with a memory plan computed before anything is allocated.\n"
+      "Examples:\n"
+      "  train_gpt2 --dry-run --model d12 --micro-batch 64 --gpu rtx3060-12gb\n"
+      "  train_gpt2 --dry-run --model d12 --micro-batch auto --gpu-mem 11GiB\n"
+      "  train_gpt2 --device cpu --layers 4 --heads 4 --width 128 --seq-len 64 --steps 200",
+      "train_gpt2"};
+  app.set_config("--config", "", "Read flags from a TOML/INI file (key = value, same names as the flags)");
+  app.get_formatter()->column_width(34);
+  app.set_version_flag("--version", build_info(), "Print the version and the features of this build (CUDA, NCCL, MPI)");
+  app.footer(
+      "Exit codes: 0 success (a dry run: the plan fits), 1 error (bad flag, file or config; nothing fits;\n"
+      "a failed step), 2 the command line could not be parsed, 3 a dry run whose plan does not fit.\n"
+      "Multi-process runs: launch with mpirun/srun, one process per GPU (see README).");
+
+  auto* g_model = "Model";
+  app.add_option("--model", o.model, "Preset d12|d24|d36|d48 (gpt2, gpt2-medium, gpt2-large, gpt2-xl), an llm.c model .bin, or an HF .safetensors")
+      ->capture_default_str()->group(g_model);
+  app.add_option("--layers", o.layers, "Custom shape: number of layers L")->group(g_model);
+  app.add_option("--heads", o.heads, "Custom shape: attention heads NH")->group(g_model);
+  app.add_option("--width", o.width, "Custom shape: channels C")->group(g_model);
+  app.add_option("--vocab", o.vocab, "Custom shape: vocabulary V (padded to a multiple of 128)")->group(g_model);
+  app.add_option("--max-seq-len", o.max_seq_len, "Custom shape: context length maxT")->group(g_model);
+
+  auto* g_run = "Run and memory plan";
+  app.add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str()->group(g_run);
+  app.add_option("--micro-batch,-b", o.micro_batch, "Micro-batch B, or 'auto' to fit the budget")
+      ->capture_default_str()->group(g_run);
+  app.add_option("--seq-len,-t", o.seq_len, "Sequence length T (default: min(1024, context))")->group(g_run);
+  app.add_option("--total-batch-tokens", o.total_batch_tokens,
+                 "Tokens per optimizer step over all ranks; sets gradient accumulation "
+                 "(default B*T*world, or 524288 with --micro-batch auto)")->group(g_run);
+  app.add_option("--precision", o.precision, "auto | bf16 | fp32 (auto: bf16 on cuda, fp32 on cpu)")
+      ->capture_default_str()->group(g_run);
+  app.add_option("--master-weights", o.master_weights, "auto | on | off: fp32 master copy for bf16 runs")
+      ->capture_default_str()->group(g_run);
+  app.add_option("--recompute", o.recompute, "none | gelu | norm | block | budget | budget:K")
+      ->capture_default_str()->group(g_run);
+  app.add_option("--logits-chunk", o.logits_chunk, "Tokens per lm_head chunk, or auto")
+      ->capture_default_str()->group(g_run);
+  app.add_option("--zero", o.zero, "ZeRO stage 0 or 1")->capture_default_str()->group(g_run);
+  app.add_option("--world-size", o.world_size, "Processes (GPUs); a dry run plans for one rank of this many")
+      ->group(g_run);
+  app.add_option("--rank", o.rank, "Rank to plan for in a dry run")->group(g_run);
+  app.add_option("--reserve", o.reserve, "Memory outside the arena (CUDA context, handles), e.g. 600MiB; "
+                 "default: measured at start-up, or 512MiB in a dry run")->group(g_run);
+
+  auto* g_dry = "Dry run";
+  app.add_flag("--dry-run", o.dry_run, "Print the memory plan and whether it fits; needs no GPU")->group(g_dry);
+  app.add_flag("--json", o.json, "With --dry-run: print the plan as JSON")->group(g_dry);
+  app.add_option("--gpu-mem", o.gpu_mem, "Memory budget, e.g. 12GiB, 11.5G, 24GB")->group(g_dry);
+  app.add_option("--gpu", o.gpu, "Budget of a known card: rtx3060-12gb, rtx3090, rtx4090, a100-40gb, "
+                 "a100-80gb, h100-80gb, h100-pcie, h200")->group(g_dry);
+
+  auto* g_train = "Training";
+  app.add_option("--steps", o.steps, "Optimizer steps")->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
+  app.add_option("--lr", o.lr, "Peak learning rate")->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+  app.add_option("--warmup", o.warmup, "Warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+  app.add_option("--lr-schedule", o.lr_schedule, "cosine | linear | constant | wsd")
+      ->capture_default_str()->check(CLI::IsMember({"cosine", "linear", "constant", "wsd"}))->group(g_train);
+  app.add_option("--final-lr-frac", o.final_lr_frac, "Final learning rate as a fraction of --lr")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0))->group(g_train);
+  app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay (2-D weights only)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+  app.add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm to this (0 = off)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+  app.add_option("--seed", o.seed, "Seed for initialisation and data order")->capture_default_str()->group(g_train);
+  app.add_option("--val-every", o.val_every, "Validation loss every N steps (0 = at the end only)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+  app.add_option("--val-batches", o.val_batches, "Micro-batches per validation (per rank)")
+      ->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
+  app.add_option("--log", o.log_file, "Write one JSON object per step to this .jsonl file")->group(g_train);
+  app.add_option("--train-data", o.train_data, "Training data: glob of llm.c shards, a nanoGPT .bin, or 'synthetic'")
+      ->group(g_train);
+  app.add_option("--val-data", o.val_data, "Validation data (same forms as --train-data)")->group(g_train);
+  app.add_option("--data-format", o.data_format, "auto | llmc | nanogpt")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "llmc", "nanogpt"}))->group(g_train);
+  app.add_flag("--skip-nonfinite", o.skip_nonfinite, "Skip an update whose loss or gradient is NaN/inf instead of stopping")
+      ->group(g_train);
+  app.add_option("--print-every", o.print_every, "Print a log line every N steps")
+      ->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
+
+  auto* g_ckpt = "Checkpoints, sampling and evaluation";
+  app.add_option("--checkpoint-dir", o.checkpoint_dir, "Write checkpoints (llm.c model .bin + state file) here")
+      ->group(g_ckpt);
+  app.add_option("--checkpoint-every", o.checkpoint_every, "Checkpoint every N steps (0 = after the last step only)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_option("--keep-checkpoints", o.keep_checkpoints, "Keep the newest N checkpoints (0 = all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_flag("--resume", o.resume, "Continue exactly from the latest checkpoint in --checkpoint-dir")->group(g_ckpt);
+  app.add_option("--sample-every", o.sample_every, "Print a generated sample every N steps (0 = never)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_option("--sample-prompt", o.sample_prompt, "Prompt for --sample-every (default: <|endoftext|>)")->group(g_ckpt);
+  app.add_option("--sample-tokens", o.sample_tokens, "Tokens to generate per sample")
+      ->capture_default_str()->check(CLI::PositiveNumber)->group(g_ckpt);
+  app.add_option("--sample-temperature", o.sample_temperature, "Sampling temperature (0 = greedy)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_option("--sample-top-k", o.sample_top_k, "Sample from the k most likely tokens (0 = all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+  app.add_option("--tokenizer-dir", o.tokenizer_dir, "encoder.json + vocab.bpe (default data/tokenizer)")->group(g_ckpt);
+  app.add_option("--hellaswag", o.hellaswag, "Evaluate HellaSwag (llm.c hellaswag_val.bin or the .jsonl) after training")
+      ->group(g_ckpt);
+  app.add_flag("--eval-only", o.eval_only, "Do not train: evaluate (val loss, --hellaswag) and sample the model")
+      ->group(g_ckpt);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e, out, err);
+    return code == 0 ? 0 : 2;
+  }
+  o.explicitly_set.clear();
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicitly_set.push_back("--" + opt->get_lnames()[0]);
+  }
+  return -1;
+}
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+ModelConfig resolve_model(const RunOptions& o) {
+  ModelConfig m;
+  if (is_preset_name(o.model)) {
+    m = preset_config(o.model);
+  } else if (ends_with(o.model, ".bin") || ends_with(o.model, ".safetensors")) {
+    m = read_model_config(o.model, o.heads);  // the file's header or tensors; heads: see model_io.h
+  } else {
+    m = preset_config(o.model);  // throws ConfigError("--model") naming the presets
+  }
+  bool custom = false;
+  auto take = [&](int value, const char* flag, int& field) {
+    if (value != 0) {
+      if (value < 0) throw ConfigError(flag, "must be positive, got " + std::to_string(value));
+      field = value;
+      custom = true;
+    }
+  };
+  take(o.layers, "--layers", m.num_layers);
+  take(o.heads, "--heads", m.num_heads);
+  take(o.width, "--width", m.channels);
+  take(o.max_seq_len, "--max-seq-len", m.max_seq_len);
+  if (o.vocab != 0) {
+    take(o.vocab, "--vocab", m.vocab_size);
+    m.padded_vocab = pad_vocab(m.vocab_size);
+  }
+  if (custom) m.name = "custom";
+  validate(m);
+  return m;
+}
+
+Device resolve_device(const RunOptions& o) {
+  if (o.device == "auto") {
+    if (o.dry_run) return Device::CUDA;  // a dry run plans for a GPU unless told otherwise
+    return query_cuda_device().present ? Device::CUDA : Device::CPU;
+  }
+  return parse_device(o.device);
+}
+
+RunConfig resolve_run(const RunOptions& o, const ModelConfig& m, Device device) {
+  RunConfig r;
+  r.device = device;
+  if (o.micro_batch == "auto") {
+    r.micro_batch = 1;
+  } else {
+    const std::string& s = o.micro_batch;
+    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
+      throw ConfigError("--micro-batch", "expected a positive number or 'auto', got '" + s + "'");
+    r.micro_batch = std::stoi(s);
+  }
+  if (o.seq_len < 0) throw ConfigError("--seq-len", "must be positive, got " + std::to_string(o.seq_len));
+  r.seq_len = o.seq_len > 0 ? o.seq_len : std::min(1024, m.max_seq_len);
+  if (o.total_batch_tokens < 0) throw ConfigError("--total-batch-tokens", "must be positive");
+  r.total_batch_tokens = o.total_batch_tokens;
+  if (o.precision == "auto") r.precision = device == Device::CPU ? Precision::FP32 : Precision::BF16;
+  else r.precision = parse_precision(o.precision);
+  if (o.master_weights == "auto") r.master_weights = -1;
+  else if (o.master_weights == "on") r.master_weights = 1;
+  else if (o.master_weights == "off") r.master_weights = 0;
+  else throw ConfigError("--master-weights", "expected auto, on or off, got '" + o.master_weights + "'");
+  r.recompute = parse_recompute(o.recompute);
+  if (o.logits_chunk == "auto") {
+    r.logits_chunk = 0;
+  } else {
+    const std::string& s = o.logits_chunk;
+    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos || std::stoi(s) == 0)
+      throw ConfigError("--logits-chunk", "expected a positive token count or 'auto', got '" + s + "'");
+    r.logits_chunk = std::stoi(s);
+  }
+  r.zero_stage = o.zero;
+  r.world_size = o.world_size > 0 ? o.world_size : 1;
+  if (o.world_size < 0) throw ConfigError("--world-size", "must be positive, got " + std::to_string(o.world_size));
+  r.rank = o.rank;
+  if (!o.reserve.empty()) {
+    r.reserve_bytes = o.reserve == "0" ? 0 : parse_bytes(o.reserve, "--reserve");
+  }
+  return r;
+}
+
+}  // namespace gpt2

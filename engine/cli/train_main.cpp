@@ -1,0 +1,307 @@
+#include "engine/cli/train_main.h"
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <ostream>
+
+#include "engine/backend/comm.h"
+#include "engine/backend/cpu_backend.h"
+#include "engine/backend/cuda_backend_factory.h"
+#include "engine/cli/dry_run.h"
+#include "engine/data/tokenizer.h"
+#include "engine/model/model_io.h"
+#include "engine/model/sampler.h"
+#include "engine/plan/gpu_catalog.h"
+#include "engine/train/checkpoint.h"
+#include "engine/train/hellaswag.h"
+#include "engine/train/trainer.h"
+#include "engine/util/errors.h"
+#include "engine/util/units.h"
+
+namespace gpt2 {
+
+namespace {
+
+std::unique_ptr<BatchSource> make_source(const std::string& spec, const RunOptions& o, const MemoryPlan& plan,
+                                         bool shuffle, uint64_t seed) {
+  if (spec == "synthetic")
+    return std::make_unique<SyntheticSource>(plan.model.vocab_size, plan.run.micro_batch, plan.run.seq_len, seed, 0.1,
+                                             plan.run.rank, plan.run.world_size);
+  DataLoaderOptions d;
+  d.pattern = spec;
+  d.format = parse_data_format(o.data_format, "--data-format");
+  d.B = plan.run.micro_batch;
+  d.T = plan.run.seq_len;
+  d.rank = plan.run.rank;
+  d.world = plan.run.world_size;
+  d.seed = seed;
+  d.shuffle = shuffle;
+  d.vocab_size = plan.model.vocab_size;
+  return std::make_unique<LoaderSource>(d);
+}
+
+// The CUDA backend comes up before the plan: its context and handles are the measured reserve.
+// Throws ConfigError("--device") when CUDA was asked for and there is no usable GPU.
+std::unique_ptr<Backend> make_backend(Device device, int local_rank, MeasuredDevice* measured) {
+  if (device == Device::CPU) return std::make_unique<CpuBackend>();
+  std::unique_ptr<CudaBackendBase> cuda = make_cuda_backend(local_rank);
+  const CudaMemoryReport r = cuda->memory_report();
+  measured->name = cuda->device_name();
+  measured->total_bytes = r.total_bytes;
+  measured->reserve_bytes = r.reserve_bytes;
+  return cuda;
+}
+
+// The GPT-2 tokenizer, loaded on first use: only sampling and a HellaSwag .jsonl need it (a
+// FileError with the data/fetch_tokenizer.sh hint when its files are missing).
+class LazyTokenizer {
+ public:
+  explicit LazyTokenizer(std::string dir) : dir_(dir.empty() ? default_tokenizer_dir() : std::move(dir)) {}
+  const Tokenizer& get() {
+    if (!tok_) tok_ = std::make_unique<Tokenizer>(Tokenizer::from_dir(dir_));
+    return *tok_;
+  }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<Tokenizer> tok_;
+};
+
+// --resume: continues from the checkpoint directory's latest checkpoint.
+void resume_if_asked(const RunOptions& o, const nlohmann::json& settings, Model& model, Trainer& trainer,
+                     BatchSource& train, std::ostream& out) {
+  if ((o.resume || o.checkpoint_every > 0 || o.keep_checkpoints > 0) && o.checkpoint_dir.empty())
+    throw ConfigError(o.resume ? "--resume" : "--checkpoint-every", "needs --checkpoint-dir DIR");
+  if (!o.resume) return;
+  const int64_t s = resume_from_checkpoint(o.checkpoint_dir, -1, model, trainer, train, settings);
+  out << "resume  from step " << s << " of " << o.checkpoint_dir << "\n";
+}
+
+// Samples during or instead of training (--sample-every, or --eval-only with --sample-prompt).
+class Sampling {
+ public:
+  Sampling(const RunOptions& o, Model& model, LazyTokenizer& tok) : o_(o), model_(model), tok_(tok) {
+    enabled_ = o.sample_every > 0 || (o.eval_only && o.was_set("--sample-prompt"));
+    if (!enabled_) return;
+    if (!model.can_decode())
+      throw ConfigError("--sample-every", "sampling keeps its KV cache in the stored activations; use a --recompute "
+                                          "policy other than block/budget");
+    const Tokenizer& t = tok.get();
+    prompt_ = o.sample_prompt.empty() ? std::vector<int32_t>{t.eot_token()} : t.encode(o.sample_prompt);
+    for (int32_t id : prompt_)
+      if (id >= model.config().vocab_size)
+        throw ConfigError("--sample-prompt", "token " + std::to_string(id) + " is outside the model's vocabulary of " +
+                                                 std::to_string(model.config().vocab_size));
+  }
+  bool enabled() const { return enabled_; }
+  bool due(int64_t step) const { return enabled_ && o_.sample_every > 0 && step % o_.sample_every == 0; }
+
+  void print(int64_t step, std::ostream& out) {
+    SampleOptions so;
+    so.max_tokens = o_.sample_tokens;
+    so.temperature = o_.sample_temperature;
+    so.top_k = o_.sample_top_k;
+    so.seed = derive_seed(o_.seed, static_cast<uint64_t>(step));
+    const std::vector<int32_t> ids = generate(model_, prompt_, so);
+    out << "sample  (step " << step << ") " << o_.sample_prompt << tok_.get().decode(ids) << "\n" << std::flush;
+  }
+
+ private:
+  const RunOptions& o_;
+  Model& model_;
+  LazyTokenizer& tok_;
+  bool enabled_ = false;
+  std::vector<int32_t> prompt_;
+};
+
+// --hellaswag: the examples, loaded before training so a bad file fails fast. The loader tells
+// the eval .bin from the .jsonl and asks for the tokenizer only for the .jsonl.
+std::vector<MultipleChoiceExample> load_hellaswag_if_asked(const RunOptions& o, LazyTokenizer& tok) {
+  if (o.hellaswag.empty()) return {};
+  return load_hellaswag(o.hellaswag, [&]() { return &tok.get(); });
+}
+
+void print_hellaswag(Model& model, const std::vector<MultipleChoiceExample>& examples, std::ostream& out) {
+  if (examples.empty()) return;
+  const MultipleChoiceResult r = evaluate_multiple_choice(model, examples);
+  char line[128];
+  std::snprintf(line, sizeof line, "hellaswag accuracy %lld/%lld = %.4f\n", static_cast<long long>(r.correct),
+                static_cast<long long>(r.examples), r.accuracy);
+  out << line << std::flush;
+}
+
+// --eval-only: validation loss, HellaSwag and a sample, without training.
+void evaluate_only(const RunOptions& o, Model& model, Trainer& trainer,
+                   const std::vector<MultipleChoiceExample>& hellaswag, Sampling& sampling, std::ostream& out) {
+  if (trainer.step() == 0 && !o.resume && is_preset_name(o.model))
+    out << "note    --eval-only on a freshly initialised model\n";
+  const double v = trainer.evaluate();
+  if (std::isfinite(v)) out << "val loss " << v << "\n";
+  print_hellaswag(model, hellaswag, out);
+  if (sampling.enabled()) sampling.print(trainer.step(), out);
+}
+
+// After each step: a checkpoint when one is due (and after the last step), then a sample when due.
+void install_step_hook(const RunOptions& o, const TrainOptions& t, const nlohmann::json& settings, Model& model,
+                       Trainer& trainer, BatchSource& train, Sampling& sampling, std::ostream& out) {
+  trainer.set_step_hook([&o, &t, settings, &model, &trainer, &train, &sampling, &out](const StepResult& r) {
+    const bool last = r.step >= t.steps;
+    if (!o.checkpoint_dir.empty() && ((o.checkpoint_every > 0 && r.step % o.checkpoint_every == 0) || last)) {
+      save_checkpoint(o.checkpoint_dir, model, trainer, train, settings, o.seed, o.keep_checkpoints,
+                      [&] { if (t.comm) t.comm->barrier(); });
+      out << "checkpoint step " << r.step << " -> " << checkpoint_model_path(o.checkpoint_dir, r.step) << "\n"
+          << std::flush;
+    }
+    if (sampling.due(r.step)) sampling.print(r.step, out);
+  });
+}
+
+// Resume, the evaluation and sampling set-up, then either --eval-only or the training run with
+// its step hook, and HellaSwag at the end. Returns the step results, or nothing for --eval-only.
+std::optional<std::vector<StepResult>> run_training(const RunOptions& o, const std::string& train_spec, Model& model,
+                                                    Trainer& trainer, BatchSource& train, const TrainOptions& t,
+                                                    std::ostream& out, Backend& backend) {
+  const nlohmann::json settings = checkpoint_settings(model.plan(), t, train_spec);
+  resume_if_asked(o, settings, model, trainer, train, out);
+  LazyTokenizer tok(o.tokenizer_dir);
+  Sampling sampling(o, model, tok);
+  const std::vector<MultipleChoiceExample> hellaswag = load_hellaswag_if_asked(o, tok);
+  if (o.eval_only) {
+    evaluate_only(o, model, trainer, hellaswag, sampling, out);
+    return std::nullopt;
+  }
+  install_step_hook(o, t, settings, model, trainer, train, sampling, out);
+  const int64_t allocs = backend.allocation_count();
+  auto results = trainer.run(out);
+  if (backend.allocation_count() != allocs)
+    throw std::logic_error("internal error: the backend allocated memory during training");
+  print_hellaswag(model, hellaswag, out);
+  return results;
+}
+
+// The trainer's settings from the flags. peak_flops and comm are the caller's.
+TrainOptions train_options(const RunOptions& o) {
+  TrainOptions t;
+  t.steps = o.steps;
+  t.lr.kind = parse_lr_schedule(o.lr_schedule);
+  t.lr.lr = o.lr;
+  t.lr.warmup = o.warmup;
+  t.lr.total_steps = o.steps;
+  t.lr.final_lr_frac = o.final_lr_frac;
+  t.weight_decay = static_cast<float>(o.weight_decay);
+  t.grad_clip = static_cast<float>(o.grad_clip);
+  t.seed = o.seed;
+  t.val_every = o.val_every;
+  t.val_batches = o.val_batches;
+  t.skip_nonfinite = o.skip_nonfinite;
+  t.print_every = o.print_every;
+  t.log_path = o.log_file;
+  return t;
+}
+
+// MFU per GPU against the card table's dense bf16 (or fp32) peak; 0 (logged as null) for the
+// CPU backend and for cards not in the table.
+double peak_flops(Backend& backend, const MemoryPlan& plan, int world_size) {
+  CudaBackendBase* cuda = as_cuda_backend(backend);
+  const GpuSpec* card = cuda ? match_gpu_by_device_name(cuda->device_name()) : nullptr;
+  if (!card) return 0;
+  return (plan.run.precision == Precision::BF16 ? card->bf16_tflops : card->fp32_tflops) * 1e12 * world_size;
+}
+
+// The CUDA backend reports the planned arena against the measured drop in free memory.
+void report_measured_arena(Backend& backend, const MemoryPlan& plan, std::ostream& out, std::ostream& err) {
+  CudaBackendBase* cuda = as_cuda_backend(backend);
+  if (!cuda) return;
+  const CudaMemoryReport r = cuda->memory_report();
+  const int64_t diff = r.arena_drop_bytes() - plan.arena_bytes;
+  out << "memory  arena planned " << format_count(plan.arena_bytes) << " bytes, measured drop in free memory "
+      << format_count(r.arena_drop_bytes()) << " bytes (" << (diff >= 0 ? "+" : "") << format_bytes(diff)
+      << "); reserve measured " << format_bytes(r.reserve_bytes) << "\n";
+  if (diff > kMiB || diff < -kMiB) err << "train_gpt2: warning: planned and measured arena differ by more than 1 MiB\n";
+}
+
+}  // namespace
+
+// Output of ranks other than 0 goes nowhere: rank 0 speaks for the job.
+struct NullBuffer : std::streambuf {
+  int overflow(int c) override { return c; }
+};
+
+int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream& err) {
+  // Multi-process runs: rank and world size come from the launcher (mpirun, srun).
+  const ProcessInfo proc = detect_process();
+  RunOptions o = opts_in;
+  if (proc.world_size > 1) {
+    if (o.world_size > 0 && o.world_size != proc.world_size)
+      throw ConfigError("--world-size", std::to_string(o.world_size) + " does not match the " +
+                                            std::to_string(proc.world_size) + " processes the launcher started");
+    o.world_size = proc.world_size;
+    o.rank = proc.rank;
+  }
+  NullBuffer null_buffer;
+  std::ostream null_stream(&null_buffer);
+  std::ostream& out = o.rank == 0 ? out_rank0 : null_stream;
+  const Device device = resolve_device(o);
+  MeasuredDevice measured;
+  std::unique_ptr<Backend> backend = make_backend(device, proc.local_rank, &measured);
+  std::unique_ptr<Communicator> comm = make_communicator(proc, *backend);
+  ResolvedRun rr = resolve_with_autofit(o, device == Device::CUDA ? &measured : nullptr);
+  const MemoryPlan plan = make_memory_plan(rr.model, rr.run);
+  if (comm->active()) {  // before anything is allocated
+    check_ranks_agree(*comm, plan.hash(), "the memory plan (model, batch, precision, recompute, ZeRO settings)");
+    out << "ranks   " << comm->world_size() << " processes (" << comm->describe() << "), ZeRO-" << plan.run.zero_stage
+        << "\n";
+  }
+  const Verdict verdict = judge(plan, rr.budget);
+  if (!verdict.fits) {
+    // Fail fast: nothing has been allocated yet.
+    print_plan(err, plan, rr.budget);
+    print_fit_suggestion(err, rr);
+    throw ConfigError(o.gpu_mem.empty() ? "--micro-batch" : "--gpu-mem",
+                      "the plan needs " + format_bytes(plan.total_bytes()) + " but the budget is " +
+                          format_bytes(rr.budget.bytes) + " (" + rr.budget.source + "); see the flags above");
+  }
+
+  const std::string train_spec = o.train_data.empty() ? "synthetic" : o.train_data;
+  std::unique_ptr<BatchSource> train = make_source(train_spec, o, plan, true, o.seed);
+  std::unique_ptr<BatchSource> val;
+  if (!o.val_data.empty()) val = make_source(o.val_data, o, plan, false, o.seed);
+  else if (train_spec == "synthetic") val = make_source("synthetic", o, plan, false, o.seed ^ 0x5eed);
+
+  out << "model   " << plan.model.describe() << ", " << format_count(plan.num_params) << " parameters\n";
+  out << "run     B=" << plan.run.micro_batch << " T=" << plan.run.seq_len << " grad_accum=" << plan.grad_accum
+      << " (" << format_count(plan.run.total_batch_tokens) << " tokens/step) recompute="
+      << to_string(plan.run.recompute) << " logits_chunk=" << plan.run.logits_chunk << "\n";
+  if (rr.autofit_used)
+    for (const auto& why : rr.autofit.reasons) out << "auto-fit: " << why << "\n";
+  out << "memory  arena " << format_bytes(plan.arena_bytes) << " planned; " << verdict.text << "\n";
+  out << "data    train: " << train->describe() << (o.train_data.empty() ? " (no --train-data given)" : "") << "\n";
+  if (val) out << "        val:   " << val->describe() << "\n";
+
+  Model model(plan, *backend);
+  out << "backend " << backend->describe() << "\n";
+  report_measured_arena(*backend, plan, out, err);
+  if (!is_preset_name(o.model) && !o.resume) {
+    // Pretrained initialisation: an llm.c .bin or an HF .safetensors (engine/model/model_io.h).
+    const ModelWeights w = load_model_file(o.model, o.heads);
+    model.set_parameters(to_flat(plan, w));
+    out << "init    weights from " << o.model << "\n";
+  } else {
+    model.init_gpt2(o.seed);
+  }
+
+  TrainOptions t = train_options(o);
+  t.comm = comm.get();
+  t.peak_flops = peak_flops(*backend, plan, comm->world_size());
+  Trainer trainer(model, t, *train, val.get());
+  const auto results = run_training(o, train_spec, model, trainer, *train, t, out, *backend);
+  if (!results) return kExitOk;  // --eval-only
+  if (!results->empty())
+    out << "done: " << results->size() << " steps, final loss " << results->back().loss
+        << (results->back().val_loss ? ", val loss " + std::to_string(*results->back().val_loss) : "") << "\n";
+  return kExitOk;
+}
+
+}  // namespace gpt2

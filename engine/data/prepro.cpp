@@ -1,0 +1,246 @@
+// Text -> token files; see prepro.h.
+#include "engine/data/prepro.h"
+
+#include <omp.h>
+
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "engine/data/documents.h"
+#include "engine/util/errors.h"
+#include "engine/util/file_io.h"
+#include "engine/data/tokenizer.h"
+#include "engine/util/units.h"
+
+namespace gpt2 {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr size_t kBatchBytes = 32u << 20;  // text read per parallel batch
+constexpr size_t kBatchDocs = 16384;
+constexpr size_t kPieceBytes = 256u << 10;  // long documents are cut into pieces this size
+
+// train_000123.bin, val.bin, and their .tmp leftovers.
+bool is_output_name(const std::string& name) {
+  std::string n = name;
+  if (n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0) n.resize(n.size() - 4);
+  for (const char* split : {"train", "val"}) {
+    const std::string s = split;
+    if (n == s + ".bin") return true;
+    if (n.size() == s.size() + 11 && n.compare(0, s.size() + 1, s + "_") == 0 &&
+        n.compare(n.size() - 4, 4, ".bin") == 0) {
+      bool digits = true;
+      for (size_t i = s.size() + 1; i < n.size() - 4; ++i) digits = digits && std::isdigit(uint8_t(n[i]));
+      if (digits) return true;
+    }
+  }
+  return false;
+}
+
+void prepare_out_dir(const PreproOptions& opt) {
+  std::error_code ec;
+  fs::create_directories(opt.out_dir, ec);
+  if (ec) throw FileError(opt.out_dir, "cannot create directory: " + ec.message());
+  std::vector<fs::path> existing;
+  for (const auto& e : fs::directory_iterator(opt.out_dir, ec)) {
+    if (e.is_regular_file() && is_output_name(e.path().filename().string())) existing.push_back(e.path());
+  }
+  if (ec) throw FileError(opt.out_dir, "cannot list directory: " + ec.message());
+  if (existing.empty()) return;
+  if (!opt.overwrite) {
+    throw ConfigError("--overwrite", opt.out_dir + " already holds token files (" +
+                                         existing.front().filename().string() +
+                                         ", ...); pass --overwrite to replace them");
+  }
+  for (const fs::path& p : existing) {
+    fs::remove(p, ec);
+    if (ec) throw FileError(p.string(), "cannot remove: " + ec.message());
+  }
+}
+
+void validate(const PreproOptions& opt) {
+  if (opt.inputs.empty()) throw ConfigError("--input", "give at least one file or directory");
+  if (opt.out_dir.empty()) throw ConfigError("--out-dir", "is required");
+  if (!(opt.val_fraction >= 0.0 && opt.val_fraction < 1.0)) {
+    throw ConfigError("--val-fraction", "must be in [0, 1), got " + std::to_string(opt.val_fraction));
+  }
+  if (opt.format != DataFormat::kLlmc && opt.format != DataFormat::kNanoGpt) {
+    throw ConfigError("--format", "must be llmc or nanogpt");
+  }
+  if (opt.shard_tokens == 0) throw ConfigError("--shard-tokens", "must be positive");
+  if (opt.threads < 0) throw ConfigError("--threads", "must be 0 (all cores) or positive");
+}
+
+std::vector<std::string> base_names(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const std::string& p : paths) out.push_back(fs::path(p).filename().string());
+  return out;
+}
+
+}  // namespace
+
+bool is_val_document(uint64_t index, double val_fraction) {
+  if (val_fraction <= 0.0) return false;
+  return std::floor(double(index + 1) * val_fraction) > std::floor(double(index) * val_fraction);
+}
+
+PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
+  validate(opt);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tokenizer tk = Tokenizer::from_dir(opt.tokenizer_dir.empty() ? default_tokenizer_dir()
+                                                                     : opt.tokenizer_dir);
+  const int32_t eot = tk.eot_token();
+  DocumentReader reader(opt.inputs, size_t{16} << 20);
+  prepare_out_dir(opt);
+
+  PreproResult res;
+  res.input_bytes = reader.total_bytes();
+  res.threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  std::vector<BpeCache> caches(size_t(res.threads));
+  ShardWriter train(opt.out_dir, "train", opt.format, opt.shard_tokens);
+  ShardWriter val(opt.out_dir, "val", opt.format, opt.shard_tokens);
+  ProgressBar bar("prepro", reader.total_bytes(), opt.progress);
+
+  // A single plain file is one document: its last val_fraction of bytes (from a line start)
+  // become a second document, for val.
+  const bool single_doc = reader.files().size() == 1 && reader.plain_files_only();
+  if (single_doc && opt.val_fraction > 0) {
+    const uint64_t size = reader.total_bytes();
+    const uint64_t from = uint64_t(std::ceil(double(size) * (1.0 - opt.val_fraction)));
+    const uint64_t cut = find_safe_cut(reader.files().front(), from);
+    // The val part starts after the newline, at the start of a line.
+    if (cut != UINT64_MAX) reader.split_single_file_at(cut + 1);
+  }
+  auto is_val = [&](uint64_t doc) {
+    return single_doc ? doc == 1 : is_val_document(doc, opt.val_fraction);
+  };
+
+  // One batch: pieces of text (whole documents, or parts of long ones), cut again into
+  // sub-pieces for the threads.
+  struct Piece {
+    std::string text;
+    bool starts_document;
+  };
+  struct Job {
+    size_t piece, begin, end;
+  };
+  std::vector<Piece> pieces;
+  std::vector<Job> jobs;
+  std::vector<std::vector<int32_t>> job_ids;
+  uint64_t doc_index = 0;  // documents started so far
+  bool more = true;
+  while (more) {
+    pieces.clear();
+    size_t batch_bytes = 0;
+    while (batch_bytes < kBatchBytes && pieces.size() < kBatchDocs) {
+      Piece p;
+      if (!reader.next(p.text, p.starts_document)) {
+        more = false;
+        break;
+      }
+      batch_bytes += p.text.size();
+      pieces.push_back(std::move(p));
+    }
+    if (pieces.empty()) break;
+
+    jobs.clear();
+    for (size_t d = 0; d < pieces.size(); ++d) {
+      size_t begin = 0;
+      for (size_t cut : Tokenizer::split_points(pieces[d].text, kPieceBytes)) {
+        jobs.push_back(Job{d, begin, cut});
+        begin = cut;
+      }
+      jobs.push_back(Job{d, begin, pieces[d].text.size()});
+    }
+    job_ids.resize(jobs.size());
+    std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(res.threads)
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      try {
+        const Job& jb = jobs[i];
+        job_ids[i].clear();
+        tk.encode(std::string_view(pieces[jb.piece].text).substr(jb.begin, jb.end - jb.begin),
+                  job_ids[i], caches[size_t(omp_get_thread_num())]);
+      } catch (...) {
+#pragma omp critical
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+
+    // Write in input order; each document starts with EOT.
+    size_t i = 0;
+    for (size_t d = 0; d < pieces.size(); ++d) {
+      if (pieces[d].starts_document) ++doc_index;
+      if (doc_index == 0) ++doc_index;  // defensive: a stream always starts a document
+      const bool to_val = is_val(doc_index - 1);
+      ShardWriter& w = to_val ? val : train;
+      PreproSplit& split = to_val ? res.val : res.train;
+      if (pieces[d].starts_document) {
+        w.append(&eot, 1);
+        split.documents += 1;
+        split.tokens += 1;
+      }
+      for (; i < jobs.size() && jobs[i].piece == d; ++i) {
+        w.append(job_ids[i].data(), job_ids[i].size());
+        split.tokens += job_ids[i].size();
+      }
+    }
+    bar.update(reader.bytes_read(), res.train.tokens + res.val.tokens);
+  }
+  if (doc_index == 0) throw FileError(opt.inputs.front(), "holds no documents");
+  bar.finish();
+  res.train.files = train.finish();
+  res.val.files = val.finish();
+  tk.save_llmc_bin(opt.out_dir + "/gpt2_tokenizer.bin");
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  nlohmann::json manifest = {
+      {"format", data_format_name(opt.format)},
+      {"vocab_size", tk.vocab_size()},
+      {"eot_token", eot},
+      {"val_fraction", opt.val_fraction},
+      {"shard_tokens", opt.shard_tokens},
+      {"input_bytes", res.input_bytes},
+      {"tokenizer", "gpt2_tokenizer.bin"},
+      {"train", {{"documents", res.train.documents}, {"tokens", res.train.tokens},
+                 {"files", base_names(res.train.files)}}},
+      {"val", {{"documents", res.val.documents}, {"tokens", res.val.tokens},
+               {"files", base_names(res.val.files)}}},
+  };
+  write_file_atomic(opt.out_dir + "/prepro.json", manifest.dump(2) + "\n");
+
+  char speed[64];
+  std::snprintf(speed, sizeof speed, "%.2f s, %.1f MB/s, %d thread%s", res.seconds,
+                double(res.input_bytes) / 1e6 / (res.seconds > 0 ? res.seconds : 1e-9),
+                res.threads, res.threads == 1 ? "" : "s");
+  const uint64_t docs = single_doc ? 1 : doc_index;
+  log << "prepro: " << format_count(int64_t(docs)) << " document" << (docs == 1 ? "" : "s") << " (" << format_count(int64_t(res.input_bytes))
+      << " bytes) -> " << format_count(int64_t(res.train.tokens + res.val.tokens))
+      << " tokens (" << speed << ")\n";
+  auto line = [&](const char* name, const PreproSplit& s) {
+    log << "  " << name << ": " << format_count(int64_t(s.documents))
+        << (single_doc ? " part, " : s.documents == 1 ? " document, " : " documents, ")
+        << format_count(int64_t(s.tokens)) << " tokens -> ";
+    if (s.files.empty()) {
+      log << "(none)\n";
+    } else {
+      log << s.files.front();
+      if (s.files.size() > 1) log << " ... " << fs::path(s.files.back()).filename().string();
+      log << " (" << s.files.size() << " file" << (s.files.size() == 1 ? "" : "s") << ")\n";
+    }
+  };
+  line("train", res.train);
+  line("val", res.val);
+  if (opt.val_fraction > 0 && res.val.tokens == 0) {
+    log << "  warning: --val-fraction " << opt.val_fraction
+        << " selected no validation tokens (too little input)\n";
+  }
+  return res;
+}
+
+}  // namespace gpt2

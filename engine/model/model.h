@@ -1,0 +1,112 @@
+// GPT-2, written once over the Backend interface: the forward pass, the chunked output head with
+// the fused softmax-cross-entropy, the backward pass with every recompute policy of the plan, and
+// the optimizer step. Every buffer is carved from the plan's arena; nothing here allocates
+// backend memory after construction.
+//
+// One micro-step:   load_batch → forward → head(grad) → backward      (gradients +=)
+// One eval batch:   load_batch → forward → head(no grad)
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/backend/backend.h"
+#include "engine/plan/memory_plan.h"
+
+namespace gpt2 {
+
+class Model {
+ public:
+  // Creates the backend's arena from the plan and carves every pointer.
+  Model(const MemoryPlan& plan, Backend& backend);
+
+  const MemoryPlan& plan() const { return plan_; }
+  const ModelConfig& config() const { return plan_.model; }
+  Backend& backend() { return backend_; }
+
+  // ---- parameters (host side: fp32, flat, padded layout of plan.param_offsets) ---------------
+  // GPT-2 initialisation: N(0, 0.02) weights, residual projections (attprojw, fcprojw) scaled
+  // by 1/√(2L), zero biases, unit layernorm gains, zero padding rows of wte. Seeded per tensor.
+  static std::vector<float> gpt2_init(const MemoryPlan& plan, uint64_t seed);
+  void init_gpt2(uint64_t seed);
+  // Sets parameters (and the fp32 master copy when there is one); zeroes m, v and gradients.
+  void set_parameters(const std::vector<float>& flat);
+  std::vector<float> parameters() const;  // the master copy when present, else the parameters
+  // The parameters as stored in the run dtype (bf16 values widened exactly), even when a master
+  // copy exists: what the next forward pass uses, and what a checkpoint's model file holds.
+  std::vector<float> stored_parameters() const;
+  std::vector<float> gradients() const;
+
+  // This rank's optimizer state (fp32 shard): master weights (empty when there are none), m, v.
+  struct OptimizerState {
+    std::vector<float> master, m, v;
+  };
+  OptimizerState optimizer_state() const;
+  // Restores the state saved by optimizer_state(); the bf16 parameters are re-derived from the
+  // master copy by the caller's set_parameters() beforehand (or are fp32 already).
+  void set_optimizer_state(const OptimizerState& state);
+
+  // ---- one micro-batch ------------------------------------------------------------------------
+  // Copies B·T inputs and targets (host memory) into the arena. B and T default to the plan's;
+  // smaller values serve evaluation and sampling. Returns the index of the first token outside
+  // [0, V), or -1 when all are valid (then nothing bad reaches a kernel).
+  int64_t load_batch(const int32_t* inputs, const int32_t* targets, int B = 0, int T = 0);
+  void forward();
+  // The output head in chunks of plan.run.logits_chunk tokens. Returns the sum of the per-token
+  // losses. With compute_grad, dlogits · dloss_scale flows into dwte and d(lnf).
+  double head(bool compute_grad, float dloss_scale);
+  void backward();
+
+  // Logits for the loaded batch (after forward), rows [0, B·T), V columns each (host).
+  std::vector<float> logits();
+  // Per-token losses (B·T, host) written by the last head() call.
+  std::vector<float> token_losses() const;
+
+  // ---- incremental decoding (sampling; B = 1) ------------------------------------------------------
+  // The per-layer qkv activations are the KV cache: position t's keys and values stay in row t
+  // of each layer's qkv buffer. Prefill with load_batch(prompt, nullptr, 1, P) + forward() (or
+  // with decode_step per token), then decode_step(token, P), (…, P+1), … Each decode_step runs
+  // every op on one row only and attends over rows 0..pos with Backend::attention_decode, so
+  // one new token costs O(pos·C) attention, not a forward pass over the prefix.
+  // Needs pos < plan T and a plan without block-recomputed layers (their qkv is not kept).
+  // Returns the V logits of position pos.
+  std::vector<float> decode_step(int32_t token, int pos);
+  // The V logits of row `row` of the last forward() (or decode_step) (host).
+  std::vector<float> row_logits(int row);
+  bool can_decode() const { return plan_.recompute_layers == 0; }
+
+  // ---- optimizer ---------------------------------------------------------------------------------
+  void zero_grads();
+  // Σ g² over all gradients, or (ZeRO-1, shard_only) over this rank's shard only.
+  double grad_norm_squared(bool shard_only = false);
+  // The flat parameter and gradient views (plan.flat_param_elems elements), for collectives.
+  TensorRef flat_params() const { return buf("params.wte"); }
+  TensorRef flat_grads() const { return buf("grads.wte"); }
+  // AdamW over all parameters (ZeRO-1: over this rank's shard, whose gradients must already be
+  // reduced; the caller all-gathers the parameters afterwards); fills `ranges` from the plan.
+  void adamw(AdamWStep step);
+  AdamWStep adamw_template() const;
+
+ private:
+  struct LayerActs {
+    TensorRef ln1, qkv, atty, x2, ln2, fch, fch_gelu;
+    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lse;
+  };
+  TensorRef buf(const std::string& name) const;
+  float* fbuf(const std::string& name) const;
+  TensorRef param(int i, int layer = -1) const;
+  TensorRef grad(int i, int layer = -1) const;
+  TensorRef residual(int i) const;
+  LayerActs layer_acts(int layer) const;
+  void layer_forward(int layer, const LayerActs& a, bool write_output);
+  void layer_backward(int layer);
+
+  MemoryPlan plan_;
+  Backend& backend_;
+  std::byte* arena_ = nullptr;
+  DType act_dtype_;
+  int B_ = 0, T_ = 0;  // current batch shape (≤ the plan's)
+  std::vector<int32_t> inputs_host_;  // host copy of the loaded inputs (B·T, sized at start-up)
+};
+
+}  // namespace gpt2

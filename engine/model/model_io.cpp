@@ -1,0 +1,497 @@
+#include "engine/model/model_io.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "engine/util/bf16.h"
+#include "engine/util/errors.h"
+#include "engine/util/file_io.h"
+
+namespace gpt2 {
+
+namespace {
+
+// One Hugging Face GPT-2 tensor: its name, which llm.c tensor (and layer, -1 for none) it holds,
+// its shape in the HF file, and whether it is a Conv1D weight stored (in, out), transposed from
+// llm.c's (out, in). The one name table, for loading and saving.
+struct HfTensor {
+  std::string name;
+  int tensor;
+  int layer;
+  std::vector<int64_t> shape;
+  bool transpose;
+};
+
+std::vector<HfTensor> hf_tensor_table(const ModelConfig& c) {
+  const int64_t C = c.channels, V = c.vocab_size;
+  std::vector<HfTensor> t;
+  t.push_back({"wte.weight", WTE, -1, {V, C}, false});  // on load, rows V..Vp-1 stay zero
+  t.push_back({"wpe.weight", WPE, -1, {c.max_seq_len, C}, false});
+  for (int l = 0; l < c.num_layers; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    t.push_back({p + "ln_1.weight", LN1W, l, {C}, false});
+    t.push_back({p + "ln_1.bias", LN1B, l, {C}, false});
+    t.push_back({p + "attn.c_attn.weight", QKVW, l, {C, 3 * C}, true});
+    t.push_back({p + "attn.c_attn.bias", QKVB, l, {3 * C}, false});
+    t.push_back({p + "attn.c_proj.weight", ATTPROJW, l, {C, C}, true});
+    t.push_back({p + "attn.c_proj.bias", ATTPROJB, l, {C}, false});
+    t.push_back({p + "ln_2.weight", LN2W, l, {C}, false});
+    t.push_back({p + "ln_2.bias", LN2B, l, {C}, false});
+    t.push_back({p + "mlp.c_fc.weight", FCW, l, {C, 4 * C}, true});
+    t.push_back({p + "mlp.c_fc.bias", FCB, l, {4 * C}, false});
+    t.push_back({p + "mlp.c_proj.weight", FCPROJW, l, {4 * C, C}, true});
+    t.push_back({p + "mlp.c_proj.bias", FCPROJB, l, {C}, false});
+  }
+  t.push_back({"ln_f.weight", LNFW, -1, {C}, false});
+  t.push_back({"ln_f.bias", LNFB, -1, {C}, false});
+  return t;
+}
+
+// Where an HfTensor's values start in the llm.c file order of `w`.
+int64_t hf_tensor_offset(const ModelWeights& w, const HfTensor& t) {
+  if (t.layer < 0) return w.offset(t.tensor);
+  return w.offset(t.tensor) + t.layer * (param_tensor_specs(w.config)[t.tensor].numel() / w.config.num_layers);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+float f16_bits_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ffu;
+  uint32_t u;
+  if (exp == 0) {
+    if (mant == 0) {
+      u = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      do { ++e; mant <<= 1; } while ((mant & 0x400u) == 0);
+      u = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mant & 0x3ffu) << 13;
+    }
+  } else if (exp == 31) {
+    u = sign | 0x7f800000u | mant << 13;
+  } else {
+    u = sign | (exp + 112) << 23 | mant << 13;
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+void check_config(const std::string& path, ModelConfig c) {
+  try {
+    validate(c);
+  } catch (const ConfigError& e) {
+    throw FileError(path, std::string("the model shape in this file is invalid: ") + e.what());
+  }
+}
+
+ModelConfig llmc_header_config(const std::string& path, const int32_t* h) {
+  if (h[0] != kLlmcModelMagic)
+    throw FileError(path, "bad magic " + std::to_string(h[0]) +
+                              " at byte offset 0 (expected 20240326, an llm.c model file)");
+  if (h[1] != 3 && h[1] != 5)
+    throw FileError(path, "unsupported version " + std::to_string(h[1]) +
+                              " at byte offset 4 (expected 3 = fp32 or 5 = bf16)");
+  ModelConfig c;
+  c.name = "custom";
+  c.max_seq_len = h[2];
+  c.vocab_size = h[3];
+  c.num_layers = h[4];
+  c.num_heads = h[5];
+  c.channels = h[6];
+  c.padded_vocab = h[7];
+  check_config(path, c);
+  return c;
+}
+
+// ---- safetensors ---------------------------------------------------------------------------------
+
+struct StTensor {
+  std::string dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+struct StFile {
+  MappedFile map;
+  uint64_t data_start = 0;
+  std::map<std::string, StTensor> tensors;  // names without the "transformer." prefix
+  nlohmann::json metadata;
+};
+
+int st_dtype_size(const std::string& path, const std::string& name, const std::string& dt) {
+  if (dt == "F32") return 4;
+  if (dt == "BF16" || dt == "F16") return 2;
+  throw FileError(path, "tensor " + name + " has dtype " + dt + "; supported: F32, BF16, F16");
+}
+
+StFile open_safetensors(const std::string& path, bool read_data) {
+  StFile f;
+  f.map = MappedFile(path);
+  const uint64_t size = f.map.size();
+  if (size < 8) throw FileError(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte safetensors header length");
+  uint64_t n = 0;
+  std::memcpy(&n, f.map.data(), 8);
+  if (n > size - 8 || n > (1ull << 30))
+    throw FileError(path, "safetensors header length " + std::to_string(n) + " exceeds the file size " +
+                              std::to_string(size) + " (truncated, or not a safetensors file)");
+  f.data_start = 8 + n;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(reinterpret_cast<const char*>(f.map.data()) + 8,
+                              reinterpret_cast<const char*>(f.map.data()) + 8 + n);
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, std::string("the safetensors JSON header does not parse: ") + e.what());
+  }
+  if (!j.is_object()) throw FileError(path, "the safetensors header is not a JSON object");
+  const uint64_t data_size = size - f.data_start;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      f.metadata = it.value();
+      continue;
+    }
+    const auto& v = it.value();
+    StTensor t;
+    try {
+      t.dtype = v.at("dtype").get<std::string>();
+      t.shape = v.at("shape").get<std::vector<int64_t>>();
+      const auto offs = v.at("data_offsets").get<std::vector<uint64_t>>();
+      if (offs.size() != 2) throw FileError(path, "tensor " + it.key() + ": data_offsets needs 2 values");
+      t.begin = offs[0];
+      t.end = offs[1];
+    } catch (const nlohmann::json::exception& e) {
+      throw FileError(path, "tensor " + it.key() + ": bad header entry (" + e.what() + ")");
+    }
+    std::string name = it.key();
+    if (name.rfind("transformer.", 0) == 0) name = name.substr(12);
+    if (read_data) {
+      int64_t numel = 1;
+      for (int64_t d : t.shape) {
+        if (d < 0) throw FileError(path, "tensor " + it.key() + " has a negative dimension");
+        numel *= d;
+      }
+      const uint64_t want = static_cast<uint64_t>(numel) * st_dtype_size(path, it.key(), t.dtype);
+      if (t.end < t.begin || t.end - t.begin != want)
+        throw FileError(path, "tensor " + it.key() + ": data_offsets [" + std::to_string(t.begin) + ", " +
+                                  std::to_string(t.end) + ") do not hold " + std::to_string(want) + " bytes for its shape");
+      if (t.end > data_size)
+        throw FileError(path, "tensor " + it.key() + " ends at data byte " + std::to_string(t.end) +
+                                  " but the file holds only " + std::to_string(data_size) + " data bytes (truncated)");
+    }
+    f.tensors[name] = t;
+  }
+  return f;
+}
+
+int read_heads_json(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return 0;
+  try {
+    nlohmann::json j = nlohmann::json::parse(in);
+    if (j.contains("n_head")) return j.at("n_head").get<int>();
+    if (j.contains("num_attention_heads")) return j.at("num_attention_heads").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(file, std::string("config.json does not parse: ") + e.what());
+  }
+  return 0;
+}
+
+const StTensor& st_need(const std::string& path, const StFile& f, const std::string& name,
+                        const std::vector<int64_t>& shape) {
+  auto it = f.tensors.find(name);
+  if (it == f.tensors.end()) throw FileError(path, "missing tensor " + name + " (an HF GPT-2 safetensors file has it)");
+  if (!shape.empty() && it->second.shape != shape) {
+    auto fmt = [](const std::vector<int64_t>& s) {
+      std::string o = "(";
+      for (size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
+      return o + ")";
+    };
+    throw FileError(path, "tensor " + name + " has shape " + fmt(it->second.shape) + ", expected " + fmt(shape));
+  }
+  return it->second;
+}
+
+ModelConfig st_config(const std::string& path, const StFile& f, int heads_hint) {
+  const StTensor& wte = st_need(path, f, "wte.weight", {});
+  const StTensor& wpe = st_need(path, f, "wpe.weight", {});
+  if (wte.shape.size() != 2) throw FileError(path, "tensor wte.weight must be 2-D (V, C)");
+  if (wpe.shape.size() != 2) throw FileError(path, "tensor wpe.weight must be 2-D (maxT, C)");
+  ModelConfig c;
+  c.name = "custom";
+  c.vocab_size = static_cast<int>(wte.shape[0]);
+  c.channels = static_cast<int>(wte.shape[1]);
+  c.max_seq_len = static_cast<int>(wpe.shape[0]);
+  if (wpe.shape[1] != wte.shape[1])
+    throw FileError(path, "tensor wpe.weight has width " + std::to_string(wpe.shape[1]) + " but wte.weight has " +
+                              std::to_string(wte.shape[1]));
+  int L = 0;
+  while (f.tensors.count("h." + std::to_string(L) + ".ln_1.weight")) ++L;
+  if (L == 0) throw FileError(path, "missing tensor h.0.ln_1.weight: no transformer layers found");
+  c.num_layers = L;
+  c.padded_vocab = pad_vocab(c.vocab_size);
+  int heads = heads_hint;
+  if (heads <= 0) heads = read_heads_json(dir_of(path) + "/config.json");
+  if (heads <= 0 && f.metadata.is_object() && f.metadata.contains("n_head")) {
+    try {
+      heads = std::stoi(f.metadata.at("n_head").get<std::string>());
+    } catch (const std::exception&) {
+      throw FileError(path, "__metadata__ n_head is not a number");
+    }
+  }
+  if (heads <= 0) heads = default_heads_for_width(c.channels);
+  if (heads <= 0)
+    throw FileError(path, "the head count is not in the tensors, there is no config.json beside the file, and width " +
+                              std::to_string(c.channels) + " is no GPT-2 size; pass --heads");
+  c.num_heads = heads;
+  check_config(path, c);
+  return c;
+}
+
+// Copies a tensor's values into dst (numel floats); transposes a 2-D (in, out) Conv1D weight
+// to (out, in) when `transpose`.
+void st_copy(const StFile& f, const StTensor& t, float* dst, bool transpose) {
+  const uint8_t* src = f.map.data() + f.data_start + t.begin;
+  int64_t numel = 1;
+  for (int64_t d : t.shape) numel *= d;
+  auto get = [&](int64_t i) -> float {
+    if (t.dtype == "F32") {
+      float v;
+      std::memcpy(&v, src + 4 * i, 4);
+      return v;
+    }
+    uint16_t b;
+    std::memcpy(&b, src + 2 * i, 2);
+    return t.dtype == "BF16" ? bf16_bits_to_float(b) : f16_bits_to_float(b);
+  };
+  if (!transpose) {
+    for (int64_t i = 0; i < numel; ++i) dst[i] = get(i);
+    return;
+  }
+  const int64_t in = t.shape[0], out = t.shape[1];
+  for (int64_t r = 0; r < in; ++r)
+    for (int64_t c = 0; c < out; ++c) dst[c * in + r] = get(r * out + c);
+}
+
+void write_values(AtomicFile& f, const float* v, int64_t n, WeightDType dt) {
+  if (dt == WeightDType::FP32) {
+    f.write(v, static_cast<size_t>(n) * 4);
+    return;
+  }
+  std::vector<uint16_t> bits(static_cast<size_t>(std::min<int64_t>(n, 1 << 20)));
+  for (int64_t s = 0; s < n; s += static_cast<int64_t>(bits.size())) {
+    const int64_t k = std::min<int64_t>(static_cast<int64_t>(bits.size()), n - s);
+    for (int64_t i = 0; i < k; ++i) bits[i] = float_to_bf16_bits(v[s + i]);
+    f.write(bits.data(), static_cast<size_t>(k) * 2);
+  }
+}
+
+}  // namespace
+
+// ---- small things --------------------------------------------------------------------------------
+
+int64_t ModelWeights::offset(int i) const {
+  const auto specs = param_tensor_specs(config);
+  int64_t o = 0;
+  for (int k = 0; k < i; ++k) o += specs[k].numel();
+  return o;
+}
+
+WeightFormat weight_format_for_path(const std::string& path) {
+  return ends_with(path, ".safetensors") ? WeightFormat::Safetensors : WeightFormat::LlmcBin;
+}
+
+std::string model_config_difference(const ModelConfig& a, const ModelConfig& b) {
+  auto d = [](const char* what, int x, int y) {
+    return std::string(what) + ": " + std::to_string(x) + " vs " + std::to_string(y);
+  };
+  if (a.num_layers != b.num_layers) return d("--layers (L)", a.num_layers, b.num_layers);
+  if (a.channels != b.channels) return d("--width (C)", a.channels, b.channels);
+  if (a.num_heads != b.num_heads) return d("--heads (NH)", a.num_heads, b.num_heads);
+  if (a.max_seq_len != b.max_seq_len) return d("--max-seq-len (maxT)", a.max_seq_len, b.max_seq_len);
+  if (a.vocab_size != b.vocab_size) return d("--vocab (V)", a.vocab_size, b.vocab_size);
+  if (a.padded_vocab != b.padded_vocab) return d("padded vocab (Vp)", a.padded_vocab, b.padded_vocab);
+  return "";
+}
+
+// ---- llm.c .bin ------------------------------------------------------------------------------------
+
+ModelConfig read_model_config(const std::string& path, int heads_hint) {
+  if (weight_format_for_path(path) == WeightFormat::Safetensors)
+    return st_config(path, open_safetensors(path, false), heads_hint);
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw FileError(path, "cannot open model file", "give a preset (d12, d24, d36, d48), an llm.c .bin or a .safetensors file");
+  int32_t h[256];
+  f.read(reinterpret_cast<char*>(h), sizeof h);
+  if (f.gcount() != static_cast<std::streamsize>(sizeof h))
+    throw FileError(path, "file is shorter than the 1024-byte llm.c model header (" + std::to_string(f.gcount()) + " bytes)");
+  ModelConfig c = llmc_header_config(path, h);
+  if (heads_hint > 0) c.num_heads = heads_hint;
+  return c;
+}
+
+ModelWeights load_llmc_model(const std::string& path) {
+  MappedFile map(path);
+  if (map.size() < 1024)
+    throw FileError(path, "file is " + std::to_string(map.size()) + " bytes, shorter than the 1024-byte llm.c model header");
+  int32_t h[256];
+  std::memcpy(h, map.data(), sizeof h);
+  ModelWeights w;
+  w.config = llmc_header_config(path, h);
+  w.source_dtype = h[1] == 5 ? WeightDType::BF16 : WeightDType::FP32;
+  const int64_t n = num_parameters(w.config);
+  const uint64_t esize = h[1] == 5 ? 2 : 4;
+  const uint64_t want = 1024 + static_cast<uint64_t>(n) * esize;
+  if (map.size() != want)
+    throw FileError(path, "file is " + std::to_string(map.size()) + " bytes but its header (L=" +
+                              std::to_string(w.config.num_layers) + " C=" + std::to_string(w.config.channels) +
+                              " maxT=" + std::to_string(w.config.max_seq_len) + " Vp=" +
+                              std::to_string(w.config.padded_vocab) + ", " + (esize == 2 ? "bf16" : "fp32") +
+                              ") needs exactly " + std::to_string(want) +
+                              (map.size() < want ? " (truncated)" : " (trailing bytes: wrong shapes in the header?)"));
+  w.data.resize(static_cast<size_t>(n));
+  const uint8_t* body = map.data() + 1024;
+  if (esize == 4) {
+    std::memcpy(w.data.data(), body, static_cast<size_t>(n) * 4);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t b;
+      std::memcpy(&b, body + 2 * i, 2);
+      w.data[i] = bf16_bits_to_float(b);
+    }
+  }
+  return w;
+}
+
+void save_llmc_model(const std::string& path, const ModelWeights& w, WeightDType dtype) {
+  if (static_cast<int64_t>(w.data.size()) != num_parameters(w.config))
+    throw std::invalid_argument("save_llmc_model: weights do not match their config");
+  int32_t h[256] = {};
+  h[0] = kLlmcModelMagic;
+  h[1] = dtype == WeightDType::BF16 ? 5 : 3;
+  h[2] = w.config.max_seq_len;
+  h[3] = w.config.vocab_size;
+  h[4] = w.config.num_layers;
+  h[5] = w.config.num_heads;
+  h[6] = w.config.channels;
+  h[7] = w.config.padded_vocab;
+  AtomicFile f(path);
+  f.write(h, sizeof h);
+  write_values(f, w.data.data(), static_cast<int64_t>(w.data.size()), dtype);
+  f.commit();
+}
+
+// ---- safetensors -----------------------------------------------------------------------------------
+
+ModelWeights load_safetensors(const std::string& path, int heads_hint) {
+  const StFile f = open_safetensors(path, true);
+  ModelWeights w;
+  w.config = st_config(path, f, heads_hint);
+  const ModelConfig& c = w.config;
+  w.data.assign(static_cast<size_t>(num_parameters(c)), 0.0f);
+  bool any_bf16 = false;
+  for (const HfTensor& h : hf_tensor_table(c)) {
+    const StTensor& t = st_need(path, f, h.name, h.shape);
+    any_bf16 |= t.dtype != "F32";
+    st_copy(f, t, w.data.data() + hf_tensor_offset(w, h), h.transpose);
+  }
+  w.source_dtype = any_bf16 ? WeightDType::BF16 : WeightDType::FP32;
+  return w;
+}
+
+void save_safetensors(const std::string& path, const ModelWeights& w, WeightDType dtype) {
+  const ModelConfig& c = w.config;
+  if (static_cast<int64_t>(w.data.size()) != num_parameters(c))
+    throw std::invalid_argument("save_safetensors: weights do not match their config");
+  const std::vector<HfTensor> outs = hf_tensor_table(c);
+  const int esize = dtype == WeightDType::BF16 ? 2 : 4;
+  nlohmann::json header = nlohmann::json::object();
+  header["__metadata__"] = {{"format", "pt"},
+                            {"n_head", std::to_string(c.num_heads)},
+                            {"n_layer", std::to_string(c.num_layers)},
+                            {"n_embd", std::to_string(c.channels)},
+                            {"n_positions", std::to_string(c.max_seq_len)},
+                            {"vocab_size", std::to_string(c.vocab_size)}};
+  uint64_t off = 0;
+  for (const HfTensor& o : outs) {
+    int64_t n = 1;
+    for (int64_t d : o.shape) n *= d;
+    const uint64_t bytes = static_cast<uint64_t>(n) * esize;
+    header[o.name] = {{"dtype", esize == 2 ? "BF16" : "F32"}, {"shape", o.shape}, {"data_offsets", {off, off + bytes}}};
+    off += bytes;
+  }
+  std::string hs = header.dump();
+  while (hs.size() % 8 != 0) hs.push_back(' ');  // data starts 8-byte aligned
+  const uint64_t hn = hs.size();
+  AtomicFile f(path);
+  f.write(&hn, 8);
+  f.write(hs.data(), hs.size());
+  std::vector<float> tmp;
+  for (const HfTensor& o : outs) {
+    int64_t n = 1;
+    for (int64_t d : o.shape) n *= d;
+    const float* src = w.data.data() + hf_tensor_offset(w, o);
+    if (o.transpose) {  // llm.c's (out, in) = (shape[1], shape[0]); the file holds (in, out)
+      const int64_t in = o.shape[0], out = o.shape[1];
+      tmp.resize(static_cast<size_t>(n));
+      for (int64_t r = 0; r < in; ++r)
+        for (int64_t cc = 0; cc < out; ++cc) tmp[r * out + cc] = src[cc * in + r];
+      src = tmp.data();
+    }
+    write_values(f, src, n, dtype);
+  }
+  f.commit();
+}
+
+ModelWeights load_model_file(const std::string& path, int heads_hint) {
+  if (weight_format_for_path(path) == WeightFormat::Safetensors) return load_safetensors(path, heads_hint);
+  ModelWeights w = load_llmc_model(path);
+  if (heads_hint > 0 && heads_hint != w.config.num_heads) {
+    w.config.num_heads = heads_hint;
+    check_config(path, w.config);
+  }
+  return w;
+}
+
+void save_model_file(const std::string& path, const ModelWeights& w, WeightDType dtype) {
+  if (weight_format_for_path(path) == WeightFormat::Safetensors) save_safetensors(path, w, dtype);
+  else save_llmc_model(path, w, dtype);
+}
+
+// ---- layout conversion -----------------------------------------------------------------------------
+
+std::vector<float> to_flat(const MemoryPlan& plan, const ModelWeights& w) {
+  const std::string diff = model_config_difference(w.config, plan.model);
+  if (!diff.empty()) throw ConfigError("--model", "the weights' shape differs from the run's: " + diff);
+  std::vector<float> flat(static_cast<size_t>(plan.flat_param_elems), 0.0f);
+  const auto specs = param_tensor_specs(plan.model);
+  int64_t src = 0;
+  for (int i = 0; i < kNumParamTensors; ++i) {
+    const int64_t n = specs[i].numel();
+    std::copy(w.data.begin() + src, w.data.begin() + src + n, flat.begin() + plan.param_offsets[i]);
+    src += n;
+  }
+  return flat;
+}
+
+ModelWeights from_flat(const MemoryPlan& plan, const std::vector<float>& flat) {
+  if (static_cast<int64_t>(flat.size()) != plan.flat_param_elems)
+    throw std::invalid_argument("from_flat: expected " + std::to_string(plan.flat_param_elems) + " values");
+  ModelWeights w;
+  w.config = plan.model;
+  w.data.resize(static_cast<size_t>(num_parameters(plan.model)));
+  const auto specs = param_tensor_specs(plan.model);
+  int64_t dst = 0;
+  for (int i = 0; i < kNumParamTensors; ++i) {
+    const int64_t n = specs[i].numel();
+    std::copy(flat.begin() + plan.param_offsets[i], flat.begin() + plan.param_offsets[i] + n, w.data.begin() + dst);
+    dst += n;
+  }
+  return w;
+}
+
+}  // namespace gpt2

@@ -1,0 +1,176 @@
+#include "engine/plan/autofit.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/util/errors.h"
+#include "engine/util/units.h"
+
+namespace gpt2 {
+
+std::string run_flags(const RunConfig& r) {
+  std::string s = "--micro-batch " + std::to_string(r.micro_batch) + " --recompute " +
+                  to_string(r.recompute) + " --logits-chunk " + std::to_string(r.logits_chunk);
+  return s;
+}
+
+namespace {
+
+std::vector<Recompute> policies(const ModelConfig& m) {
+  std::vector<Recompute> out;
+  out.push_back({Recompute::None, -1});
+  out.push_back({Recompute::Gelu, -1});
+  out.push_back({Recompute::Norm, -1});
+  for (int k = 1; k < m.num_layers; ++k) out.push_back({Recompute::Budget, k});
+  out.push_back({Recompute::Block, -1});
+  return out;
+}
+
+// How much recompute a policy does, for tie-breaking (less is better).
+int recompute_rank(const Recompute& r, int L) {
+  switch (r.kind) {
+    case Recompute::None: return 0;
+    case Recompute::Gelu: return 1;
+    case Recompute::Norm: return 2;
+    case Recompute::Budget: return 3 + r.budget_layers;
+    case Recompute::Block: return 3 + L;
+  }
+  return 1 << 20;
+}
+
+bool better(const AutoFitCandidate& a, const AutoFitCandidate& b, int L) {
+  const double ta = a.predicted.tokens_per_s, tb = b.predicted.tokens_per_s;
+  if (ta > tb * (1 + 1e-9)) return true;
+  if (tb > ta * (1 + 1e-9)) return false;
+  const int ra = recompute_rank(a.run.recompute, L), rb = recompute_rank(b.run.recompute, L);
+  if (ra != rb) return ra < rb;
+  if (a.run.logits_chunk != b.run.logits_chunk) return a.run.logits_chunk > b.run.logits_chunk;
+  return a.total_bytes < b.total_bytes;
+}
+
+std::string describe(const AutoFitCandidate& c) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "B=%d accum=%d recompute=%s chunk=%d: %s, %.0f tok/s predicted",
+                c.run.micro_batch, c.grad_accum, to_string(c.run.recompute).c_str(),
+                c.run.logits_chunk, format_bytes(c.total_bytes).c_str(), c.predicted.tokens_per_s);
+  return buf;
+}
+
+}  // namespace
+
+AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
+  RunConfig base = req.base;
+  if (req.budget_bytes <= 0) throw ConfigError("--gpu-mem", "auto-fit needs a memory budget");
+  const int64_t T = base.seq_len, W = base.world_size;
+  if (T <= 0 || T > model.max_seq_len) {
+    // Let the shared validation produce the message.
+    RunConfig probe = base;
+    probe.micro_batch = 1;
+    probe.total_batch_tokens = 0;
+    validate_run_config(model, probe);
+  }
+  if (base.total_batch_tokens <= 0) base.total_batch_tokens = 524288;
+  if (base.total_batch_tokens % (T * W) != 0)
+    throw ConfigError("--total-batch-tokens",
+                      std::to_string(base.total_batch_tokens) + " is not divisible by T×world = " +
+                          std::to_string(T) + "×" + std::to_string(W));
+  const int64_t max_b = base.total_batch_tokens / (T * W);
+
+  std::vector<int> batches;
+  if (req.fix_micro_batch) {
+    batches.push_back(base.micro_batch);
+  } else {
+    for (int64_t b = 1; b <= max_b && b <= 4096; b *= 2)
+      if (max_b % b == 0) batches.push_back(static_cast<int>(b));
+  }
+  std::vector<Recompute> pols = req.fix_recompute ? std::vector<Recompute>{base.recompute} : policies(model);
+  if (req.fix_recompute && base.recompute.kind == Recompute::Budget && base.recompute.budget_layers < 0) {
+    pols.clear();  // "budget" without K: search K
+    for (int k = 0; k <= model.num_layers; ++k) pols.push_back({Recompute::Budget, k});
+  }
+
+  AutoFitResult res;
+  std::vector<AutoFitCandidate> fits;
+  bool have_smallest = false;
+  for (int b : batches) {
+    const int64_t bt = static_cast<int64_t>(b) * T;
+    std::vector<int> chunks;
+    if (req.fix_logits_chunk && base.logits_chunk > 0) {
+      chunks.push_back(static_cast<int>(std::min<int64_t>(base.logits_chunk, bt)));
+    } else {
+      // Chunks of 256 .. kMaxAutoLogitsChunk tokens: an lm_head matmul of 8192 rows already runs
+      // near peak, so larger chunks would spend memory that a larger micro-batch uses better.
+      for (int64_t c = 256; c < bt && c <= kMaxAutoLogitsChunk; c *= 2) chunks.push_back(static_cast<int>(c));
+      if (bt <= kMaxAutoLogitsChunk) chunks.push_back(static_cast<int>(bt));
+    }
+    for (const auto& pol : pols) {
+      for (int chunk : chunks) {
+        RunConfig run = base;
+        run.micro_batch = b;
+        run.recompute = pol;
+        run.logits_chunk = chunk;
+        MemoryPlan plan = make_memory_plan(model, run);
+        ++res.considered;
+        AutoFitCandidate cand;
+        cand.run = plan.run;
+        cand.grad_accum = plan.grad_accum;
+        cand.total_bytes = plan.total_bytes();
+        cand.predicted = predict_step_time(plan, req.gpu);
+        if (!have_smallest || cand.total_bytes < res.smallest.total_bytes) {
+          res.smallest = cand;
+          have_smallest = true;
+        }
+        if (cand.total_bytes <= req.budget_bytes) fits.push_back(cand);
+      }
+    }
+  }
+  res.fitting = static_cast<int>(fits.size());
+  if (fits.empty()) return res;
+
+  const int L = model.num_layers;
+  std::sort(fits.begin(), fits.end(), [&](const auto& a, const auto& b) { return better(a, b, L); });
+  res.found = true;
+  res.best = fits.front();
+  res.plan = make_memory_plan(model, res.best.run);
+
+  // Runners-up: the best fit for each other micro-batch size, in rank order.
+  std::vector<int> seen_b{res.best.run.micro_batch};
+  for (const auto& c : fits) {
+    if (std::find(seen_b.begin(), seen_b.end(), c.run.micro_batch) != seen_b.end()) continue;
+    seen_b.push_back(c.run.micro_batch);
+    res.runners_up.push_back(c);
+    if (res.runners_up.size() >= 3) break;
+  }
+
+  res.reasons.push_back("chose " + describe(res.best) + ", the fastest of " +
+                        std::to_string(res.fitting) + " fitting configurations (" +
+                        std::to_string(res.considered) + " planned)");
+  for (const auto& c : res.runners_up) {
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%.1f%%",
+                  100.0 * (1.0 - c.predicted.tokens_per_s / res.best.predicted.tokens_per_s));
+    res.reasons.push_back("next best with B=" + std::to_string(c.run.micro_batch) + ": " +
+                          describe(c) + " (" + pct + " slower)");
+  }
+  // Why not a larger micro-batch without recompute?
+  if (!req.fix_micro_batch) {
+    for (int b : batches) {
+      if (b <= res.best.run.micro_batch) continue;
+      RunConfig run = res.best.run;
+      run.micro_batch = b;
+      run.recompute = {Recompute::None, -1};
+      run.logits_chunk = req.fix_logits_chunk ? base.logits_chunk : 0;
+      if (run.logits_chunk > 0) run.logits_chunk = std::min<int>(run.logits_chunk, b * static_cast<int>(T));
+      MemoryPlan p = make_memory_plan(model, run);
+      if (p.total_bytes() > req.budget_bytes) {
+        res.reasons.push_back("B=" + std::to_string(b) + " without recompute needs " +
+                              format_bytes(p.total_bytes()) + ", over the budget of " +
+                              format_bytes(req.budget_bytes));
+        break;
+      }
+    }
+  }
+  return res;
+}
+
+}  // namespace gpt2

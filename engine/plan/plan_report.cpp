@@ -1,0 +1,181 @@
+#include "engine/plan/plan_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "engine/util/units.h"
+
+namespace gpt2 {
+
+namespace {
+
+constexpr Category kAllCategories[kNumCategories] = {
+    Category::Parameters, Category::Gradients,   Category::MasterWeights, Category::AdamM,
+    Category::AdamV,      Category::Activations, Category::Scratch,       Category::Logits,
+    Category::Workspace,  Category::Reserve};
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+std::string pct(double part, double whole) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%5.1f%%", whole > 0 ? 100.0 * part / whole : 0.0);
+  return buf;
+}
+
+Category largest_category(const MemoryPlan& plan) {
+  Category best = Category::Parameters;
+  int64_t best_bytes = -1;
+  for (Category c : kAllCategories) {
+    if (plan.category_bytes(c) > best_bytes) {
+      best_bytes = plan.category_bytes(c);
+      best = c;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+Verdict judge(const MemoryPlan& plan, const Budget& budget) {
+  Verdict v;
+  const int64_t total = plan.total_bytes();
+  v.margin_bytes = budget.bytes - total;
+  v.fits = v.margin_bytes >= 0;
+  const Category big = largest_category(plan);
+  const int64_t big_bytes = plan.category_bytes(big);
+  char buf[512];
+  if (v.fits) {
+    std::snprintf(buf, sizeof buf, "FITS: needs %s of %s (%s), %s to spare. Largest category: %s, %s.",
+                  format_bytes(total).c_str(), format_bytes(budget.bytes).c_str(), budget.source.c_str(),
+                  format_bytes(v.margin_bytes).c_str(), to_string(big), format_bytes(big_bytes).c_str());
+  } else {
+    std::snprintf(buf, sizeof buf,
+                  "DOES NOT FIT: needs %s but the budget is %s (%s), %s over. %s take %s (%s of the total).",
+                  format_bytes(total).c_str(), format_bytes(budget.bytes).c_str(), budget.source.c_str(),
+                  format_bytes(-v.margin_bytes).c_str(), to_string(big), format_bytes(big_bytes).c_str(),
+                  pct(static_cast<double>(big_bytes), static_cast<double>(total)).c_str());
+  }
+  v.text = buf;
+  return v;
+}
+
+void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, const AutoFitResult* autofit) {
+  const auto& r = plan.run;
+  char line[512];
+  os << "Model   " << plan.model.describe() << ", " << format_count(plan.num_params) << " parameters\n";
+  std::snprintf(line, sizeof line,
+                "Run     device=%s precision=%s master_weights=%s B=%d T=%d grad_accum=%d "
+                "(%s tokens/step) recompute=%s logits_chunk=%d zero=%d world_size=%d rank=%d\n",
+                to_string(r.device), to_string(r.precision), r.master_weights == 1 ? "on" : "off",
+                r.micro_batch, r.seq_len, plan.grad_accum, format_count(r.total_batch_tokens).c_str(),
+                to_string(r.recompute).c_str(), r.logits_chunk, r.zero_stage, r.world_size, r.rank);
+  os << line << "\n";
+
+  const double total = static_cast<double>(plan.total_bytes());
+  os << "  category            bytes         size      share\n";
+  for (Category c : kAllCategories) {
+    const int64_t b = plan.category_bytes(c);
+    std::snprintf(line, sizeof line, "  %-15s %15s %12s  %s%s\n", to_string(c), format_count(b).c_str(),
+                  format_bytes(b).c_str(), pct(static_cast<double>(b), total).c_str(),
+                  c == Category::Reserve ? "  (outside the arena)" : "");
+    os << line;
+  }
+  std::snprintf(line, sizeof line, "  %-15s %15s %12s\n", "arena", format_count(plan.arena_bytes).c_str(),
+                format_bytes(plan.arena_bytes).c_str());
+  os << "  ----------------------------------------------------\n" << line;
+  std::snprintf(line, sizeof line, "  %-15s %15s %12s\n\n", "total", format_count(plan.total_bytes()).c_str(),
+                format_bytes(plan.total_bytes()).c_str());
+  os << line;
+
+  std::vector<const Buffer*> order;
+  for (const auto& b : plan.buffers) order.push_back(&b);
+  std::stable_sort(order.begin(), order.end(), [](const Buffer* a, const Buffer* b) { return a->bytes > b->bytes; });
+  os << "  10 largest buffers\n";
+  for (size_t i = 0; i < order.size() && i < 10; ++i) {
+    const Buffer& b = *order[i];
+    std::snprintf(line, sizeof line, "  %2zu. %-22s %-26s %-5s %12s  %s\n", i + 1, b.name.c_str(),
+                  shape_string(b.shape).c_str(), to_string(b.dtype), format_bytes(b.bytes).c_str(),
+                  to_string(b.category));
+    os << line;
+  }
+  os << "\n" << judge(plan, budget).text << "\n";
+  if (autofit && autofit->found) {
+    os << "\nAuto-fit (" << budget.gpu.description << "):\n";
+    for (const auto& why : autofit->reasons) os << "  - " << why << "\n";
+    os << "  flags: " << run_flags(autofit->best.run) << "\n";
+  }
+}
+
+void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& budget) {
+  if (fit.found) {
+    os << "\nTo fit " << format_bytes(budget.bytes) << " with the same tokens per step, use:\n  "
+       << run_flags(fit.best.run) << "\n  (grad_accum " << fit.best.grad_accum << ", "
+       << format_bytes(fit.best.total_bytes) << "; or pass --micro-batch auto)\n";
+  } else {
+    os << "\nNothing fits " << format_bytes(budget.bytes)
+       << ": even the smallest configuration (" << run_flags(fit.smallest.run) << ") needs "
+       << format_bytes(fit.smallest.total_bytes)
+       << ". Use a smaller model, a shorter --seq-len, more GPUs with --zero 1, or a larger card.\n";
+  }
+}
+
+std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFitResult* autofit) {
+  using nlohmann::json;
+  const Verdict v = judge(plan, budget);
+  const auto& r = plan.run;
+  json j;
+  j["model"] = {{"name", plan.model.name.empty() ? "custom" : plan.model.name},
+                {"layers", plan.model.num_layers},     {"heads", plan.model.num_heads},
+                {"width", plan.model.channels},         {"vocab", plan.model.vocab_size},
+                {"padded_vocab", plan.model.padded_vocab}, {"max_seq_len", plan.model.max_seq_len}};
+  j["params"] = plan.num_params;
+  j["total_bytes"] = plan.total_bytes();
+  j["arena_bytes"] = plan.arena_bytes;
+  j["reserve_bytes"] = plan.reserve_bytes;
+  j["budget_bytes"] = budget.bytes;
+  j["budget_source"] = budget.source;
+  j["fits"] = v.fits;
+  j["verdict"] = v.text;
+  j["plan_hash"] = plan.hash();
+  j["config"] = {{"device", to_string(r.device)},
+                 {"micro_batch", r.micro_batch},
+                 {"seq_len", r.seq_len},
+                 {"total_batch_tokens", r.total_batch_tokens},
+                 {"grad_accum", plan.grad_accum},
+                 {"recompute", to_string(r.recompute)},
+                 {"recompute_layers", plan.recompute_layers},
+                 {"logits_chunk", r.logits_chunk},
+                 {"precision", to_string(r.precision)},
+                 {"master_weights", r.master_weights == 1},
+                 {"zero", r.zero_stage},
+                 {"world_size", r.world_size},
+                 {"rank", r.rank},
+                 {"training", r.training}};
+  json cats = json::object();
+  for (Category c : kAllCategories) cats[to_string(c)] = plan.category_bytes(c);
+  j["categories"] = cats;
+  json bufs = json::array();
+  for (const auto& b : plan.buffers)
+    bufs.push_back({{"name", b.name}, {"category", to_string(b.category)}, {"dtype", to_string(b.dtype)},
+                    {"shape", b.shape}, {"offset", b.offset}, {"bytes", b.bytes}});
+  j["buffers"] = bufs;
+  if (autofit) {
+    json a = {{"found", autofit->found}, {"considered", autofit->considered}, {"fitting", autofit->fitting},
+              {"reasons", autofit->reasons}};
+    if (autofit->found) {
+      a["flags"] = run_flags(autofit->best.run);
+      a["predicted_tokens_per_s"] = autofit->best.predicted.tokens_per_s;
+      a["predicted_step_s"] = autofit->best.predicted.step_s;
+    }
+    j["autofit"] = a;
+  }
+  return j.dump(2);
+}
+
+}  // namespace gpt2

@@ -1,0 +1,40 @@
+// Renders a memory plan for people (the dry-run tables) and for programs (--json).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "engine/plan/autofit.h"
+#include "engine/plan/memory_plan.h"
+
+namespace gpt2 {
+
+struct Budget {
+  int64_t bytes = 0;
+  std::string source;  // "--gpu-mem 12GiB", "--gpu rtx3060-12gb", "free memory of GPU 0"
+  GpuSpec gpu;         // compute figures used by auto-fit
+};
+
+struct Verdict {
+  bool fits = false;
+  int64_t margin_bytes = 0;     // budget - total (negative when over)
+  std::string text;             // one paragraph: fits or not, by how much, what takes the space
+};
+
+Verdict judge(const MemoryPlan& plan, const Budget& budget);
+
+// The human-readable dry run: header, table by category, the 10 largest buffers, the total and
+// the verdict. `autofit` (when given) adds auto-fit's reasons and flags.
+void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget,
+                const AutoFitResult* autofit = nullptr);
+
+// Suggestion printed when a plan does not fit: the flags auto-fit would use.
+void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& budget);
+
+// The plan as JSON: params, total_bytes, arena_bytes, reserve_bytes, budget_bytes, fits,
+// config{...}, categories{...}, buffers[{name, category, dtype, shape, offset, bytes}], and
+// autofit{...} when given.
+std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFitResult* autofit = nullptr);
+
+}  // namespace gpt2

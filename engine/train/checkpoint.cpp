@@ -1,0 +1,399 @@
+#include "engine/train/checkpoint.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "engine/util/errors.h"
+#include "engine/util/file_io.h"
+#include "engine/train/lr_schedule.h"
+#include "engine/model/model_io.h"
+
+namespace gpt2 {
+
+namespace {
+
+constexpr char kStateMagic[8] = {'G', 'P', 'T', '2', 'C', 'K', 'P', 'T'};
+constexpr char kStateEnd[8] = {'C', 'K', 'P', 'T', 'E', 'N', 'D', '\0'};
+constexpr uint32_t kStateVersion = 1;
+constexpr uint64_t kStateHeaderBytes = 8 + 4 + 4 + 8;
+constexpr uint64_t kStateTrailerBytes = 8 + 8;
+
+std::string step_name(int64_t step) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%08lld", static_cast<long long>(step));
+  return b;
+}
+
+std::string hex64(uint64_t v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+void ensure_dir(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) throw FileError(dir, "--checkpoint-dir exists but is not a directory");
+    return;
+  }
+  // mkdir -p
+  std::string part;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      if (!part.empty() && ::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+        throw FileError(dir, "cannot create the checkpoint directory: " + std::string(std::strerror(errno)));
+    }
+    if (i < dir.size()) part.push_back(dir[i]);
+  }
+}
+
+// Writes the payload through an AtomicFile while hashing it.
+class HashedWriter {
+ public:
+  explicit HashedWriter(AtomicFile& f) : f_(f) {}
+  void write(const void* p, size_t n) {
+    f_.write(p, n);
+    h_ = fnv1a64(p, n, h_);
+    bytes_ += n;
+  }
+  void u64(uint64_t v) { write(&v, 8); }
+  uint64_t hash() const { return h_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  AtomicFile& f_;
+  uint64_t h_ = 0xcbf29ce484222325ull;
+  uint64_t bytes_ = 0;
+};
+
+int64_t pause_step() {
+  const char* e = std::getenv(kCheckpointPauseEnv);
+  if (!e || !*e) return -1;
+  return std::atoll(e);
+}
+
+uint64_t file_fnv(const std::string& path, uint64_t* size) {
+  MappedFile m(path);
+  *size = m.size();
+  return fnv1a64(m.data(), m.size());
+}
+
+struct Reader {
+  const uint8_t* p;
+  uint64_t left;
+  const std::string& path;
+  const char* what = "";
+  void need(uint64_t n) {
+    if (n > left) throw FileError(path, std::string("state file ends inside the ") + what + " (corrupt)");
+  }
+  uint64_t u64() {
+    need(8);
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    p += 8;
+    left -= 8;
+    return v;
+  }
+  void bytes(void* dst, uint64_t n) {
+    need(n);
+    std::memcpy(dst, p, n);
+    p += n;
+    left -= n;
+  }
+};
+
+std::string dump_value(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+}  // namespace
+
+nlohmann::json checkpoint_settings(const MemoryPlan& plan, const TrainOptions& t, const std::string& train_data) {
+  const ModelConfig& m = plan.model;
+  const RunConfig& r = plan.run;
+  nlohmann::json s = nlohmann::json::object();
+  s["--layers"] = m.num_layers;
+  s["--width"] = m.channels;
+  s["--heads"] = m.num_heads;
+  s["--max-seq-len"] = m.max_seq_len;
+  s["--vocab"] = m.vocab_size;
+  s["--micro-batch"] = r.micro_batch;
+  s["--seq-len"] = r.seq_len;
+  s["--total-batch-tokens"] = r.total_batch_tokens;
+  s["--precision"] = to_string(r.precision);
+  s["--master-weights"] = r.master_weights;
+  s["--zero"] = r.zero_stage;
+  s["--world-size"] = r.world_size;
+  s["--device"] = to_string(r.device);
+  s["--lr"] = t.lr.lr;
+  s["--warmup"] = t.lr.warmup;
+  s["--lr-schedule"] = to_string(t.lr.kind);
+  s["--final-lr-frac"] = t.lr.final_lr_frac;
+  s["--weight-decay"] = t.weight_decay;
+  s["--grad-clip"] = t.grad_clip;
+  s["--seed"] = t.seed;
+  s["--train-data"] = train_data;
+  return s;
+}
+
+std::string checkpoint_model_path(const std::string& dir, int64_t step) {
+  return dir + "/model_" + step_name(step) + ".bin";
+}
+
+std::string checkpoint_state_path(const std::string& dir, int64_t step, int rank, int world) {
+  return dir + "/state_" + step_name(step) + (world > 1 ? "_rank" + std::to_string(rank) : "") + ".bin";
+}
+
+int64_t latest_checkpoint_step(const std::string& dir) {
+  const std::string path = dir + "/latest";
+  std::ifstream f(path);
+  if (!f) return -1;
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+    throw FileError(path, "the latest-checkpoint marker should hold a step number, found '" + text.substr(0, 40) + "'");
+  return std::stoll(text);
+}
+
+void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
+                     const nlohmann::json& settings, uint64_t seed, int keep,
+                     const std::function<void()>& barrier) {
+  ensure_dir(dir);
+  const MemoryPlan& plan = model.plan();
+  const int64_t step = trainer.step();
+  const bool writer = plan.run.rank == 0;
+  const std::string model_path = checkpoint_model_path(dir, step);
+  const std::string state_path = checkpoint_state_path(dir, step, plan.run.rank, plan.run.world_size);
+  const WeightDType dt = plan.run.precision == Precision::BF16 ? WeightDType::BF16 : WeightDType::FP32;
+
+  // 1. The model file, in the run's dtype: exactly the parameters the next step starts from.
+  if (writer) save_llmc_model(model_path, from_flat(plan, model.stored_parameters()), dt);
+  if (barrier) barrier();  // the model file is complete before any rank hashes it
+  uint64_t model_bytes = 0;
+  const uint64_t model_hash = file_fnv(model_path, &model_bytes);
+
+  // 2. The state file.
+  const Model::OptimizerState opt = model.optimizer_state();
+  const std::vector<uint8_t> pos = train.save_position();
+  nlohmann::json meta = {{"step", step},
+                         {"updates", trainer.updates()},
+                         {"seed", seed},
+                         {"plan_hash", hex64(plan.hash())},
+                         {"model_file", model_path.substr(model_path.find_last_of('/') + 1)},
+                         {"model_bytes", model_bytes},
+                         {"model_fnv1a64", hex64(model_hash)},
+                         {"rank", plan.run.rank},
+                         {"world_size", plan.run.world_size},
+                         {"shard_elems", plan.shard_elems},
+                         {"settings", settings}};
+  const std::string js = meta.dump();
+  uint64_t payload = 8 + js.size() + 8 + pos.size() + 3 * 8 +
+                     4 * (opt.master.size() + opt.m.size() + opt.v.size());
+  AtomicFile f(state_path);
+  f.write(kStateMagic, 8);
+  const uint32_t ver[2] = {kStateVersion, 0};
+  f.write(ver, 8);
+  f.write(&payload, 8);
+  HashedWriter w(f);
+  w.u64(js.size());
+  w.write(js.data(), js.size());
+  w.u64(pos.size());
+  w.write(pos.data(), pos.size());
+  const int64_t pause = pause_step();
+  auto floats = [&](const std::vector<float>& v, bool maybe_pause) {
+    w.u64(v.size());
+    size_t half = v.size() / 2;
+    if (maybe_pause && pause == step) {
+      w.write(v.data(), half * 4);
+      ::fsync(STDERR_FILENO);
+      std::cerr << "checkpoint: paused mid-write of " << f.temp_path() << "\n" << std::flush;
+      for (;;) ::sleep(1);  // the crash test kills us here
+    }
+    w.write(v.data(), v.size() * 4);
+  };
+  floats(opt.master, false);
+  floats(opt.m, true);
+  floats(opt.v, false);
+  if (w.bytes() != payload) throw std::logic_error("checkpoint: payload size mismatch");
+  const uint64_t h = w.hash();
+  f.write(&h, 8);
+  f.write(kStateEnd, 8);
+  f.commit();
+
+  // 3. The marker, last: after every rank's state file is in place.
+  if (barrier) barrier();
+  if (!writer) return;
+  {
+    AtomicFile m(dir + "/latest");
+    const std::string text = std::to_string(step) + "\n";
+    m.write(text.data(), text.size());
+    m.commit();
+  }
+
+  // 4. Prune: keep the newest `keep` steps (never the one `latest` names), and drop temporary
+  // files left by a writer that died.
+  std::vector<int64_t> steps;
+  std::vector<std::string> stale;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0 && name != "latest.tmp") {
+        // Another rank may still be writing this step's files; older ones are from a dead writer.
+        if (name.find(step_name(step)) == std::string::npos) stale.push_back(name);
+        continue;
+      }
+      if (name.rfind("model_", 0) == 0 && name.size() == 6 + 8 + 4) {
+        const std::string num = name.substr(6, 8);
+        if (num.find_first_not_of("0123456789") == std::string::npos) steps.push_back(std::stoll(num));
+      }
+    }
+    ::closedir(d);
+  }
+  for (const auto& s : stale) ::unlink((dir + "/" + s).c_str());
+  if (keep > 0) {
+    std::sort(steps.rbegin(), steps.rend());
+    for (size_t i = static_cast<size_t>(keep); i < steps.size(); ++i) {
+      if (steps[i] == step) continue;
+      ::unlink(checkpoint_model_path(dir, steps[i]).c_str());
+      ::unlink(checkpoint_state_path(dir, steps[i]).c_str());
+      for (int r = 0; r < plan.run.world_size && plan.run.world_size > 1; ++r)
+        ::unlink(checkpoint_state_path(dir, steps[i], r, plan.run.world_size).c_str());
+    }
+  }
+  fsync_directory(dir);
+}
+
+CheckpointData read_state_file(const std::string& path) {
+  MappedFile map(path);
+  const uint64_t size = map.size();
+  if (size < kStateHeaderBytes + kStateTrailerBytes)
+    throw FileError(path, "state file is " + std::to_string(size) + " bytes, too short for a checkpoint (truncated)");
+  if (std::memcmp(map.data(), kStateMagic, 8) != 0)
+    throw FileError(path, "bad magic at byte offset 0 (expected GPT2CKPT, a checkpoint state file)");
+  uint32_t ver;
+  std::memcpy(&ver, map.data() + 8, 4);
+  if (ver != kStateVersion)
+    throw FileError(path, "unsupported state file version " + std::to_string(ver) + " (expected 1)");
+  uint64_t payload;
+  std::memcpy(&payload, map.data() + 16, 8);
+  if (payload != size - kStateHeaderBytes - kStateTrailerBytes)
+    throw FileError(path, "state file is " + std::to_string(size) + " bytes but its header promises " +
+                              std::to_string(payload + kStateHeaderBytes + kStateTrailerBytes) +
+                              (payload + kStateHeaderBytes + kStateTrailerBytes > size ? " (truncated)" : " (trailing bytes)"));
+  const uint8_t* body = map.data() + kStateHeaderBytes;
+  uint64_t want_hash;
+  std::memcpy(&want_hash, body + payload, 8);
+  if (std::memcmp(body + payload + 8, kStateEnd, 8) != 0)
+    throw FileError(path, "the end marker is missing (truncated or corrupt)");
+  if (fnv1a64(body, payload) != want_hash)
+    throw FileError(path, "checksum mismatch: the state file is corrupt (FNV-1a " + hex64(fnv1a64(body, payload)) +
+                              ", recorded " + hex64(want_hash) + ")");
+  Reader r{body, payload, path};
+  CheckpointData d;
+  r.what = "JSON header";
+  std::string js(r.u64(), '\0');
+  r.bytes(js.data(), js.size());
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(js);
+    d.step = meta.at("step").get<int64_t>();
+    d.updates = meta.at("updates").get<int64_t>();
+    d.seed = meta.at("seed").get<uint64_t>();
+    d.settings = meta;
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, std::string("the state file's JSON header is bad: ") + e.what());
+  }
+  r.what = "data position";
+  d.data_position.resize(r.u64());
+  r.bytes(d.data_position.data(), d.data_position.size());
+  auto floats = [&](std::vector<float>& v, const char* what) {
+    r.what = what;
+    const uint64_t n = r.u64();
+    r.need(n * 4);
+    v.resize(n);
+    r.bytes(v.data(), n * 4);
+  };
+  floats(d.optimizer.master, "master weights");
+  floats(d.optimizer.m, "AdamW m");
+  floats(d.optimizer.v, "AdamW v");
+  if (r.left != 0) throw FileError(path, "unexpected bytes after the AdamW v array (corrupt)");
+  return d;
+}
+
+int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer,
+                               BatchSource& train, const nlohmann::json& settings) {
+  const MemoryPlan& plan = model.plan();
+  if (step < 0) {
+    step = latest_checkpoint_step(dir);
+    if (step < 0)
+      throw FileError(dir + "/latest", "no checkpoint to resume from: the 'latest' marker does not exist",
+                      "train with --checkpoint-dir " + dir + " --checkpoint-every N first, or drop --resume");
+  }
+  const std::string state_path = checkpoint_state_path(dir, step, plan.run.rank, plan.run.world_size);
+  const std::string model_path = checkpoint_model_path(dir, step);
+  if (::access(state_path.c_str(), F_OK) != 0) {
+    // Written with another number of ranks? Each rank's optimizer shard is its own file, and
+    // resharding is not supported: say so instead of "file not found".
+    const bool single = ::access(checkpoint_state_path(dir, step, 0, 1).c_str(), F_OK) == 0;
+    const bool sharded = ::access((dir + "/state_" + step_name(step) + "_rank0.bin").c_str(), F_OK) == 0;
+    if (single || sharded)
+      throw ConfigError("--world-size", "checkpoint step " + std::to_string(step) + " in " + dir + " was written by " +
+                                            (single ? std::string("one process") : std::string("several ranks")) +
+                                            ", but this run has " + std::to_string(plan.run.world_size) +
+                                            "; resume with the same number of processes");
+  }
+  const CheckpointData d = read_state_file(state_path);
+  const nlohmann::json& meta = d.settings;
+  if (d.step != step)
+    throw FileError(state_path, "holds step " + std::to_string(d.step) + " but its name says step " + std::to_string(step));
+
+  // The run's settings, flag by flag.
+  const nlohmann::json& saved = meta.at("settings");
+  for (auto it = saved.begin(); it != saved.end(); ++it) {
+    const auto now = settings.find(it.key());
+    if (now == settings.end() || *now != it.value())
+      throw ConfigError(it.key(), "the checkpoint " + state_path + " was written with " + it.key() + " " +
+                                      dump_value(it.value()) + " but this run has " +
+                                      (now == settings.end() ? std::string("no value") : dump_value(*now)) +
+                                      "; resume needs the same value (or drop --resume)");
+  }
+  if (meta.value("plan_hash", "") != hex64(plan.hash()))
+    throw ConfigError("--resume", "the checkpoint " + state_path + " was written under another memory plan (hash " +
+                                      meta.value("plan_hash", "?") + ", this run " + hex64(plan.hash()) +
+                                      "): use the same --recompute, --logits-chunk and batch flags");
+
+  // The model file: its size and checksum as recorded, then its header and body.
+  uint64_t bytes = 0;
+  const uint64_t h = file_fnv(model_path, &bytes);
+  if (bytes != meta.value("model_bytes", uint64_t(0)))
+    throw FileError(model_path, "is " + std::to_string(bytes) + " bytes but the checkpoint recorded " +
+                                    std::to_string(meta.value("model_bytes", uint64_t(0))) + " (truncated or replaced)");
+  if (hex64(h) != meta.value("model_fnv1a64", ""))
+    throw FileError(model_path, "checksum mismatch with the state file's record: the model file is corrupt");
+  const ModelWeights w = load_llmc_model(model_path);
+  const std::string diff = model_config_difference(w.config, plan.model);
+  if (!diff.empty()) throw ConfigError("--resume", model_path + " has another model shape: " + diff);
+  const std::vector<float> flat = to_flat(plan, w);
+
+  // Everything checked; now restore.
+  const size_t n = static_cast<size_t>(plan.shard_elems);
+  const bool has_master = plan.find_if("master_weights") != nullptr;
+  if (d.optimizer.m.size() != n || d.optimizer.v.size() != n || (has_master ? d.optimizer.master.size() != n : !d.optimizer.master.empty()))
+    throw FileError(state_path, "optimizer state holds " + std::to_string(d.optimizer.m.size()) +
+                                    " elements per array, the plan needs " + std::to_string(n));
+  train.restore_position(d.data_position);
+  model.set_parameters(flat);
+  model.set_optimizer_state(d.optimizer);
+  trainer.set_position(d.step, d.updates);
+  return d.step;
+}
+
+}  // namespace gpt2

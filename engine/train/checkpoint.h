@@ -1,0 +1,81 @@
+// Checkpoints with exact resume.
+//
+// A checkpoint of step S in DIR is two files and a marker:
+//   DIR/model_SSSSSSSS.bin   the parameters in llm.c's model format, in the run's dtype (version 3
+//                            fp32 or 5 bf16), so llm.c, tools/sample and tools/convert read it;
+//   DIR/state_SSSSSSSS.bin   everything else a bitwise-exact resume needs (below);
+//   DIR/latest               the text "S\n", written LAST.
+// Every file is written to a temporary name, fsync'ed, renamed into place and the directory
+// fsync'ed (AtomicFile). A crash (even SIGKILL) at any moment leaves `latest` naming a complete
+// checkpoint; a half-written newer one is ignored and overwritten later.
+//
+// State file (little-endian):
+//   "GPT2CKPT" | u32 version (1) | u32 0 | u64 payload bytes | payload | u64 FNV-1a-64 of the
+//   payload | "CKPTEND\0"
+//   payload = u64 n, n bytes of JSON (step, updates, seed, plan hash, model file name, size and
+//             FNV-1a-64, the run settings below, array sizes)
+//           | u64 n, n bytes: the training data source's position (BatchSource::save_position)
+//           | u64 n, n fp32: master weights (this rank's shard; n = 0 without a master copy)
+//           | u64 n, n fp32: AdamW m          | u64 n, n fp32: AdamW v
+// Every random stream of a run is derived from (seed, step) — AdamW's stochastic rounding seed
+// is seed + step, the data order is in the data position — so step and seed are the RNG state.
+//
+// Resume checks, in order, each failing with an error naming the file or the flag: the files
+// exist, sizes and checksums match (truncation, corruption), every saved setting equals this
+// run's (model shape, batch shape, precision, optimizer and schedule settings, seed, data),
+// then the plan hash. --steps may differ (to extend a run), though a cosine/linear schedule
+// then follows the new total.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/data/batch_source.h"
+#include "engine/model/model.h"
+#include "engine/train/trainer.h"
+
+namespace gpt2 {
+
+// The settings a resumed run must share with the checkpoint, keyed by the flag that sets them.
+nlohmann::json checkpoint_settings(const MemoryPlan& plan, const TrainOptions& train, const std::string& train_data);
+
+std::string checkpoint_model_path(const std::string& dir, int64_t step);
+std::string checkpoint_state_path(const std::string& dir, int64_t step, int rank = 0, int world = 1);
+
+// The step `latest` names, or -1 when DIR has no `latest`. Throws FileError for a bad marker.
+int64_t latest_checkpoint_step(const std::string& dir);
+
+struct CheckpointData {
+  int64_t step = 0, updates = 0;
+  uint64_t seed = 0;
+  std::vector<uint8_t> data_position;
+  Model::OptimizerState optimizer;
+  nlohmann::json settings;
+};
+
+// Writes the checkpoint of trainer.step() and then `latest`; keeps the newest `keep` checkpoints
+// (0 = all) and removes stale temporary files. Only rank 0 writes the model file and `latest`;
+// with several ranks, `barrier` (all ranks call it) orders the steps: the model file exists
+// before the other ranks hash it, and every rank's state file exists before `latest` names them.
+void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
+                     const nlohmann::json& settings, uint64_t seed, int keep,
+                     const std::function<void()>& barrier = {});
+
+// Loads and verifies checkpoint `step` (-1 = latest) against this run's plan and settings, and
+// restores the model (parameters, master weights, m, v), the trainer's step and the data
+// position. Throws FileError / ConfigError("--flag") before touching anything on mismatch.
+// Returns the step resumed from.
+int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer,
+                               BatchSource& train, const nlohmann::json& settings);
+
+// Reads and verifies a state file (checksum, sizes) without a model; for tests and tools.
+CheckpointData read_state_file(const std::string& path);
+
+// Environment hook for the crash tests: with GPT2_TEST_CHECKPOINT_PAUSE=S, the writer of step
+// S's state file stops halfway through (after an fsync, so the partial temporary file is on
+// disk), prints "checkpoint: paused mid-write" to stderr, and sleeps until it is killed.
+constexpr const char* kCheckpointPauseEnv = "GPT2_TEST_CHECKPOINT_PAUSE";
+
+}  // namespace gpt2

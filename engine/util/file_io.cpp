@@ -1,0 +1,191 @@
+// File helpers: mmap, whole-file reads, the durable writer. See file_io.h.
+#include "engine/util/file_io.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "engine/util/errors.h"
+
+namespace gpt2 {
+namespace {
+
+std::string sys_reason() { return std::strerror(errno); }
+
+// Opens `path` read-only and stats it; the caller closes the descriptor.
+int open_regular(const std::string& path, const std::string& hint, uint64_t* size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const bool missing = errno == ENOENT;
+    throw FileError(path, "cannot open: " + sys_reason(), missing ? hint : "");
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    std::string why = sys_reason();
+    ::close(fd);
+    throw FileError(path, "cannot stat: " + why);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw FileError(path, S_ISDIR(st.st_mode) ? "is a directory, expected a file"
+                                              : "is not a regular file");
+  }
+  *size = uint64_t(st.st_size);
+  return fd;
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  uint64_t size = 0;
+  int fd = open_regular(path, "", &size);
+  size_ = size_t(size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      std::string why = sys_reason();
+      ::close(fd);
+      throw FileError(path, "cannot memory-map " + std::to_string(size_) + " bytes: " + why);
+    }
+    data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);  // the mapping keeps the file alive
+}
+
+MappedFile::~MappedFile() { release(); }
+
+void MappedFile::release() {
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  data_ = nullptr;
+  size_ = 0;
+  path_.clear();
+}
+
+MappedFile::MappedFile(MappedFile&& o) noexcept
+    : path_(std::move(o.path_)), data_(o.data_), size_(o.size_) {
+  o.data_ = nullptr;
+  o.size_ = 0;
+  o.path_.clear();
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
+  if (this != &o) {
+    release();
+    path_ = std::move(o.path_);
+    data_ = o.data_;
+    size_ = o.size_;
+    o.data_ = nullptr;
+    o.size_ = 0;
+    o.path_.clear();
+  }
+  return *this;
+}
+
+void MappedFile::advise_sequential() const {
+  if (data_) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_SEQUENTIAL);
+}
+
+std::string read_file(const std::string& path, const std::string& hint) {
+  uint64_t size = 0;
+  int fd = open_regular(path, hint, &size);
+  std::string out;
+  out.resize(size_t(size));
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::read(fd, &out[got], out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string why = n < 0 ? sys_reason() : "file shrank while reading";
+      ::close(fd);
+      throw FileError(path, "read failed at byte offset " + std::to_string(got) + ": " + why);
+    }
+    got += size_t(n);
+  }
+  ::close(fd);
+  return out;
+}
+
+uint64_t file_size(const std::string& path, const std::string& hint) {
+  uint64_t size = 0;
+  ::close(open_regular(path, hint, &size));
+  return size;
+}
+
+std::string dir_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw FileError(path_, "cannot create " + tmp_ + ": " + sys_reason());
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void AtomicFile::write(const void* data, size_t bytes) {
+  const auto* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::write(fd_, p, bytes);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw FileError(path_, "write to " + tmp_ + " failed: " + sys_reason());
+    }
+    p += n;
+    bytes -= static_cast<size_t>(n);
+    written_ += n;
+  }
+}
+
+void AtomicFile::commit() {
+  if (::fsync(fd_) != 0) throw FileError(path_, "fsync of " + tmp_ + " failed: " + sys_reason());
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    ::unlink(tmp_.c_str());
+    throw FileError(path_, "close of " + tmp_ + " failed: " + sys_reason());
+  }
+  fd_ = -1;
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const std::string why = sys_reason();
+    ::unlink(tmp_.c_str());
+    throw FileError(path_, "cannot rename " + tmp_ + " into place: " + why);
+  }
+  fsync_directory(dir_of(path_));
+}
+
+void fsync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw FileError(dir, "cannot open the directory to fsync it: " + sys_reason());
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0 && errno != EINVAL) throw FileError(dir, "fsync of the directory failed: " + sys_reason());
+}
+
+void write_file_atomic(const std::string& path, std::string_view bytes) {
+  AtomicFile f(path);
+  f.write(bytes.data(), bytes.size());
+  f.commit();
+}
+
+uint64_t fnv1a64(const void* data, size_t bytes, uint64_t h) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < bytes; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+}  // namespace gpt2

@@ -1,0 +1,71 @@
+// Small file helpers shared by every layer: memory maps, whole-file reads, and the one durable
+// writer (AtomicFile). Every failure is a FileError naming the path and the system's reason.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace gpt2 {
+
+// A read-only memory map of a whole file. An empty file maps to data() == nullptr, size() == 0.
+class MappedFile {
+ public:
+  MappedFile() = default;
+  explicit MappedFile(const std::string& path);  // throws FileError
+  ~MappedFile();
+  MappedFile(MappedFile&& o) noexcept;
+  MappedFile& operator=(MappedFile&& o) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  bool is_open() const { return !path_.empty(); }
+  // Tells the kernel the file will be read front to back (a hint; errors are ignored).
+  void advise_sequential() const;
+
+ private:
+  void release();
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Reads a whole file into a string. `hint` goes into the FileError when the file is missing.
+std::string read_file(const std::string& path, const std::string& hint = "");
+
+// The size of a file in bytes; throws FileError when it cannot be stat'ed or is not a file.
+uint64_t file_size(const std::string& path, const std::string& hint = "");
+
+// The one durable writer: writes to `path`.tmp, then fsync, rename over `path`, fsync the
+// directory. A crash at any moment leaves either the old file or the new one, never a torn one.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();  // without commit(): the temporary file is removed
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void write(const void* data, size_t bytes);
+  void commit();
+  const std::string& temp_path() const { return tmp_; }
+  int64_t bytes_written() const { return written_; }
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  int64_t written_ = 0;
+};
+void fsync_directory(const std::string& dir);
+
+// Writes `bytes` to `path` through an AtomicFile. Throws FileError.
+void write_file_atomic(const std::string& path, std::string_view bytes);
+
+// The directory part of a path ("." when there is none).
+std::string dir_of(const std::string& path);
+
+// 64-bit FNV-1a, for checksums.
+uint64_t fnv1a64(const void* data, size_t bytes, uint64_t h = 0xcbf29ce484222325ull);
+
+}  // namespace gpt2
