@@ -8,7 +8,7 @@
 // 3. Times each kernel: CUDA events, warm-up, L2 flushed between repeats, median of the repeats.
 //    Bytes = one read of each input + one write of each output; GEMM FLOPs = 2·M·N·K.
 // 4. Prints a table (ms, GB/s or TFLOP/s, % of the measured ceiling) and writes JSON (--json).
-// Attention joins through bench/cuda/attention_bench.cuh when present (see bench_util.cuh).
+// Attention's section lives in bench/cuda/attention_bench.cuh (see bench_util.cuh).
 //
 // Usage: bench_kernels [--json out.json] [--repeats N] [--only d12|d48]
 #include <cmath>
@@ -37,11 +37,8 @@
 #include "kernels/cuda/matmul.cuh"
 #include "kernels/cuda/residual.cuh"
 #include "tests/cuda/gpu_test_util.cuh"
+#include "bench/cuda/attention_bench.cuh"  // attention's section, after the helpers it uses
 
-#if __has_include("bench/cuda/attention_bench.cuh")
-#include "bench/cuda/attention_bench.cuh"
-#define GPT2_HAVE_ATTENTION_BENCH 1
-#endif
 
 using namespace gpt2;
 using gpt2::cuda::bf16;
@@ -474,9 +471,7 @@ int main(int argc, char** argv) {
     bench_optimizer(b, s.name, ok_opt);
     bench_matmuls(b, s, ok_mm);
   }
-#ifdef GPT2_HAVE_ATTENTION_BENCH
   run_attention_bench(b.report);
-#endif
   for (const auto& r : b.report.rows) b.all_ok &= r.checked_ok;
   print_and_write(b, json);
   cuda::matmul_context_destroy(b.ctx);

@@ -2,10 +2,10 @@
 // repeats, median of the repeats; and the card's measured ceilings (device-to-device copy
 // bandwidth, large bf16 GEMM throughput) that every figure is reported against.
 //
-// ---- The shared report (how another op's benchmark joins bench_kernels) ----------------------
+// ---- The shared report (how an op's benchmark section plugs into bench_kernels) ---------------
 // bench/cuda/bench_kernels.cu is the one microbenchmark executable. It measures the ceilings
-// first, fills a BenchReport, and then runs every op's section. An op that lives in its own
-// header joins like this (attention does):
+// first, fills a BenchReport, and then runs every op's section. An op whose section lives in its
+// own header is written like this (attention's is):
 //
 //   // bench/cuda/attention_bench.cuh
 //   #include "bench/cuda/bench_util.cuh"
@@ -16,8 +16,8 @@
 //     //    or report.add_gbps(name, shape, ms, bytes, ok) for a memory-bound kernel.
 //   }
 //
-// bench_kernels.cu includes that header only if it exists (`__has_include`) and calls
-// run_attention_bench(report) after its own sections. Rows carry the % of the measured ceiling:
+// bench_kernels.cu includes that header and calls run_attention_bench(report) after its own
+// sections. Rows carry the % of the measured ceiling:
 // report.copy_gbps for GB/s rows, report.gemm_tflops for TFLOP/s rows. A row whose check failed
 // is still printed and written to the JSON, with checked_ok = false, and makes the exit code 1.
 #pragma once

@@ -336,7 +336,7 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
     pb.add("workspace.cublaslt", Category::Workspace, DType::INT32, {kCublasLtWorkspaceBytes / 4});
   pb.add("workspace.norm_partials", Category::Workspace, f32, {kNormPartialsFloats});
   if (run.device == Device::CUDA) {
-    pb.add("workspace.norm_result", Category::Workspace, f32, {1});       // Σ g², read by AdamW's clip
+    pb.add("workspace.norm_result", Category::Workspace, f32, {1});       // Σ g², read back by the host for the clip scale
     pb.add("workspace.matmul_bias", Category::Workspace, f32, {4 * C});   // bias-gradient staging (max OC = 4C)
   }
 
