@@ -1,9 +1,12 @@
 // Small helpers shared by the engine tests: a tiny model shape, a fresh scratch directory under
-// the build tree, bitwise comparison of float vectors, and the message of an expected exception.
+// the build tree, whole-file reads and writes, bitwise comparison of float vectors, and the
+// message of an expected exception.
 #pragma once
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -30,6 +33,16 @@ inline std::string tmp_dir(const std::string& name) {
   const std::string d = std::string(GPT2_BINARY_DIR) + "/test_tmp/" + name;
   std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str());
   return d;
+}
+
+// A whole file as bytes, and bytes as a whole file (for corrupting files on purpose).
+inline std::string slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+inline void spit(const std::string& p, const std::string& s) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(s.data(), static_cast<std::streamsize>(s.size()));
 }
 
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

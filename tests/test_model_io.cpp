@@ -20,6 +20,8 @@ namespace {
 
 using testutil::error_of;
 using testutil::same_bits;
+using testutil::slurp;
+using testutil::spit;
 using testutil::tmp_dir;
 
 
@@ -37,14 +39,6 @@ ModelWeights random_weights(const ModelConfig& c, uint64_t seed) {
   return w;
 }
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-void spit(const std::string& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(s.data(), static_cast<std::streamsize>(s.size()));
-}
 
 
 
