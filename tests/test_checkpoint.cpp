@@ -19,11 +19,7 @@ using namespace gpt2;
 
 namespace {
 
-using testutil::error_of;
-using testutil::same_bits;
-using testutil::slurp;
-using testutil::spit;
-using testutil::tmp_dir;
+using namespace testutil;  // tiny_config, tmp_dir, slurp, spit, same_bits, error_of
 
 
 bool exists(const std::string& p) {

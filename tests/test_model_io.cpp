@@ -18,11 +18,7 @@ using namespace gpt2;
 
 namespace {
 
-using testutil::error_of;
-using testutil::same_bits;
-using testutil::slurp;
-using testutil::spit;
-using testutil::tmp_dir;
+using namespace testutil;  // tiny_config, tmp_dir, slurp, spit, same_bits, error_of
 
 
 ModelConfig small_config() { return testutil::tiny_config(2, 32, 100, 16); }

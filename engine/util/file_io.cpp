@@ -35,7 +35,7 @@ int open_regular(const std::string& path, const std::string& hint, uint64_t* siz
     throw FileError(path, S_ISDIR(st.st_mode) ? "is a directory, expected a file"
                                               : "is not a regular file");
   }
-  *size = uint64_t(st.st_size);
+  *size = static_cast<uint64_t>(st.st_size);
   return fd;
 }
 
@@ -44,7 +44,7 @@ int open_regular(const std::string& path, const std::string& hint, uint64_t* siz
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   uint64_t size = 0;
   int fd = open_regular(path, "", &size);
-  size_ = size_t(size);
+  size_ = static_cast<size_t>(size);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
@@ -94,7 +94,7 @@ std::string read_file(const std::string& path, const std::string& hint) {
   uint64_t size = 0;
   int fd = open_regular(path, hint, &size);
   std::string out;
-  out.resize(size_t(size));
+  out.resize(static_cast<size_t>(size));
   size_t got = 0;
   while (got < out.size()) {
     ssize_t n = ::read(fd, &out[got], out.size() - got);
@@ -104,7 +104,7 @@ std::string read_file(const std::string& path, const std::string& hint) {
       ::close(fd);
       throw FileError(path, "read failed at byte offset " + std::to_string(got) + ": " + why);
     }
-    got += size_t(n);
+    got += static_cast<size_t>(n);
   }
   ::close(fd);
   return out;
