@@ -99,8 +99,8 @@ inline bool check_small(int HS) {
   const int B = 2, NH = 3, T = 211, C = NH * HS;
   Buffers d(B, T, NH, HS);
   if (!d.ok) return false;
-  fill_uniform<<<256, 256>>>(d.qkv, d.n_qkv, 11, 2.0f);
-  fill_uniform<<<256, 256>>>(d.dy, d.n_y, 12, 1.0f);
+  CUDA_CHECK(gpt2::cuda::launch(fill_uniform, 256, 256, 0, nullptr, d.qkv, d.n_qkv, 11, 2.0f));
+  CUDA_CHECK(gpt2::cuda::launch(fill_uniform, 256, 256, 0, nullptr, d.dy, d.n_y, 12, 1.0f));
   gpt2::cuda::attention_forward(d.y, d.lse, d.qkv, B, T, NH, HS, 0);
   gpt2::cuda::attention_backward(d.dqkv, d.scratch, d.dy, d.qkv, d.y, d.lse, B, T, NH, HS, 0);
   if (cudaDeviceSynchronize() != cudaSuccess) return false;
@@ -123,8 +123,8 @@ inline void bench_shape(BenchReport& report, int B, int T, int NH, int HS, const
     cudaGetLastError();
     return;
   }
-  fill_uniform<<<1024, 256>>>(d.qkv, d.n_qkv, 1, 2.0f);
-  fill_uniform<<<1024, 256>>>(d.dy, d.n_y, 2, 1.0f);
+  CUDA_CHECK(gpt2::cuda::launch(fill_uniform, 1024, 256, 0, nullptr, d.qkv, d.n_qkv, 1, 2.0f));
+  CUDA_CHECK(gpt2::cuda::launch(fill_uniform, 1024, 256, 0, nullptr, d.dy, d.n_y, 2, 1.0f));
   auto fwd = [&] { gpt2::cuda::attention_forward(d.y, d.lse, d.qkv, B, T, NH, HS, 0); };
   auto bwd = [&] { gpt2::cuda::attention_backward(d.dqkv, d.scratch, d.dy, d.qkv, d.y, d.lse, B, T, NH, HS, 0); };
   fwd();  // y, lse for the backward-only timing

@@ -62,8 +62,7 @@ __global__ void fill_kernel(T* p, size_t n, uint32_t seed, float lo, float hi) {
 }
 template <typename T>
 void fill(DeviceBuffer<T>& b, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  fill_kernel<T><<<1024, 256>>>(b.ptr, b.n, seed, lo, hi);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(gpt2::cuda::launch(fill_kernel<T>, 1024, 256, 0, nullptr, b.ptr, b.n, seed, lo, hi));
 }
 
 struct Bench {

@@ -195,8 +195,7 @@ static void adamw_impl(T* params, float* master, const T* grads, float* m, float
   a.max_grad_norm = max_grad_norm;
   a.seed = step_seed(seed, hp.t);
   a.index_base = index_base;
-  adamw_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(params, master, grads, m, v, grad_norm_sq, a);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(adamw_kernel<T>, static_cast<unsigned>(blocks), kThreads, 0, stream, params, master, grads, m, v, grad_norm_sq, a));
 }
 
 void adamw_update(bf16* params, float* master, const bf16* grads, float* m, float* v, const AdamWRange* ranges,

@@ -58,6 +58,7 @@
  * tensor-core path. Extra device memory: none beyond scratch_att.
  */
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/ptx.cuh"
 
 #include <cmath>
 #include <cstdint>
@@ -71,49 +72,28 @@ constexpr float kLn2 = 0.6931471805599453f;
 constexpr int kPad = 8;  // bf16 elements of padding per shared-memory tile row
 
 // ---------------------------------------------------------------------------------------------
-// PTX wrappers
+// PTX wrappers (the instructions themselves are in ptx.cuh)
 // ---------------------------------------------------------------------------------------------
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 
 // 16-byte global → shared copy; when !valid, writes 16 zero bytes and reads nothing.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
-  const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
-               "r"(src_bytes)
-               : "memory");
+  ptx::cp_async_cg_16(smem, gmem, valid ? 16 : 0);
 }
 // 4-byte variant for the fp32 row statistics (lse, D), whose rows are not 16-byte aligned.
 __device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool valid) {
-  const int src_bytes = valid ? 4 : 0;
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
-               "r"(src_bytes)
-               : "memory");
+  ptx::cp_async_ca_4(smem, gmem, valid ? 4 : 0);
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_commit() { ptx::cp_async_commit_group(); }
+__device__ __forceinline__ void cp_async_wait_all() { ptx::cp_async_wait_group<0>(); }
 
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p))
-               : "memory");
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p))
-               : "memory");
-}
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const bf16* p) { ptx::ldmatrix_x4(r, p); }
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const bf16* p) { ptx::ldmatrix_x4_trans(r, p); }
 
 // d += A·B for one 16×8×16 tile: A 4 regs (bf16x2), B 2 regs (bf16x2), d 4 fp32.
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  const uint32_t b[2] = {b0, b1};
+  const float c[4] = {d[0], d[1], d[2], d[3]};
+  ptx::mma_m16n8k16_bf16_f32(d, a, b, c);
 }
 
 // Two floats → one bf16x2 register, `lo` in the low half (the lower column index).
@@ -217,7 +197,7 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
   constexpr int NDT = HS / 8;  // dim n-tiles of O
   static_assert(BQ % 16 == 0 && BK % 16 == 0 && HS % 16 == 0, "tile sizes");
 
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  GPT2_DYNAMIC_SHARED(unsigned char, smem_raw);
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);  // [BQ][LD]
   bf16* sK = sQ + BQ * LD;                       // [2][BK][LD]
   bf16* sV = sK + 2 * BK * LD;                   // [2][BK][LD]
@@ -398,7 +378,7 @@ __global__ void __launch_bounds__(BK / 16 * 32)
   constexpr int NDT = HS / 8;
   static_assert(BK % BQ == 0 && BQ % 16 == 0 && BK % 16 == 0, "tile sizes");
 
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  GPT2_DYNAMIC_SHARED(unsigned char, smem_raw);
   bf16* sK = reinterpret_cast<bf16*>(smem_raw);  // [BK][LD]
   bf16* sV = sK + BK * LD;                       // [BK][LD]
   bf16* sQ = sV + BK * LD;                       // [2][BQ][LD]
@@ -539,7 +519,7 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
   constexpr int NDT = HS / 8;
   static_assert(BQ % 16 == 0 && BK % 16 == 0, "tile sizes");
 
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  GPT2_DYNAMIC_SHARED(unsigned char, smem_raw);
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);  // [BQ][LD]
   bf16* sdO = sQ + BQ * LD;                      // [BQ][LD]
   bf16* sK = sdO + BQ * LD;                      // [2][BK][LD]
@@ -842,8 +822,7 @@ void launch_flash_forward(bf16* y, float* lse, const bf16* qkv, int B, int T, in
   auto kernel = flash_forward_kernel<HS, BQ, BK>;
   set_smem(kernel, smem);
   const float sl = kLog2e / std::sqrt(static_cast<float>(HS));
-  kernel<<<dim3(B * NH, CEIL_DIV(T, BQ)), BQ / 16 * 32, smem, stream>>>(y, lse, qkv, T, NH, sl);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(kernel, dim3(B * NH, CEIL_DIV(T, BQ)), BQ / 16 * 32, smem, stream, y, lse, qkv, T, NH, sl));
 }
 
 template <int HS>
@@ -859,22 +838,19 @@ void launch_flash_backward(bf16* dqkv, const float* D, const bf16* dy, const bf1
   constexpr size_t smem_kv = dkv_smem_bytes<HS, BKV, BQ_KV>();
   auto kv = flash_backward_dkv_kernel<HS, BKV, BQ_KV>;
   set_smem(kv, smem_kv);
-  kv<<<dim3(B * NH, CEIL_DIV(T, BKV)), BKV / 16 * 32, smem_kv, stream>>>(dqkv, dy, qkv, lse, D, T, NH, sl, scale);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(kv, dim3(B * NH, CEIL_DIV(T, BKV)), BKV / 16 * 32, smem_kv, stream, dqkv, dy, qkv, lse, D, T, NH, sl, scale));
 
   constexpr size_t smem_q = dq_smem_bytes<HS, BQD, BK_D>();
   auto qk = flash_backward_dq_kernel<HS, BQD, BK_D>;
   set_smem(qk, smem_q);
-  qk<<<dim3(B * NH, CEIL_DIV(T, BQD)), BQD / 16 * 32, smem_q, stream>>>(dqkv, dy, qkv, lse, D, T, NH, sl, scale);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(qk, dim3(B * NH, CEIL_DIV(T, BQD)), BQD / 16 * 32, smem_q, stream, dqkv, dy, qkv, lse, D, T, NH, sl, scale));
 }
 
 template <typename S>
 void launch_row_dot(float* D, const S* dy, const S* y, int B, int T, int NH, int HS, cudaStream_t stream) {
   const size_t rows = static_cast<size_t>(B) * T * NH;
   GPT2_REQUIRE(CEIL_DIV(rows, 4) <= 0x7fffffffULL);
-  row_dot_kernel<S><<<static_cast<unsigned>(CEIL_DIV(rows, 4)), 128, 0, stream>>>(D, dy, y, B, T, NH, HS);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(row_dot_kernel<S>, static_cast<unsigned>(CEIL_DIV(rows, 4)), 128, 0, stream, D, dy, y, B, T, NH, HS));
 }
 
 template <typename S>
@@ -884,10 +860,9 @@ void simple_forward(S* y, float* lse, const S* qkv, int B, int T, int NH, int HS
   const dim3 grid(B * NH, CEIL_DIV(T, 4));
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   if (HS == 64)
-    simple_forward_kernel<S, 64><<<grid, 128, 0, stream>>>(y, lse, qkv, T, NH, scale);
+    CUDA_CHECK(launch(simple_forward_kernel<S, 64>, grid, 128, 0, stream, y, lse, qkv, T, NH, scale));
   else
-    simple_forward_kernel<S, 128><<<grid, 128, 0, stream>>>(y, lse, qkv, T, NH, scale);
-  CUDA_CHECK_LAST();
+    CUDA_CHECK(launch(simple_forward_kernel<S, 128>, grid, 128, 0, stream, y, lse, qkv, T, NH, scale));
 }
 
 template <typename S>
@@ -899,15 +874,12 @@ void simple_backward(S* dqkv, float* scratch_att, const S* dy, const S* qkv, con
   const dim3 grid(B * NH, CEIL_DIV(T, 4));
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   if (HS == 64) {
-    simple_backward_dq_kernel<S, 64><<<grid, 128, 0, stream>>>(dqkv, dy, qkv, lse, scratch_att, T, NH, scale);
-    CUDA_CHECK_LAST();
-    simple_backward_dkv_kernel<S, 64><<<grid, 128, 0, stream>>>(dqkv, dy, qkv, lse, scratch_att, T, NH, scale);
+    CUDA_CHECK(launch(simple_backward_dq_kernel<S, 64>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
+    CUDA_CHECK(launch(simple_backward_dkv_kernel<S, 64>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
   } else {
-    simple_backward_dq_kernel<S, 128><<<grid, 128, 0, stream>>>(dqkv, dy, qkv, lse, scratch_att, T, NH, scale);
-    CUDA_CHECK_LAST();
-    simple_backward_dkv_kernel<S, 128><<<grid, 128, 0, stream>>>(dqkv, dy, qkv, lse, scratch_att, T, NH, scale);
+    CUDA_CHECK(launch(simple_backward_dq_kernel<S, 128>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
+    CUDA_CHECK(launch(simple_backward_dkv_kernel<S, 128>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
   }
-  CUDA_CHECK_LAST();
 }
 
 }  // namespace

@@ -52,19 +52,18 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(T* y, float*
 }
 
 template <typename T>
-void launch(T* y, float* scratch, const T* qkv, int pos, int C, int NH, cudaStream_t stream) {
+void launch_decode(T* y, float* scratch, const T* qkv, int pos, int C, int NH, cudaStream_t stream) {
   GPT2_REQUIRE(y && scratch && qkv && pos >= 0 && NH > 0 && C % NH == 0);
-  attention_decode_kernel<T><<<NH, kThreads, 0, stream>>>(y, scratch, qkv, pos, C, NH);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(attention_decode_kernel<T>, NH, kThreads, 0, stream, y, scratch, qkv, pos, C, NH));
 }
 
 }  // namespace
 
 void attention_decode(bf16* y, float* scratch, const bf16* qkv, int pos, int C, int NH, cudaStream_t stream) {
-  launch(y, scratch, qkv, pos, C, NH, stream);
+  launch_decode(y, scratch, qkv, pos, C, NH, stream);
 }
 void attention_decode(float* y, float* scratch, const float* qkv, int pos, int C, int NH, cudaStream_t stream) {
-  launch(y, scratch, qkv, pos, C, NH, stream);
+  launch_decode(y, scratch, qkv, pos, C, NH, stream);
 }
 
 }  // namespace gpt2::cuda

@@ -96,8 +96,7 @@ static void classifier_impl(float* losses, T* logits, const int32_t* targets, in
   GPT2_REQUIRE(Vp % kVec<T> == 0 && is_aligned16(logits));
   GPT2_REQUIRE(losses && targets);
   if (N == 0) return;
-  classifier_kernel<T><<<N, kThreads, 0, stream>>>(losses, logits, targets, V, Vp, dloss_scale, compute_grad);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(classifier_kernel<T>, N, kThreads, 0, stream, losses, logits, targets, V, Vp, dloss_scale, compute_grad));
 }
 
 void classifier_forward_backward(float* losses, bf16* logits, const int32_t* targets, int N, int V, int Vp,

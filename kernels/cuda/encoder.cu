@@ -84,9 +84,7 @@ template <typename T, int V>
 static void encoder_forward_launch(T* out, const int32_t* tokens, const T* wte, const T* wpe, int B, int T_, int C,
                                    cudaStream_t stream) {
   const size_t work = static_cast<size_t>(B) * T_ * (C / V);
-  encoder_forward_kernel<T, V><<<static_cast<unsigned>(CEIL_DIV(work, static_cast<size_t>(kThreads))), kThreads, 0,
-                                 stream>>>(out, tokens, wte, wpe, B * T_, T_, C);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(encoder_forward_kernel<T, V>, static_cast<unsigned>(CEIL_DIV(work, static_cast<size_t>(kThreads))), kThreads, 0, stream, out, tokens, wte, wpe, B * T_, T_, C));
 }
 
 template <typename T>
@@ -110,12 +108,9 @@ static void encoder_backward_launch(T* dwte, T* dwpe, const int32_t* scratch, in
   const int32_t* seg_count = seg_start + num_segments;
   const int vecs = C / V;
   const dim3 grid(static_cast<unsigned>(num_segments), static_cast<unsigned>(CEIL_DIV(vecs, kSegThreads)));
-  wte_backward_kernel<T, V><<<grid, kSegThreads, 0, stream>>>(dwte, dout, sorted_pos, seg_tok, seg_start, seg_count, C);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(wte_backward_kernel<T, V>, grid, kSegThreads, 0, stream, dwte, dout, sorted_pos, seg_tok, seg_start, seg_count, C));
   const size_t work = static_cast<size_t>(T_) * vecs;
-  wpe_backward_kernel<T, V><<<static_cast<unsigned>(CEIL_DIV(work, static_cast<size_t>(kThreads))), kThreads, 0,
-                              stream>>>(dwpe, dout, B, T_, C);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(wpe_backward_kernel<T, V>, static_cast<unsigned>(CEIL_DIV(work, static_cast<size_t>(kThreads))), kThreads, 0, stream, dwpe, dout, B, T_, C));
 }
 
 int encoder_backward_prepare(int32_t* scratch, const int32_t* tokens_host, int B, int T_, int V,

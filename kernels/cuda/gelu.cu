@@ -62,16 +62,14 @@ static void gelu_forward_impl(T* out, const T* inp, size_t N, cudaStream_t strea
   GPT2_REQUIRE(is_aligned16(out) && is_aligned16(inp));
   if (N == 0) return;
   const size_t blocks = CEIL_DIV(N, static_cast<size_t>(kThreads) * kVec<T>);
-  gelu_forward_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(out, inp, N);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(gelu_forward_kernel<T>, static_cast<unsigned>(blocks), kThreads, 0, stream, out, inp, N));
 }
 template <typename T>
 static void gelu_backward_impl(T* dinp, const T* inp, const T* dout, size_t N, cudaStream_t stream) {
   GPT2_REQUIRE(is_aligned16(dinp) && is_aligned16(inp) && is_aligned16(dout));
   if (N == 0) return;
   const size_t blocks = CEIL_DIV(N, static_cast<size_t>(kThreads) * kVec<T>);
-  gelu_backward_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(dinp, inp, dout, N);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(gelu_backward_kernel<T>, static_cast<unsigned>(blocks), kThreads, 0, stream, dinp, inp, dout, N));
 }
 
 void gelu_forward(bf16* out, const bf16* inp, size_t N, cudaStream_t s) { gelu_forward_impl(out, inp, N, s); }

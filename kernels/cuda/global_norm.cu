@@ -66,10 +66,8 @@ static void global_norm_impl(float* out, float* partials, const T* x, size_t n, 
   if (G > kGlobalNormMaxBlocks) G = kGlobalNormMaxBlocks;
   if (G == 0) G = 1;  // n == 0: one block writes a 0 partial
   double* dp = reinterpret_cast<double*>(partials);
-  global_norm_partials_kernel<T><<<static_cast<unsigned>(G), kThreads, 0, stream>>>(dp, x, n);
-  CUDA_CHECK_LAST();
-  global_norm_final_kernel<<<1, 32, 0, stream>>>(out, dp, static_cast<int>(G));
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(global_norm_partials_kernel<T>, static_cast<unsigned>(G), kThreads, 0, stream, dp, x, n));
+  CUDA_CHECK(launch(global_norm_final_kernel, 1, 32, 0, stream, out, dp, static_cast<int>(G)));
 }
 
 void global_norm_squared(float* out, float* partials, const bf16* x, size_t n, cudaStream_t s) {

@@ -210,9 +210,7 @@ static __global__ void __launch_bounds__(1024) layernorm_param_grad_kernel(T* dw
 template <typename T, int V, int SWEEPS, bool RESIDUAL>
 static void ln_forward_launch(int threads, T* out, float* mean, float* rstd, T* residual, const T* a, const T* b,
                               const T* weight, const T* bias, int N, int C, cudaStream_t stream) {
-  layernorm_forward_kernel<T, V, SWEEPS, RESIDUAL>
-      <<<N, threads, 0, stream>>>(out, mean, rstd, residual, a, b, weight, bias, C);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(layernorm_forward_kernel<T, V, SWEEPS, RESIDUAL>, N, threads, 0, stream, out, mean, rstd, residual, a, b, weight, bias, C));
 }
 
 template <typename T, int V, bool RESIDUAL>
@@ -250,19 +248,16 @@ static void ln_recompute_impl(T* out, const T* inp, const float* mean, const flo
   const size_t work = static_cast<size_t>(N) * (C / V);
   const unsigned blocks = static_cast<unsigned>(CEIL_DIV(work, size_t{256}));
   if (vec)
-    layernorm_recompute_kernel<T, kVec<T>><<<blocks, 256, 0, stream>>>(out, inp, mean, rstd, weight, bias, N, C);
+    CUDA_CHECK(launch(layernorm_recompute_kernel<T, kVec<T>>, blocks, 256, 0, stream, out, inp, mean, rstd, weight, bias, N, C));
   else
-    layernorm_recompute_kernel<T, 1><<<blocks, 256, 0, stream>>>(out, inp, mean, rstd, weight, bias, N, C);
-  CUDA_CHECK_LAST();
+    CUDA_CHECK(launch(layernorm_recompute_kernel<T, 1>, blocks, 256, 0, stream, out, inp, mean, rstd, weight, bias, N, C));
 }
 
 template <typename T, int V, int SWEEPS>
 static void ln_backward_launch(int G, int threads, T* dinp, float* scratch, const T* dout, const T* inp,
                                const T* weight, const float* mean, const float* rstd, int N, int C, int rpb,
                                cudaStream_t stream) {
-  layernorm_backward_kernel<T, V, SWEEPS>
-      <<<G, threads, 0, stream>>>(dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(layernorm_backward_kernel<T, V, SWEEPS>, G, threads, 0, stream, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb));
 }
 
 template <typename T, int V>
@@ -293,8 +288,7 @@ static void ln_backward_impl(T* dinp, T* dweight, T* dbias, float* scratch, cons
     ln_backward_sweeps<T, kVec<T>>(sh, G, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb, stream);
   else
     ln_backward_sweeps<T, 1>(sh, G, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb, stream);
-  layernorm_param_grad_kernel<T><<<CEIL_DIV(2 * C, 32), dim3(32, 32), 0, stream>>>(dweight, dbias, scratch, G, C);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(layernorm_param_grad_kernel<T>, CEIL_DIV(2 * C, 32), dim3(32, 32), 0, stream, dweight, dbias, scratch, G, C));
 }
 
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight, const bf16* bias,

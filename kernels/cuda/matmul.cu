@@ -173,8 +173,7 @@ static void matmul_forward_impl(MatmulContext& ctx, T* out, T* pre_gelu, const T
     lt_matmul<T>(ctx, dst, weight, inp, p, stream, true);
     if (bias) {
       const size_t total = static_cast<size_t>(N) * OC;
-      add_bias_kernel<T><<<static_cast<unsigned>(CEIL_DIV(total, size_t{256})), 256, 0, stream>>>(dst, bias, N, OC);
-      CUDA_CHECK_LAST();
+      CUDA_CHECK(launch(add_bias_kernel<T>, static_cast<unsigned>(CEIL_DIV(total, size_t{256})), 256, 0, stream, dst, bias, N, OC));
     }
   }
   if (pre_gelu) gelu_forward(out, pre_gelu, static_cast<size_t>(N) * OC, stream);
@@ -227,8 +226,7 @@ static void matmul_backward_impl(MatmulContext& ctx, T* dinp, T* dweight, T* dbi
     p.epilogue = CUBLASLT_EPILOGUE_BGRADB;
     p.bias = ctx.bias_scratch;
     if (lt_matmul<T>(ctx, dweight, inp, dout, p, stream, false)) {
-      add_vector_kernel<T><<<CEIL_DIV(OC, 256), 256, 0, stream>>>(dbias, static_cast<const T*>(ctx.bias_scratch), OC);
-      CUDA_CHECK_LAST();
+      CUDA_CHECK(launch(add_vector_kernel<T>, CEIL_DIV(OC, 256), 256, 0, stream, dbias, static_cast<const T*>(ctx.bias_scratch), OC));
       bias_done = true;
     }
   }
@@ -237,8 +235,7 @@ static void matmul_backward_impl(MatmulContext& ctx, T* dinp, T* dweight, T* dbi
     p.bias = nullptr;
     lt_matmul<T>(ctx, dweight, inp, dout, p, stream, true);
     if (dbias) {
-      column_sum_kernel<T><<<CEIL_DIV(OC, 32), dim3(32, 32), 0, stream>>>(dbias, dout, N, OC);
-      CUDA_CHECK_LAST();
+      CUDA_CHECK(launch(column_sum_kernel<T>, CEIL_DIV(OC, 32), dim3(32, 32), 0, stream, dbias, dout, N, OC));
     }
   }
 }

@@ -30,8 +30,7 @@ static void residual_forward_impl(T* out, const T* a, const T* b, size_t N, cuda
   GPT2_REQUIRE(is_aligned16(out) && is_aligned16(a) && is_aligned16(b));
   if (N == 0) return;
   const size_t blocks = CEIL_DIV(N, static_cast<size_t>(kThreads) * kVec<T>);
-  residual_forward_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(out, a, b, N);
-  CUDA_CHECK_LAST();
+  CUDA_CHECK(launch(residual_forward_kernel<T>, static_cast<unsigned>(blocks), kThreads, 0, stream, out, a, b, N));
 }
 
 void residual_forward(bf16* out, const bf16* a, const bf16* b, size_t N, cudaStream_t s) {

@@ -1,0 +1,459 @@
+// Host side of the SIMT layer: the emulated device, errors, memory, copies, streams and events.
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "internal.h"
+#include "simt/runtime.h"
+
+namespace simt {
+namespace {
+
+constexpr size_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
+
+// Limits per the CUDA C++ Programming Guide's "Technical Specifications per Compute Capability".
+const DeviceSpec kDevices[] = {
+    {"a100-40gb", "NVIDIA A100-SXM4-40GB", 8, 0, 108, 40 * GiB, 163 * KiB, 164 * KiB, 40 << 20},
+    {"a100-80gb", "NVIDIA A100-SXM4-80GB", 8, 0, 108, 80 * GiB, 163 * KiB, 164 * KiB, 40 << 20},
+    {"rtx3060-12gb", "NVIDIA GeForce RTX 3060", 8, 6, 28, 12 * GiB, 99 * KiB, 100 * KiB, 3 << 20},
+    {"rtx3090", "NVIDIA GeForce RTX 3090", 8, 6, 82, 24 * GiB, 99 * KiB, 100 * KiB, 6 << 20},
+    {"rtx4090", "NVIDIA GeForce RTX 4090", 8, 9, 128, 24 * GiB, 99 * KiB, 100 * KiB, 72 << 20},
+    {"h100-80gb", "NVIDIA H100 80GB HBM3", 9, 0, 132, 80 * GiB, 227 * KiB, 228 * KiB, 50 << 20},
+    {"h100-pcie", "NVIDIA H100 PCIe", 9, 0, 114, 80 * GiB, 227 * KiB, 228 * KiB, 50 << 20},
+    {"h200", "NVIDIA H200", 9, 0, 132, 141 * GiB, 227 * KiB, 228 * KiB, 50 << 20},
+};
+// The architecture names select one representative card each.
+const struct {
+  const char* arch;
+  const char* key;
+} kArchCards[] = {{"sm_80", "a100-40gb"}, {"sm_86", "rtx3060-12gb"}, {"sm_89", "rtx4090"}, {"sm_90", "h100-80gb"}};
+
+[[noreturn]] void die(const char* msg, const char* value) {
+  std::fprintf(stderr, "simt: %s: '%s'\n", msg, value);
+  std::exit(1);
+}
+
+const DeviceSpec* find_device(const char* key) {
+  for (const auto& a : kArchCards)
+    if (std::strcmp(a.arch, key) == 0) key = a.key;
+  for (const auto& d : kDevices)
+    if (std::strcmp(d.key, key) == 0) return &d;
+  return nullptr;
+}
+
+// "256MiB", "1.5GiB", "12GB", "1048576".
+size_t parse_bytes(const char* s) {
+  char* end = nullptr;
+  const double v = std::strtod(s, &end);
+  if (end == s || !(v > 0)) die("GPT2_SIMT_MEMORY is not a size", s);
+  const std::string unit(end);
+  double mult = 1;
+  if (unit == "" || unit == "B") mult = 1;
+  else if (unit == "KiB" || unit == "K") mult = KiB;
+  else if (unit == "MiB" || unit == "M") mult = MiB;
+  else if (unit == "GiB" || unit == "G") mult = GiB;
+  else if (unit == "KB") mult = 1e3;
+  else if (unit == "MB") mult = 1e6;
+  else if (unit == "GB") mult = 1e9;
+  else die("GPT2_SIMT_MEMORY has an unknown unit (use B, KiB, MiB, GiB, KB, MB or GB)", s);
+  return static_cast<size_t>(v * mult);
+}
+
+struct DeviceState {
+  DeviceSpec spec{};
+  std::mutex mu;
+  std::map<uintptr_t, size_t> allocations;  // start → requested bytes
+  size_t allocated = 0;                     // in kAllocationGranule pages
+  uint64_t allocation_calls = 0;
+  std::map<const void*, int> max_dynamic_smem;  // cudaFuncAttributeMaxDynamicSharedMemorySize
+  DeviceState() {
+    const char* key = std::getenv("GPT2_SIMT_DEVICE");
+    const DeviceSpec* d = find_device(key && *key ? key : "rtx3060-12gb");
+    if (!d) die("GPT2_SIMT_DEVICE names no known card (sm_80, sm_86, sm_89, sm_90, a100-40gb, a100-80gb, "
+                "rtx3060-12gb, rtx3090, rtx4090, h100-80gb, h100-pcie, h200)", key);
+    spec = *d;
+    if (const char* m = std::getenv("GPT2_SIMT_MEMORY"); m && *m) spec.memory_bytes = parse_bytes(m);
+  }
+};
+DeviceState& dev() {
+  static DeviceState* d = new DeviceState();  // never destroyed: kernels may run during exit
+  return *d;
+}
+
+std::atomic<int> g_sticky{cudaSuccess};
+thread_local cudaError_t tl_last = cudaSuccess;
+thread_local int tl_device = 0;
+
+int device_count() {
+  const char* s = std::getenv("GPT2_SIMT_DEVICE_COUNT");
+  const int n = s && *s ? std::atoi(s) : 8;
+  return n > 0 ? n : 1;
+}
+
+size_t pages(size_t bytes) { return (bytes + kAllocationGranule - 1) / kAllocationGranule * kAllocationGranule; }
+
+cudaError_t sticky() { return static_cast<cudaError_t>(g_sticky.load()); }
+
+cudaError_t fail(cudaError_t e, const char* what) {
+  if (what) std::fprintf(stderr, "simt: %s: %s\n", what, cudaGetErrorString(e));
+  return set_error(e, false);
+}
+
+}  // namespace
+
+const DeviceSpec& device_spec() { return dev().spec; }
+cudaError_t sticky_error() { return sticky(); }
+
+bool set_device(const char* key, size_t memory_bytes) {
+  const DeviceSpec* d = find_device(key);
+  if (!d) return false;
+  std::lock_guard<std::mutex> lock(dev().mu);
+  dev().spec = *d;
+  if (memory_bytes) dev().spec.memory_bytes = memory_bytes;
+  return true;
+}
+
+size_t allocated_bytes() {
+  std::lock_guard<std::mutex> lock(dev().mu);
+  return dev().allocated;
+}
+uint64_t allocation_count() {
+  std::lock_guard<std::mutex> lock(dev().mu);
+  return dev().allocation_calls;
+}
+
+bool is_device_range(const void* p, size_t bytes) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(dev().mu);
+  auto it = dev().allocations.upper_bound(a);
+  if (it == dev().allocations.begin()) return false;
+  --it;
+  return a >= it->first && a - it->first <= it->second && bytes <= it->second - (a - it->first);
+}
+
+void clear_sticky_error() {
+  g_sticky = cudaSuccess;
+  tl_last = cudaSuccess;
+}
+
+cudaError_t set_error(cudaError_t e, bool is_sticky) {
+  if (e == cudaSuccess) return e;
+  if (is_sticky) {
+    int expected = cudaSuccess;
+    g_sticky.compare_exchange_strong(expected, e);
+  }
+  tl_last = e;
+  return e;
+}
+
+cudaError_t func_set_attribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (sticky()) return sticky();
+  if (attr == cudaFuncAttributePreferredSharedMemoryCarveout) return cudaSuccess;
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute");
+  if (value < 0 || static_cast<size_t>(value) > dev().spec.smem_optin) {
+    std::fprintf(stderr, "simt: cudaFuncSetAttribute: %d bytes of dynamic shared memory exceed the %zu the %s allows\n",
+                 value, dev().spec.smem_optin, dev().spec.name);
+    return set_error(cudaErrorInvalidValue, false);
+  }
+  std::lock_guard<std::mutex> lock(dev().mu);
+  dev().max_dynamic_smem[func] = value;
+  return cudaSuccess;
+}
+
+int max_dynamic_smem(const void* func) {
+  std::lock_guard<std::mutex> lock(dev().mu);
+  auto it = dev().max_dynamic_smem.find(func);
+  return it == dev().max_dynamic_smem.end() ? 48 * 1024 : it->second;
+}
+
+}  // namespace simt
+
+using simt::set_error;
+
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInitializationError: return "cudaErrorInitializationError";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
+    case cudaErrorAssert: return "cudaErrorAssert";
+    case cudaErrorMisalignedAddress: return "cudaErrorMisalignedAddress";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorNotSupported: return "cudaErrorNotSupported";
+    default: return "cudaErrorUnknown";
+  }
+}
+
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInitializationError: return "initialization error";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorInvalidDeviceFunction: return "invalid device function";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
+    case cudaErrorAssert: return "device-side assert triggered";
+    case cudaErrorMisalignedAddress: return "misaligned address";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorNotSupported: return "operation not supported";
+    default: return "unknown error";
+  }
+}
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t s = simt::sticky();
+  if (s) return s;
+  const cudaError_t e = simt::tl_last;
+  simt::tl_last = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() {
+  const cudaError_t s = simt::sticky();
+  return s ? s : simt::tl_last;
+}
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (!count) return set_error(cudaErrorInvalidValue, false);
+  *count = simt::device_count();
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* device) {
+  if (!device) return set_error(cudaErrorInvalidValue, false);
+  *device = simt::tl_device;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+  if (device < 0 || device >= simt::device_count()) return set_error(cudaErrorInvalidDevice, false);
+  simt::tl_device = device;
+  return simt::sticky();
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (!prop) return set_error(cudaErrorInvalidValue, false);
+  if (device < 0 || device >= simt::device_count()) return set_error(cudaErrorInvalidDevice, false);
+  const simt::DeviceSpec& s = simt::device_spec();
+  std::memset(prop, 0, sizeof *prop);
+  std::snprintf(prop->name, sizeof prop->name, "%s", s.name);
+  prop->totalGlobalMem = s.memory_bytes;
+  prop->sharedMemPerBlock = 48 * 1024;
+  prop->sharedMemPerBlockOptin = s.smem_optin;
+  prop->sharedMemPerMultiprocessor = s.smem_per_sm;
+  prop->regsPerBlock = 65536;
+  prop->warpSize = 32;
+  prop->maxThreadsPerBlock = 1024;
+  prop->maxThreadsDim[0] = 1024;
+  prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = 2147483647;
+  prop->maxGridSize[1] = 65535;
+  prop->maxGridSize[2] = 65535;
+  prop->major = s.major;
+  prop->minor = s.minor;
+  prop->multiProcessorCount = s.sms;
+  prop->maxThreadsPerMultiProcessor = (s.major == 8 && s.minor != 0) ? 1536 : 2048;
+  prop->l2CacheSize = s.l2_bytes;
+  prop->memoryBusWidth = 384;
+  prop->clockRate = 1500000;
+  prop->memoryClockRate = 1500000;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  cudaDeviceProp p;
+  if (!value) return set_error(cudaErrorInvalidValue, false);
+  if (cudaError_t e = cudaGetDeviceProperties(&p, device)) return e;
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = static_cast<int>(p.sharedMemPerBlock); break;
+    case cudaDevAttrWarpSize: *value = 32; break;
+    case cudaDevAttrMultiProcessorCount: *value = p.multiProcessorCount; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = p.major; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
+    case cudaDevAttrL2CacheSize: *value = p.l2CacheSize; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = static_cast<int>(p.sharedMemPerBlockOptin); break;
+    default: return set_error(cudaErrorInvalidValue, false);
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() { return simt::sticky(); }
+cudaError_t cudaDeviceReset() {
+  simt::clear_sticky_error();
+  return cudaSuccess;
+}
+
+// ---- Memory -------------------------------------------------------------------------------------
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (!ptr) return set_error(cudaErrorInvalidValue, false);
+  *ptr = nullptr;
+  if (cudaError_t s = simt::sticky()) return s;
+  if (bytes == 0) return cudaSuccess;
+  auto& d = simt::dev();
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    const size_t in_use = simt::kContextReserveBytes + d.allocated;
+    if (simt::pages(bytes) > d.spec.memory_bytes || in_use + simt::pages(bytes) > d.spec.memory_bytes)
+      return set_error(cudaErrorMemoryAllocation, false);
+  }
+  // A separate host allocation of exactly `bytes`: AddressSanitizer reports an access past its end.
+  void* p = nullptr;
+  if (posix_memalign(&p, 256, bytes) != 0) return set_error(cudaErrorMemoryAllocation, false);
+  // Fresh device memory holds garbage: NaN bytes make an unwritten read visible (small buffers).
+  if (bytes <= (size_t{64} << 20)) std::memset(p, 0xFF, bytes);
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.allocations[reinterpret_cast<uintptr_t>(p)] = bytes;
+  d.allocated += simt::pages(bytes);
+  ++d.allocation_calls;
+  *ptr = p;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* ptr) {
+  if (!ptr) return simt::sticky();
+  auto& d = simt::dev();
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    auto it = d.allocations.find(reinterpret_cast<uintptr_t>(ptr));
+    if (it == d.allocations.end()) return simt::fail(cudaErrorInvalidValue, "cudaFree of a pointer cudaMalloc did not return");
+    d.allocated -= simt::pages(it->second);
+    d.allocations.erase(it);
+  }
+  std::free(ptr);
+  return simt::sticky();
+}
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  if (!ptr) return set_error(cudaErrorInvalidValue, false);
+  *ptr = std::malloc(bytes ? bytes : 1);
+  return *ptr ? cudaSuccess : set_error(cudaErrorMemoryAllocation, false);
+}
+cudaError_t cudaFreeHost(void* ptr) {
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  if (!free_bytes || !total_bytes) return set_error(cudaErrorInvalidValue, false);
+  if (cudaError_t s = simt::sticky()) return s;
+  auto& d = simt::dev();
+  std::lock_guard<std::mutex> lock(d.mu);
+  const size_t used = simt::kContextReserveBytes + d.allocated;
+  *total_bytes = d.spec.memory_bytes;
+  *free_bytes = used >= d.spec.memory_bytes ? 0 : d.spec.memory_bytes - used;
+  return cudaSuccess;
+}
+
+namespace {
+cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what) {
+  if (cudaError_t s = simt::sticky()) return s;
+  if (bytes == 0) return cudaSuccess;
+  if (!dst || !src) return simt::fail(cudaErrorInvalidValue, what);
+  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (kind > cudaMemcpyDefault) return simt::fail(cudaErrorInvalidMemcpyDirection, what);
+  if (dst_dev && !simt::is_device_range(dst, bytes)) {
+    std::fprintf(stderr, "simt: %s: destination [%p, +%zu) is not inside one device allocation\n", what, dst, bytes);
+    return set_error(cudaErrorInvalidValue, false);
+  }
+  if (src_dev && !simt::is_device_range(src, bytes)) {
+    std::fprintf(stderr, "simt: %s: source [%p, +%zu) is not inside one device allocation\n", what, src, bytes);
+    return set_error(cudaErrorInvalidValue, false);
+  }
+  return cudaSuccess;
+}
+}  // namespace
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpy")) return e;
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  if (cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpyAsync")) return e;
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
+  if (cudaError_t s = simt::sticky()) return s;
+  if (bytes && !simt::is_device_range(dst, bytes)) {
+    std::fprintf(stderr, "simt: cudaMemset: [%p, +%zu) is not inside one device allocation\n", dst, bytes);
+    return set_error(cudaErrorInvalidValue, false);
+  }
+  if (bytes) std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) { return cudaMemset(dst, value, bytes); }
+
+// ---- Streams and events (work runs when issued, so every stream is always complete) --------------
+struct CUstream_st {
+  unsigned flags;
+};
+struct CUevent_st {
+  unsigned flags;
+  bool recorded;
+  std::chrono::steady_clock::time_point when;
+};
+
+cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
+  if (!s) return set_error(cudaErrorInvalidValue, false);
+  *s = new CUstream_st{flags};
+  return simt::sticky();
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return simt::sticky();
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return simt::sticky(); }
+cudaError_t cudaStreamQuery(cudaStream_t) { return simt::sticky(); }
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
+  if (!e) return set_error(cudaErrorInvalidResourceHandle, false);
+  return simt::sticky();
+}
+cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags) {
+  if (!e) return set_error(cudaErrorInvalidValue, false);
+  *e = new CUevent_st{flags, false, {}};
+  return simt::sticky();
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return simt::sticky();
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (!e) return set_error(cudaErrorInvalidResourceHandle, false);
+  e->recorded = true;
+  e->when = std::chrono::steady_clock::now();
+  return simt::sticky();
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (!e) return set_error(cudaErrorInvalidResourceHandle, false);
+  return simt::sticky();
+}
+cudaError_t cudaEventQuery(cudaEvent_t e) {
+  if (!e) return set_error(cudaErrorInvalidResourceHandle, false);
+  return simt::sticky();
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  if (!ms || !a || !b) return set_error(cudaErrorInvalidValue, false);
+  if ((a->flags | b->flags) & cudaEventDisableTiming) return set_error(cudaErrorInvalidResourceHandle, false);
+  if (!a->recorded || !b->recorded) return set_error(cudaErrorInvalidResourceHandle, false);
+  *ms = std::chrono::duration<float, std::milli>(b->when - a->when).count();
+  return simt::sticky();
+}
