@@ -45,8 +45,6 @@ inline void check_cublas(cublasStatus_t st, const char* stmt, const char* file, 
 
 #define CUDA_CHECK(stmt) ::gpt2::cuda::check_cuda((stmt), #stmt, __FILE__, __LINE__)
 #define CUBLAS_CHECK(stmt) ::gpt2::cuda::check_cublas((stmt), #stmt, __FILE__, __LINE__)
-// After a kernel launch: catches bad launch configurations at the launcher, not later.
-#define CUDA_CHECK_LAST() ::gpt2::cuda::check_cuda(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
 // Launcher preconditions (alignment, divisibility): a violated one is a bug in the caller.
 #define GPT2_REQUIRE(cond)                                                                        \
   do {                                                                                            \

@@ -513,7 +513,7 @@ cudaError_t launch_kernel(const void* func, const char* signature, dim3 grid, di
     std::snprintf(why, sizeof why, "grid (%u,%u,%u) exceeds (2^31-1, 65535, 65535)", grid.x, grid.y, grid.z);
     return refuse(cudaErrorInvalidConfiguration, why);
   }
-  const size_t allowed = static_cast<size_t>(max_dynamic_smem(func));
+  const size_t allowed = std::min(static_cast<size_t>(max_dynamic_smem(func)), spec.smem_optin);
   if (dynamic_smem > allowed) {
     std::snprintf(why, sizeof why,
                   "%zu bytes of dynamic shared memory exceed the %zu this kernel may use on the %s (sm_%d%d; "
