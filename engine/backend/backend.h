@@ -74,6 +74,14 @@ class Backend {
                                 const int32_t* tokens_host, int B, int T, int C, int V) = 0;
   virtual void layernorm_forward(TensorRef out, float* mean, float* rstd, TensorRef inp, TensorRef weight,
                                  TensorRef bias, int N, int C) = 0;
+  // residual = a + b (rounded to the storage type), then out = layernorm(residual): bitwise the same
+  // as residual_forward followed by layernorm_forward, which is what this default does; a backend
+  // overrides it to save the second read of the residual. residual may alias a or b.
+  virtual void residual_layernorm_forward(TensorRef residual, TensorRef out, float* mean, float* rstd, TensorRef a,
+                                          TensorRef b, TensorRef weight, TensorRef bias, int N, int C) {
+    residual_forward(residual, a, b, static_cast<int64_t>(N) * C);
+    layernorm_forward(out, mean, rstd, residual, weight, bias, N, C);
+  }
   // Recomputes the forward's output from the saved statistics, bitwise identical to it.
   virtual void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd,
                                    TensorRef weight, TensorRef bias, int N, int C) = 0;
@@ -88,6 +96,14 @@ class Backend {
   // dinp = dout · weight (written; may be null), dweight += doutᵀ · inp, dbias += Σ dout (may be null).
   virtual void matmul_backward(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout, TensorRef inp,
                                TensorRef weight, int N, int C, int OC) = 0;
+  // matmul_backward through a GELU: dinp = (dout · weight) ∘ gelu'(pre_gelu). This default runs
+  // the two ops; a backend overrides it to fuse the GELU gradient into the matmul's epilogue (the
+  // rounding of dinp then happens once).
+  virtual void matmul_backward_gelu(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout,
+                                    TensorRef inp, TensorRef weight, TensorRef pre_gelu, int N, int C, int OC) {
+    matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    gelu_backward(dinp, pre_gelu, dinp, static_cast<int64_t>(N) * C);
+  }
   virtual void gelu_forward(TensorRef out, TensorRef inp, int64_t n) = 0;
   // dinp = gelu'(inp) · dout; dinp may alias dout.
   virtual void gelu_backward(TensorRef dinp, TensorRef inp, TensorRef dout, int64_t n) = 0;

@@ -222,8 +222,7 @@ void Model::layer_forward(int l, const LayerActs& a, bool write_output) {
   be.matmul_forward(a.qkv, a.ln1, param(QKVW, l), param(QKVB, l), N, C, 3 * C);
   be.attention_forward(a.atty, a.lse, fbuf("scratch.att"), a.qkv, B_, T_, C, NH);
   be.matmul_forward(a.x2, a.atty, param(ATTPROJW, l), param(ATTPROJB, l), N, C, C);
-  be.residual_forward(a.x2, x, a.x2, static_cast<int64_t>(N) * C);
-  be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.x2, param(LN2W, l), param(LN2B, l), N, C);
+  be.residual_layernorm_forward(a.x2, a.ln2, a.ln2_mean, a.ln2_rstd, x, a.x2, param(LN2W, l), param(LN2B, l), N, C);
   be.matmul_forward_gelu(a.fch, a.fch_gelu, a.ln2, param(FCW, l), param(FCB, l), N, C, 4 * C);
   if (!write_output) return;
   const TensorRef out = residual(l + 1);
@@ -323,8 +322,8 @@ std::vector<float> Model::decode_step(int32_t token, int pos) {
     be.matmul_forward(a.qkv.at(p * 3 * C), ln1, param(QKVW, l), param(QKVB, l), 1, C, 3 * C);
     be.attention_decode(atty, fbuf("scratch.att"), a.qkv, pos, C, NH);
     be.matmul_forward(x2, atty, param(ATTPROJW, l), param(ATTPROJB, l), 1, C, C);
-    be.residual_forward(x2, x, x2, C);
-    be.layernorm_forward(ln2, a.ln2_mean + p, a.ln2_rstd + p, x2, param(LN2W, l), param(LN2B, l), 1, C);
+    be.residual_layernorm_forward(x2, ln2, a.ln2_mean + p, a.ln2_rstd + p, x, x2, param(LN2W, l), param(LN2B, l), 1,
+                                  C);
     be.matmul_forward_gelu(fch, fcg, ln2, param(FCW, l), param(FCB, l), 1, C, 4 * C);
     be.matmul_forward(out, fcg, param(FCPROJW, l), param(FCPROJB, l), 1, 4 * C, C);
     be.residual_forward(out, x2, out, C);
@@ -351,8 +350,8 @@ void Model::layer_backward(int l) {
                   dfch = buf("scratch.dfch");
   const TensorRef x = residual(l);
   if (!gelu_stored) be.gelu_forward(a.fch_gelu, a.fch, static_cast<int64_t>(N) * 4 * C);
-  be.matmul_backward(dfch, grad(FCPROJW, l), grad(FCPROJB, l), dres, a.fch_gelu, param(FCPROJW, l), N, 4 * C, C);
-  be.gelu_backward(dfch, a.fch, dfch, static_cast<int64_t>(N) * 4 * C);
+  be.matmul_backward_gelu(dfch, grad(FCPROJW, l), grad(FCPROJB, l), dres, a.fch_gelu, param(FCPROJW, l), a.fch, N,
+                          4 * C, C);
   if (!ln_stored) be.layernorm_recompute(a.ln2, a.x2, a.ln2_mean, a.ln2_rstd, param(LN2W, l), param(LN2B, l), N, C);
   be.matmul_backward(dbtc, grad(FCW, l), grad(FCB, l), dfch, a.ln2, param(FCW, l), N, C, 4 * C);
   // dres holds d(layer output); adding the LN2 branch makes it d(x2).

@@ -19,6 +19,15 @@ namespace gpt2::gputest {
 
 constexpr int kSkipExitCode = 77;
 
+// True under the SIMT layer (the CUDA sources compiled as host C++ and run on the CPU, one fiber
+// per CUDA thread): roughly a microsecond per thread per barrier, so a test there picks a smaller
+// shape list that still reaches every code path of the full one. On a GPU: the full lists.
+#if defined(GPT2_SIMT)
+constexpr bool kEmulated = true;
+#else
+constexpr bool kEmulated = false;
+#endif
+
 inline void require_device_or_skip(const char* test_name) {
   int n = 0;
   cudaError_t err = cudaGetDeviceCount(&n);

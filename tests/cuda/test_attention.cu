@@ -337,22 +337,45 @@ int main(int argc, char** argv) {
   struct Case {
     int B, NH, T, HS;
   };
-  const Case cases[] = {
+  const std::vector<Case> full = {
       {1, 1, 1, 64},   {1, 1, 1, 128},   {2, 3, 17, 64},   {2, 2, 17, 128},  {1, 2, 64, 64},
       {2, 1, 65, 128}, {1, 3, 200, 64},  {2, 2, 333, 128}, {3, 4, 128, 64},  {1, 2, 1000, 64},
       {1, 2, 1024, 64}, {1, 2, 1024, 128}, {1, 1, 1000, 128},
   };
+  // Under the SIMT layer (every mma/ldmatrix emulated per thread, the simple kernels' rows
+  // looping over all keys): per head size 64 and 128, T = 1 (one row, dS = 0), T = 17 (a partial
+  // warp tile, warps past T), T = 64 (exactly one block), T = 65 (a one-row tail block, B and NH
+  // > 1 with several blocks), and T = 150: three 64-key blocks, so a cp.async buffer is reused,
+  // the middle block is masked for causality only and the last one for the tail too, and the
+  // causal skips of the forward (n_kb), of the dK/dV kernel (query steps before a warp's keys;
+  // 32-query steps for HS 128) and of the dQ kernel (key steps past a warp's rows; 32-key steps
+  // for HS 128) are taken. All three paths (flash bf16, simple bf16, simple fp32) on each;
+  // determinism and memory checks for both head sizes with several blocks.
+  const std::vector<Case> emulated = {
+      {1, 1, 1, 64}, {1, 1, 1, 128}, {2, 3, 17, 64}, {2, 2, 17, 128},
+      {1, 2, 64, 64}, {2, 2, 65, 128}, {1, 1, 150, 64}, {1, 1, 150, 128},
+  };
   uint64_t seed = 1234;
-  for (const Case& c : cases) {
+  for (const Case& c : kEmulated ? emulated : full) {
     seed += 17;
     if (!quick || c.T <= 200) test_case(c.B, c.NH, c.T, c.HS, seed);
   }
-  if (quick) {
+  if (kEmulated) {
+    test_determinism(1, 1, 150, 64);
+    test_determinism(1, 1, 150, 128);
+  } else if (quick) {
     test_determinism(1, 2, 150, 64);
     test_determinism(1, 1, 97, 128);
   } else {
     test_determinism(2, 3, 1000, 64);
     test_determinism(1, 2, 777, 128);
+  }
+  if (kEmulated && !quick) {
+    // The same no-allocation check at emulation size: two query and key blocks per head.
+    test_memory<bf16>(1, 2, 70, 64, "bf16");
+    test_memory<bf16>(1, 1, 65, 128, "bf16");
+    test_memory<float>(1, 1, 70, 64, "fp32");
+  } else if (!quick) {
     test_memory<bf16>(4, 12, 1024, 64, "bf16");
     test_memory<bf16>(2, 8, 1024, 128, "bf16");
     test_memory<float>(2, 4, 512, 64, "fp32");

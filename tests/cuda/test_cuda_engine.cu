@@ -36,25 +36,38 @@ void expect(bool ok, const char* what) {
   }
 }
 
+// The shapes. Under the SIMT layer (the CUDA code on the CPU) the same checks run at a smaller
+// shape: fewer channels and heads (head size stays 64), a smaller vocabulary (still padded) and
+// one sequence per micro-batch, so the test's 80-odd micro-batches fit in about a minute.
+#if defined(GPT2_SIMT)
+constexpr int kHeads = 2, kChannels = 128, kVocab = 200, kPaddedVocab = 256, kMaxSeqLen = 64;
+constexpr int kMicroBatch = 1, kSeqLen = 64;
+constexpr int kChunk = 48, kChunkSmall = 32, kChunkAll = 64;  // logits chunks (B*T = 64 tokens)
+#else
+constexpr int kHeads = 4, kChannels = 256, kVocab = 500, kPaddedVocab = 512, kMaxSeqLen = 128;
+constexpr int kMicroBatch = 4, kSeqLen = 64;
+constexpr int kChunk = 100, kChunkSmall = 64, kChunkAll = 256;
+#endif
+
 ModelConfig small_model() {
   ModelConfig m;
   m.name = "small";
   m.num_layers = 2;
-  m.num_heads = 4;
-  m.channels = 256;  // head size 64, as the attention kernel supports
-  m.vocab_size = 500;
-  m.padded_vocab = 512;
-  m.max_seq_len = 128;
+  m.num_heads = kHeads;
+  m.channels = kChannels;  // head size 64, as the attention kernel supports
+  m.vocab_size = kVocab;
+  m.padded_vocab = kPaddedVocab;
+  m.max_seq_len = kMaxSeqLen;
   return m;
 }
 
-RunConfig small_run(Device d, Precision p, const char* policy, int chunk = 100) {
+RunConfig small_run(Device d, Precision p, const char* policy, int chunk = kChunk) {
   RunConfig r;
   r.device = d;
   r.precision = p;
-  r.micro_batch = 4;
-  r.seq_len = 64;
-  r.total_batch_tokens = 4 * 64 * 2;  // grad_accum 2
+  r.micro_batch = kMicroBatch;
+  r.seq_len = kSeqLen;
+  r.total_batch_tokens = kMicroBatch * kSeqLen * 2;  // grad_accum 2
   r.recompute = parse_recompute(policy);
   r.logits_chunk = chunk;
   return r;
@@ -93,14 +106,14 @@ struct StepOutcome {
   int64_t arena_bytes = 0;
 };
 
-StepOutcome run(Device d, Precision p, const char* policy, int steps, int chunk = 100) {
+StepOutcome run(Device d, Precision p, const char* policy, int steps, int chunk = kChunk) {
   const MemoryPlan plan = make_memory_plan(small_model(), small_run(d, p, policy, chunk));
   std::unique_ptr<Backend> be;
   if (d == Device::CPU) be = std::make_unique<CpuBackend>();
   else be = make_cuda_backend(0);
   Model model(plan, *be);
   model.init_gpt2(1234);
-  SyntheticSource data(500, 4, 64, 99);
+  SyntheticSource data(kVocab, kMicroBatch, kSeqLen, 99);
   TrainOptions t;
   t.steps = steps;
   t.lr.kind = LrScheduleKind::Constant;
@@ -174,9 +187,9 @@ int main() {
              std::memcmp(a.params.data(), b.params.data(), a.params.size() * sizeof(float)) == 0,
          "bitwise identical weights across runs");
 
-  std::printf("Chunked head: chunk 64 vs 256 in fp32 gives identical losses\n");
-  const StepOutcome c1 = run(Device::CUDA, Precision::FP32, "none", 1, 64);
-  const StepOutcome c2 = run(Device::CUDA, Precision::FP32, "none", 1, 256);
+  std::printf("Chunked head: chunk %d vs %d in fp32 gives identical losses\n", kChunkSmall, kChunkAll);
+  const StepOutcome c1 = run(Device::CUDA, Precision::FP32, "none", 1, kChunkSmall);
+  const StepOutcome c2 = run(Device::CUDA, Precision::FP32, "none", 1, kChunkAll);
   std::printf("  %.9f vs %.9f\n", c1.losses[0], c2.losses[0]);
   expect(std::fabs(c1.losses[0] - c2.losses[0]) <= 1e-6 * std::fabs(c2.losses[0]), "chunk size does not change the loss");
 

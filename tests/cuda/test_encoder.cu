@@ -72,9 +72,13 @@ static bool run_case(int B, int T_, int C, int V, bool skewed, uint64_t seed) {
 int main() {
   require_device_or_skip("test_encoder");
   bool ok = true;
-  // d12 width, T not a multiple of any block size, real vocabulary size.
-  ok &= run_case<cuda::bf16>(2, 37, 768, 50257, false, 1);
-  ok &= run_case<float>(2, 37, 768, 50257, false, 2);
+  // d12 width, T not a multiple of any block size, real vocabulary size. Under the SIMT layer
+  // the wte tables (Vp·C elements, filled and checked on the host) dominate the run time, so a
+  // 1000-token vocabulary there: still mostly one-position segments among many distinct tokens,
+  // the same grids (they depend on B, T, C and the segment count, not on V).
+  const int kVocab = kEmulated ? 1000 : 50257;
+  ok &= run_case<cuda::bf16>(2, 37, 768, kVocab, false, 1);
+  ok &= run_case<float>(2, 37, 768, kVocab, false, 2);
   // d48 width, tiny vocabulary (many repeats) and a very frequent token.
   ok &= run_case<cuda::bf16>(3, 50, 1600, 20, true, 3);
   ok &= run_case<float>(3, 50, 1600, 20, true, 4);

@@ -116,12 +116,26 @@ static bool run_case(int B, int T_, int C, uint64_t seed) {
 int main() {
   require_device_or_skip("test_layernorm");
   bool ok = true;
-  ok &= run_case<cuda::bf16>(4, 37, 768, 1);   // d12 width, T not a multiple of anything
-  ok &= run_case<float>(4, 37, 768, 2);
-  ok &= run_case<cuda::bf16>(2, 65, 1600, 3);  // d48 width (1600/8 = 200 vectors: 224 threads)
-  ok &= run_case<float>(2, 65, 1600, 4);       // fp32: 400 vectors
-  ok &= run_case<cuda::bf16>(3, 5, 36, 5);     // scalar path (36 % 8 != 0)
-  ok &= run_case<float>(1, 3, 4104, 6);        // fp32 vector path with 2 sweeps
-  ok &= run_case<cuda::bf16>(700, 2, 64, 7);   // N = 1400 rows > 1024 backward blocks: 2 rows per block
+  if constexpr (kEmulated) {
+    // Under the SIMT layer (the param-grad kernel alone is 2C/32 blocks of 1024 threads): the
+    // same variants at smaller widths. bf16 and fp32 vector paths with one sweep and a partial
+    // last warp (C = 320: 40 bf16 vectors on 64 threads, 80 fp32 vectors on 96), N = 74 rows
+    // (> 32 partial rows per param-grad column, a 2C that is not a multiple of 32 for C = 36);
+    // the scalar path; the fp32 vector path with 2 sweeps (1026 vectors on 1024 threads); and
+    // N > 1024 rows (2 rows per backward block).
+    ok &= run_case<cuda::bf16>(2, 37, 320, 1);
+    ok &= run_case<float>(2, 37, 320, 2);
+    ok &= run_case<cuda::bf16>(3, 5, 36, 5);   // scalar path (36 % 8 != 0)
+    ok &= run_case<float>(1, 3, 4104, 6);      // fp32 vector path with 2 sweeps
+    ok &= run_case<cuda::bf16>(700, 2, 64, 7);  // N = 1400 rows > 1024 backward blocks: 2 rows per block
+  } else {
+    ok &= run_case<cuda::bf16>(4, 37, 768, 1);   // d12 width, T not a multiple of anything
+    ok &= run_case<float>(4, 37, 768, 2);
+    ok &= run_case<cuda::bf16>(2, 65, 1600, 3);  // d48 width (1600/8 = 200 vectors: 224 threads)
+    ok &= run_case<float>(2, 65, 1600, 4);       // fp32: 400 vectors
+    ok &= run_case<cuda::bf16>(3, 5, 36, 5);     // scalar path (36 % 8 != 0)
+    ok &= run_case<float>(1, 3, 4104, 6);        // fp32 vector path with 2 sweeps
+    ok &= run_case<cuda::bf16>(700, 2, 64, 7);   // N = 1400 rows > 1024 backward blocks: 2 rows per block
+  }
   return finish("test_layernorm", ok);
 }

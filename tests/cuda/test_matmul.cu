@@ -109,17 +109,36 @@ int main() {
   cuda::MatmulContext ctx;
   cuda::matmul_context_init(ctx, workspace.ptr, workspace.n, bias_scratch.ptr, bias_scratch.n);
   bool ok = true;
-  for (bool fused : {true, false}) {
-    ok &= run_case<cuda::bf16>(ctx, 96, 768, 2304, true, false, fused, 1);   // qkv at d12 width
-    ok &= run_case<cuda::bf16>(ctx, 37, 768, 3072, true, false, fused, 2);   // fc, awkward N
-    ok &= run_case<cuda::bf16>(ctx, 37, 3072, 768, true, true, fused, 3);    // fcproj with GELU backward
-    ok &= run_case<cuda::bf16>(ctx, 50, 1600, 6400, true, false, fused, 4);  // d48 fc
-    ok &= run_case<cuda::bf16>(ctx, 19, 1600, 6400, true, true, fused, 5);   // d48 fc forward with GELU
-    ok &= run_case<cuda::bf16>(ctx, 9, 40, 52, true, true, fused, 6);        // no multiple of 8 anywhere
-    ok &= run_case<float>(ctx, 37, 64, 48, true, false, fused, 7);
-    ok &= run_case<float>(ctx, 20, 96, 384, true, true, fused, 8);
+  if constexpr (kEmulated) {
+    // The same paths at emulation size (the GEMMs run on the CPU): per dtype, with and without
+    // fused epilogues, the bias epilogue / add_bias + column_sum fallback (N > 32: several row
+    // strides; OC not a multiple of 32: a partial column block; several blocks), GELU_AUX_BIAS
+    // forward and DGELU backward (OC, C multiples of 8) and their unfused gelu kernels, the
+    // case with no multiple of 8 anywhere (GELU epilogue refused: BIAS + gelu_forward, then
+    // DGELU on C = 40), and a bias-less forward (lm_head).
+    for (bool fused : {true, false}) {
+      ok &= run_case<cuda::bf16>(ctx, 96, 64, 200, true, false, fused, 1);   // qkv-like, N > 32
+      ok &= run_case<cuda::bf16>(ctx, 37, 64, 256, true, false, fused, 2);   // fc, awkward N
+      ok &= run_case<cuda::bf16>(ctx, 37, 256, 64, true, true, fused, 3);    // fcproj with GELU backward
+      ok &= run_case<cuda::bf16>(ctx, 19, 96, 392, true, true, fused, 5);    // fc forward with GELU
+      ok &= run_case<cuda::bf16>(ctx, 9, 40, 52, true, true, fused, 6);      // no multiple of 8 anywhere
+      ok &= run_case<float>(ctx, 37, 64, 48, true, false, fused, 7);
+      ok &= run_case<float>(ctx, 20, 96, 384, true, true, fused, 8);
+    }
+    ok &= run_case<cuda::bf16>(ctx, 8, 64, 1152, false, false, true, 9);  // lm_head-like chunk, no bias
+  } else {
+    for (bool fused : {true, false}) {
+      ok &= run_case<cuda::bf16>(ctx, 96, 768, 2304, true, false, fused, 1);   // qkv at d12 width
+      ok &= run_case<cuda::bf16>(ctx, 37, 768, 3072, true, false, fused, 2);   // fc, awkward N
+      ok &= run_case<cuda::bf16>(ctx, 37, 3072, 768, true, true, fused, 3);    // fcproj with GELU backward
+      ok &= run_case<cuda::bf16>(ctx, 50, 1600, 6400, true, false, fused, 4);  // d48 fc
+      ok &= run_case<cuda::bf16>(ctx, 19, 1600, 6400, true, true, fused, 5);   // d48 fc forward with GELU
+      ok &= run_case<cuda::bf16>(ctx, 9, 40, 52, true, true, fused, 6);        // no multiple of 8 anywhere
+      ok &= run_case<float>(ctx, 37, 64, 48, true, false, fused, 7);
+      ok &= run_case<float>(ctx, 20, 96, 384, true, true, fused, 8);
+    }
+    ok &= run_case<cuda::bf16>(ctx, 8, 768, 50304, false, false, true, 9);  // lm_head chunk, no bias
   }
-  ok &= run_case<cuda::bf16>(ctx, 8, 768, 50304, false, false, true, 9);  // lm_head chunk, no bias
   cuda::matmul_context_destroy(ctx);
   return finish("test_matmul", ok);
 }

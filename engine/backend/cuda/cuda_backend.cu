@@ -158,6 +158,15 @@ class CudaBackend final : public CudaBackendBase {
     if (is_bf16(out)) cuda::layernorm_forward(p<bf16>(out), mean, rstd, p<bf16>(inp), p<bf16>(w), p<bf16>(b), N, C, stream_);
     else cuda::layernorm_forward(p<float>(out), mean, rstd, p<float>(inp), p<float>(w), p<float>(b), N, C, stream_);
   }
+  void residual_layernorm_forward(TensorRef residual, TensorRef out, float* mean, float* rstd, TensorRef a,
+                                  TensorRef b, TensorRef w, TensorRef bias, int N, int C) override {
+    if (is_bf16(out))
+      cuda::residual_layernorm_forward(p<bf16>(residual), p<bf16>(out), mean, rstd, p<bf16>(a), p<bf16>(b), p<bf16>(w),
+                                       p<bf16>(bias), N, C, stream_);
+    else
+      cuda::residual_layernorm_forward(p<float>(residual), p<float>(out), mean, rstd, p<float>(a), p<float>(b),
+                                       p<float>(w), p<float>(bias), N, C, stream_);
+  }
   void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd, TensorRef w,
                            TensorRef b, int N, int C) override {
     if (is_bf16(out))
@@ -182,15 +191,12 @@ class CudaBackend final : public CudaBackendBase {
   }
   void matmul_forward_gelu(TensorRef pre, TensorRef out, TensorRef inp, TensorRef w, TensorRef bias, int N, int C,
                            int OC) override {
-    if (is_bf16(out)) {
-      // bf16: cuBLASLt's fused GELU epilogue (its GELU agrees with ours to bf16 noise).
-      cuda::matmul_forward(mm_, p<bf16>(out), p<bf16>(pre), p<bf16>(inp), p<bf16>(w), p<bf16>(bias), N, C, OC, stream_);
-    } else {
-      // fp32: our own GELU kernel, the same one the gelu/norm recompute policies run in the
-      // backward pass, so every recompute policy gives bitwise-identical results in fp32.
-      cuda::matmul_forward(mm_, p<float>(pre), nullptr, p<float>(inp), p<float>(w), p<float>(bias), N, C, OC, stream_);
-      cuda::gelu_forward(p<float>(out), p<float>(pre), static_cast<size_t>(N) * OC, stream_);
-    }
+    // The matmul writes the GELU input (bias fused); GELU is our own kernel on that stored input,
+    // the same call the gelu/norm recompute policies make in the backward pass, so every policy
+    // gives bitwise-identical results. (cuBLASLt's GELU_AUX epilogue would apply GELU to the fp32
+    // accumulator before rounding, which a recompute from the stored input cannot reproduce.)
+    matmul_forward(pre, inp, w, bias, N, C, OC);
+    gelu_forward(out, pre, static_cast<int64_t>(N) * OC);
   }
   void matmul_backward(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w, int N,
                        int C, int OC) override {
@@ -200,6 +206,16 @@ class CudaBackend final : public CudaBackendBase {
     else
       cuda::matmul_backward(mm_, p<float>(dinp), p<float>(dw), p<float>(db), p<float>(dout), p<float>(inp),
                             p<float>(w), nullptr, N, C, OC, stream_);
+  }
+  void matmul_backward_gelu(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w,
+                            TensorRef pre_gelu, int N, int C, int OC) override {
+    // cuBLASLt's DGELU epilogue where it accepts the problem, else matmul + our gelu_backward.
+    if (is_bf16(dout))
+      cuda::matmul_backward(mm_, p<bf16>(dinp), p<bf16>(dw), p<bf16>(db), p<bf16>(dout), p<bf16>(inp), p<bf16>(w),
+                            p<bf16>(pre_gelu), N, C, OC, stream_);
+    else
+      cuda::matmul_backward(mm_, p<float>(dinp), p<float>(dw), p<float>(db), p<float>(dout), p<float>(inp),
+                            p<float>(w), p<float>(pre_gelu), N, C, OC, stream_);
   }
   void gelu_forward(TensorRef out, TensorRef inp, int64_t n) override {
     if (is_bf16(out)) cuda::gelu_forward(p<bf16>(out), p<bf16>(inp), static_cast<size_t>(n), stream_);
