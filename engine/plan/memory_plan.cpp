@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "engine/util/errors.h"
+#include "kernels/cuda/scratch_sizes.h"
 
 namespace gpt2 {
 
@@ -299,7 +300,8 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
     pb.add("scratch.dqkv", S, act, {B, T, 3 * C});
     pb.add("scratch.dfch", S, act, {B, T, 4 * C});
   }
-  pb.add("scratch.att", S, f32, {B, NH, T});  // attention row statistics (and decoding scores)
+  // Attention row statistics (and decoding scores); the CPU ops use the same B·NH·T floats.
+  pb.add("scratch.att", S, f32, {static_cast<int64_t>(cuda::attention_scratch_floats(B, T, NH))});
   if (plan.recompute_layers > 0) {
     // The whole layer, recomputed from its input during the backward pass.
     pb.add("recompute.ln1", S, act, {B, T, C});
@@ -320,11 +322,13 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
   }
 
   if (run.device == Device::CUDA && run.training) {
-    // Deterministic (atomic-free) backward passes of the CUDA kernels keep partial results here;
-    // the sizes are the kernels' documented contracts (kernels/cuda/encoder.cuh, layernorm.cuh),
-    // and the CUDA backend checks them at start-up.
-    pb.add("scratch.encoder_bwd", S, i32, {4 * BT});                       // token buckets
-    pb.add("scratch.layernorm_bwd", S, f32, {std::min<int64_t>(BT, 1024), 2 * C});  // dweight/dbias partials
+    // Deterministic (atomic-free) backward passes of the CUDA kernels keep partial results here,
+    // sized by the kernels' own functions (kernels/cuda/scratch_sizes.h); the CUDA backend checks
+    // every one at start-up.
+    pb.add("scratch.encoder_bwd", S, i32,  // token buckets
+           {static_cast<int64_t>(cuda::encoder_backward_scratch_ints(static_cast<int>(B), static_cast<int>(T)))});
+    pb.add("scratch.layernorm_bwd", S, f32,  // dweight/dbias partials
+           {static_cast<int64_t>(cuda::layernorm_backward_scratch_floats(static_cast<int>(BT), static_cast<int>(C)))});
   }
 
   // ---- logits: one chunk of tokens at a time, never B·T·Vp --------------------------------------
@@ -333,11 +337,13 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
 
   // ---- workspaces ---------------------------------------------------------------------------------
   if (run.device == Device::CUDA)
-    pb.add("workspace.cublaslt", Category::Workspace, DType::INT32, {kCublasLtWorkspaceBytes / 4});
-  pb.add("workspace.norm_partials", Category::Workspace, f32, {kNormPartialsFloats});
+    pb.add("workspace.cublaslt", Category::Workspace, DType::INT32,
+           {static_cast<int64_t>(cuda::kMatmulWorkspaceBytes / 4)});
+  pb.add("workspace.norm_partials", Category::Workspace, f32, {static_cast<int64_t>(cuda::kGlobalNormPartialsFloats)});
   if (run.device == Device::CUDA) {
     pb.add("workspace.norm_result", Category::Workspace, f32, {1});       // Σ g², read back by the host for the clip scale
-    pb.add("workspace.matmul_bias", Category::Workspace, f32, {4 * C});   // bias-gradient staging (max OC = 4C)
+    pb.add("workspace.matmul_bias", Category::Workspace, f32,  // bias-gradient staging (max OC = 4C)
+           {static_cast<int64_t>(cuda::matmul_bias_scratch_bytes(static_cast<int>(4 * C)) / 4)});
   }
 
   if (run.device == Device::CUDA) {

@@ -99,8 +99,6 @@ struct RunConfig {
 constexpr int kDefaultLogitsChunk = 2048;
 constexpr int64_t kArenaAlignment = 256;
 constexpr int64_t kParamAlignElems = 128;                   // 256 B in bf16, 512 B in fp32
-constexpr int64_t kCublasLtWorkspaceBytes = 32ll << 20;     // 32 MiB, enough for Hopper's kernels
-constexpr int64_t kNormPartialsFloats = 1024;               // global-norm block partials
 constexpr int64_t kDefaultCudaReserveBytes = 512ll << 20;   // context + handles, dry-run estimate
 constexpr int64_t kDefaultNcclReserveBytes = 256ll << 20;   // NCCL channels/buffers, world > 1
 constexpr int64_t kCudaAllocGranularity = 2ll << 20;        // cudaMalloc commits 2 MiB pages

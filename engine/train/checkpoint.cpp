@@ -106,7 +106,7 @@ struct Reader {
   }
   void bytes(void* dst, uint64_t n) {
     need(n);
-    std::memcpy(dst, p, n);
+    if (n) std::memcpy(dst, p, n);  // an empty vector's data() may be null
     p += n;
     left -= n;
   }
@@ -355,9 +355,13 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
   if (d.step != step)
     throw FileError(state_path, "holds step " + std::to_string(d.step) + " but its name says step " + std::to_string(step));
 
-  // The run's settings, flag by flag.
+  // The run's settings, flag by flag. The device may change (a CUDA checkpoint resumes on the CPU
+  // and back): the model file and optimizer state do not depend on it, as long as the precision,
+  // master weights and batch are the same, which the other settings check.
   const nlohmann::json& saved = meta.at("settings");
+  const bool same_device = saved.value("--device", "") == settings.value("--device", "");
   for (auto it = saved.begin(); it != saved.end(); ++it) {
+    if (it.key() == "--device") continue;
     const auto now = settings.find(it.key());
     if (now == settings.end() || *now != it.value())
       throw ConfigError(it.key(), "the checkpoint " + state_path + " was written with " + it.key() + " " +
@@ -365,7 +369,9 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
                                       (now == settings.end() ? std::string("no value") : dump_value(*now)) +
                                       "; resume needs the same value (or drop --resume)");
   }
-  if (meta.value("plan_hash", "") != hex64(plan.hash()))
+  // The plan's hash covers device-specific buffers (kernel scratch, workspaces), so it is compared
+  // only when the device is the same.
+  if (same_device && meta.value("plan_hash", "") != hex64(plan.hash()))
     throw ConfigError("--resume", "the checkpoint " + state_path + " was written under another memory plan (hash " +
                                       meta.value("plan_hash", "?") + ", this run " + hex64(plan.hash()) +
                                       "): use the same --recompute, --logits-chunk and batch flags");

@@ -20,13 +20,11 @@
 #include <cstddef>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/scratch_sizes.h"
 
 namespace gpt2::cuda {
 
-// Floats of backward scratch the launchers need: B·NH·T (the plan's `scratch.att`).
-inline size_t attention_scratch_floats(int B, int T, int NH) {
-  return static_cast<size_t>(B) * static_cast<size_t>(NH) * static_cast<size_t>(T);
-}
+// Backward scratch: attention_scratch_floats(B, T, NH) (scratch_sizes.h; the plan's `scratch.att`).
 
 // Forward: y, lse ← attention(qkv). Writes y for every (b, t < T, h) and lse for every (b, h, t < T).
 void attention_forward(bf16* y, float* lse, const bf16* qkv, int B, int T, int NH, int HS, cudaStream_t stream);

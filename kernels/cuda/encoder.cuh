@@ -34,12 +34,11 @@
 #include <cstdint>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/scratch_sizes.h"
 
 namespace gpt2::cuda {
 
-// Device int32 elements the backward needs as scratch: sorted positions + up to B·T segments
-// of (token, start, count).
-inline size_t encoder_backward_scratch_ints(int B, int T) { return 4 * static_cast<size_t>(B) * T; }
+// The backward's scratch: encoder_backward_scratch_ints(B, T) (scratch_sizes.h).
 
 void encoder_forward(bf16* out, const int32_t* tokens, const bf16* wte, const bf16* wpe, int B, int T, int C,
                      cudaStream_t stream);

@@ -18,11 +18,11 @@
 #include <cstddef>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/scratch_sizes.h"
 
 namespace gpt2::cuda {
 
-constexpr int kGlobalNormMaxBlocks = 512;
-constexpr size_t kGlobalNormPartialsFloats = 2 * kGlobalNormMaxBlocks;  // doubles, viewed as floats
+// partials: kGlobalNormPartialsFloats (scratch_sizes.h).
 
 void global_norm_squared(float* out, float* partials, const bf16* x, size_t n, cudaStream_t stream);
 void global_norm_squared(float* out, float* partials, const float* x, size_t n, cudaStream_t stream);

@@ -40,16 +40,12 @@
 #include <cstddef>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/scratch_sizes.h"
 
 namespace gpt2::cuda {
 
 constexpr float kLayerNormEpsilon = 1e-5f;
-constexpr int kLayerNormBackwardMaxBlocks = 1024;
-
-inline size_t layernorm_backward_scratch_floats(int N, int C) {
-  const int g = N < kLayerNormBackwardMaxBlocks ? N : kLayerNormBackwardMaxBlocks;
-  return static_cast<size_t>(g) * 2 * static_cast<size_t>(C);
-}
+// The backward's scratch: layernorm_backward_scratch_floats(N, C) (scratch_sizes.h).
 
 // mean and rstd may be nullptr (not saved; inference).
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight, const bf16* bias,

@@ -45,6 +45,7 @@
 #include <map>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/scratch_sizes.h"
 
 namespace gpt2::cuda {
 
@@ -63,9 +64,7 @@ struct MatmulContext {
   std::map<std::array<int64_t, 16>, Choice> cache;  // heuristic choice per problem (host only)
 };
 
-// The bias-gradient scratch the BGRADB path needs: OC elements of the storage type, rounded up.
-// In the model the largest OC with a bias is 4C, so 4C·sizeof(float) bytes covers both dtypes.
-inline size_t matmul_bias_scratch_bytes(int max_oc) { return (static_cast<size_t>(max_oc) * 4 + 255) / 256 * 256; }
+// Workspace and bias-gradient staging: kMatmulWorkspaceBytes, matmul_bias_scratch_bytes (scratch_sizes.h).
 
 // Creates the cuBLASLt handle and stores the caller's buffers (no allocation of device memory).
 void matmul_context_init(MatmulContext& ctx, void* workspace, size_t workspace_bytes, void* bias_scratch,

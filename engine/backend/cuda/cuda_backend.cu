@@ -90,19 +90,31 @@ class CudaBackend final : public CudaBackendBase {
   CudaMemoryReport memory_report() const override { return report_; }
   void* native_stream() const override { return stream_; }
 
+  // Every buffer a kernel needs from its caller must be as large as the kernel's own size function
+  // (kernels/cuda/scratch_sizes.h) says; a plan that disagrees is a bug, reported before allocating.
+  static void check_kernel_scratch(const MemoryPlan& plan) {
+    const int B = plan.run.micro_batch, T = plan.run.seq_len, C = plan.model.channels;
+    const int NH = plan.model.num_heads;
+    auto need = [&](const char* name, size_t bytes) {
+      const Buffer& b = plan.find(name);
+      if (b.bytes < static_cast<int64_t>(bytes))
+        throw std::logic_error(std::string("memory plan: ") + name + " has " + std::to_string(b.bytes) +
+                               " bytes, the CUDA kernels need " + std::to_string(bytes));
+    };
+    need("scratch.att", cuda::attention_scratch_floats(B, T, NH) * sizeof(float));
+    need("workspace.cublaslt", cuda::kMatmulWorkspaceBytes);
+    need("workspace.matmul_bias", cuda::matmul_bias_scratch_bytes(4 * C));
+    need("workspace.norm_partials", cuda::kGlobalNormPartialsFloats * sizeof(float));
+    if (plan.run.training) {  // an inference plan runs no backward pass
+      need("scratch.encoder_bwd", cuda::encoder_backward_scratch_ints(B, T) * sizeof(int32_t));
+      need("scratch.layernorm_bwd", cuda::layernorm_backward_scratch_floats(B * T, C) * sizeof(float));
+    }
+  }
+
   std::byte* create_arena(const MemoryPlan& plan) override {
     if (arena_) throw std::logic_error("CUDA backend: the arena already exists");
     plan_ = plan;
-    // The kernels' scratch contracts must hold for the plan's sizes.
-    const int64_t BT = static_cast<int64_t>(plan.run.micro_batch) * plan.run.seq_len;
-    const int C = plan.model.channels;
-    if (plan.run.training) {  // an inference plan runs no backward pass
-      GPT2_REQUIRE(plan.find("scratch.encoder_bwd").numel >=
-                   static_cast<int64_t>(cuda::encoder_backward_scratch_ints(plan.run.micro_batch, plan.run.seq_len)));
-      GPT2_REQUIRE(plan.find("scratch.layernorm_bwd").numel >=
-                   static_cast<int64_t>(cuda::layernorm_backward_scratch_floats(static_cast<int>(BT), C)));
-    }
-    GPT2_REQUIRE(plan.find("workspace.matmul_bias").bytes >= static_cast<int64_t>(cuda::matmul_bias_scratch_bytes(4 * C)));
+    check_kernel_scratch(plan);
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     report_.free_before_arena = static_cast<int64_t>(free_b);
