@@ -16,7 +16,10 @@ int main(int argc, char** argv) {
   int steps = 5, L = 6, C = 384, NH = 6, B = 4, T = 256, V = 50257;
   for (int i = 1; i < argc; ++i) {
     auto arg = [&](const char* name, int& v) {
-      if (std::strcmp(argv[i], name) == 0 && i + 1 < argc) { v = std::atoi(argv[++i]); return true; }
+      if (std::strcmp(argv[i], name) == 0 && i + 1 < argc) {
+        v = std::atoi(argv[++i]);
+        return true;
+      }
       return false;
     };
     if (arg("--layers", L) || arg("--width", C) || arg("--heads", NH) || arg("--B", B) || arg("--T", T) ||

@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "engine/data/bpe.h"
-#include "engine/util/file_io.h"
 #include "engine/data/pretokenizer.h"
 #include "engine/data/tokenizer.h"
+#include "engine/util/file_io.h"
 
 namespace fs = std::filesystem;
 
@@ -100,8 +100,7 @@ int main(int argc, char** argv) {
     const double load_s = seconds_since(tl);
     const double mb = double(bytes) / 1e6;
 
-    std::printf("bench_tokenizer: %zu documents, %.2f MB, median of %d repeats\n", docs.size(), mb,
-                repeats);
+    std::printf("bench_tokenizer: %zu documents, %.2f MB, median of %d repeats\n", docs.size(), mb, repeats);
     std::printf("  tokenizer load (encoder.json + vocab.bpe): %.0f ms\n", load_s * 1e3);
     std::printf("  %-26s %10s %12s\n", "", "MB/s", "Mtok/s");
 
@@ -161,8 +160,7 @@ int main(int argc, char** argv) {
     char name[64];
     std::snprintf(name, sizeof name, "encode, cold cache, %d cores", threads);
     row(name, par_s, n_tokens);
-    std::printf("  %zu pre-tokens, %zu tokens (%.2f bytes/token)\n", words, n_tokens,
-                double(bytes) / double(n_tokens));
+    std::printf("  %zu pre-tokens, %zu tokens (%.2f bytes/token)\n", words, n_tokens, double(bytes) / double(n_tokens));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_tokenizer: error: %s\n", e.what());

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/util/file_io.h"
 #include "engine/data/tokenizer.h"
+#include "engine/util/file_io.h"
 
 namespace gpt2_test {
 
@@ -33,8 +33,7 @@ inline std::string scratch_dir(const std::string& name) {
     }
   };
   static Cleanup cleanup;
-  const fs::path p = fs::path(GPT2_BINARY_DIR) / "test_scratch" /
-                     (name + "-" + std::to_string(::getpid()));
+  const fs::path p = fs::path(GPT2_BINARY_DIR) / "test_scratch" / (name + "-" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   cleanup.dirs.push_back(p);
@@ -54,8 +53,7 @@ inline bool exists(const std::string& path) { return std::filesystem::exists(pat
 inline const gpt2::Tokenizer& gpt2_tokenizer() {
   const std::string dir = src_path("data/tokenizer");
   if (!exists(dir + "/encoder.json") || !exists(dir + "/vocab.bpe")) {
-    FAIL("GPT-2 tokenizer files are missing from " << dir
-                                                   << ": run data/fetch_tokenizer.sh first");
+    FAIL("GPT-2 tokenizer files are missing from " << dir << ": run data/fetch_tokenizer.sh first");
   }
   static const gpt2::Tokenizer tk = gpt2::Tokenizer::from_dir(dir);
   return tk;
@@ -99,15 +97,15 @@ inline std::vector<std::vector<int32_t>> parse_id_lines(const std::string& path,
 // "strings" (inputs are texts) or "files" (inputs are paths). Fails the test when node or the
 // package is missing.
 inline std::vector<std::vector<int32_t>> js_reference_encode(const std::vector<std::string>& inputs,
-                                                             const std::string& key,
-                                                             int processes = 1) {
+                                                             const std::string& key, int processes = 1) {
   const std::string encoder_js = src_path("data/cache/gpt-3-encoder/Encoder.js");
   if (!exists(encoder_js)) {
     FAIL("the reference encoder " << encoder_js << " is missing: run data/fetch_tokenizer.sh first");
   }
   if (std::system("node --version > /dev/null 2>&1") != 0) {
-    FAIL("node is not installed; the reference-encoder comparison needs it "
-         "(scripts/install_deps.sh installs nodejs)");
+    FAIL(
+        "node is not installed; the reference-encoder comparison needs it "
+        "(scripts/install_deps.sh installs nodejs)");
   }
   const std::string dir = scratch_dir("js_reference");
   const std::string script = src_path("tests/data/js_reference_encode.js");
@@ -120,8 +118,8 @@ inline std::vector<std::vector<int32_t>> js_reference_encode(const std::vector<s
     req[key] = std::vector<std::string>(inputs.begin() + long(lo), inputs.begin() + long(hi));
     const std::string req_path = dir + "/request" + std::to_string(p) + ".json";
     write_bytes(req_path, req.dump());
-    cmd += "node '" + script + "' '" + encoder_js + "' '" + req_path + "' '" + dir + "/out" +
-           std::to_string(p) + ".txt' & pids=\"$pids $!\"; ";
+    cmd += "node '" + script + "' '" + encoder_js + "' '" + req_path + "' '" + dir + "/out" + std::to_string(p) +
+           ".txt' & pids=\"$pids $!\"; ";
   }
   // Exit non-zero when any node process failed.
   cmd += "rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc";

@@ -116,8 +116,7 @@ inline std::string make_temp_dir(const std::string& prefix = "gpt2ref") {
 
 // Runs `python() script args`, with stdout/stderr appended to `log_path` when given.
 // Returns the exit status (0 = success).
-inline int run_python_script(const std::string& script, const std::string& args,
-                             const std::string& log_path = "") {
+inline int run_python_script(const std::string& script, const std::string& args, const std::string& log_path = "") {
   std::string cmd = python() + " \"" + script + "\" " + args;
   if (!log_path.empty()) cmd += " >> \"" + log_path + "\" 2>&1";
   return std::system(cmd.c_str());
@@ -145,13 +144,12 @@ inline double max_rel_error(const std::vector<float>& got, const RefTensor& ref)
 
 // In a Catch2 test: skip (WARN + return) or, under GPT2_REQUIRE_TORCH=1, fail when torch is
 // missing.
-#define GPT2_REQUIRE_TORCH_OR_SKIP()                                                 \
-  do {                                                                               \
-    std::string gpt2_torch_why_;                                                     \
-    if (!gpt2::testref::torch_available(&gpt2_torch_why_)) {                         \
-      if (gpt2::testref::torch_required())                                           \
-        FAIL("GPT2_REQUIRE_TORCH is set but " << gpt2_torch_why_);                   \
-      WARN("SKIPPED: " << gpt2_torch_why_);                                          \
-      return;                                                                        \
-    }                                                                                \
+#define GPT2_REQUIRE_TORCH_OR_SKIP()                                                                  \
+  do {                                                                                                \
+    std::string gpt2_torch_why_;                                                                      \
+    if (!gpt2::testref::torch_available(&gpt2_torch_why_)) {                                          \
+      if (gpt2::testref::torch_required()) FAIL("GPT2_REQUIRE_TORCH is set but " << gpt2_torch_why_); \
+      WARN("SKIPPED: " << gpt2_torch_why_);                                                           \
+      return;                                                                                         \
+    }                                                                                                 \
   } while (0)

@@ -1,26 +1,25 @@
 // Checkpoints: an interrupted-and-resumed run is bitwise identical to an uninterrupted one;
 // resuming refuses mismatched settings and truncated or corrupt files, naming the field or
 // file; pruning keeps the newest N; the JSONL log carries every field.
+#include <sys/stat.h>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
+#include <sstream>
 
-#include "tests/engine_test_util.h"
-#include "engine/train/checkpoint.h"
 #include "engine/backend/cpu_backend.h"
-#include "engine/util/errors.h"
 #include "engine/model/model_io.h"
+#include "engine/train/checkpoint.h"
+#include "engine/util/errors.h"
+#include "tests/engine_test_util.h"
 
 using namespace gpt2;
 
 namespace {
 
 using namespace testutil;  // tiny_config, tmp_dir, slurp, spit, same_bits, error_of
-
 
 bool exists(const std::string& p) {
   struct stat st;
@@ -61,14 +60,15 @@ struct Run {
   Trainer trainer;
   nlohmann::json settings;
   explicit Run(int steps, int width = 64)
-      : plan(ck_plan(width)), model(plan, backend), train(256, 2, 32, 99), opts(ck_opts(steps)),
-        trainer(model, opts, train, nullptr), settings(checkpoint_settings(plan, opts, "synthetic")) {
+      : plan(ck_plan(width)),
+        model(plan, backend),
+        train(256, 2, 32, 99),
+        opts(ck_opts(steps)),
+        trainer(model, opts, train, nullptr),
+        settings(checkpoint_settings(plan, opts, "synthetic")) {
     model.init_gpt2(5);
   }
 };
-
-
-
 
 }  // namespace
 
@@ -152,7 +152,9 @@ TEST_CASE("truncated or corrupt checkpoint files are refused with the file named
   const std::string state = checkpoint_state_path(d, 1), model = checkpoint_model_path(d, 1);
   const std::string sgood = slurp(state), mgood = slurp(model);
   Run r(4);
-  auto resume_error = [&] { return error_of([&] { resume_from_checkpoint(d, -1, r.model, r.trainer, r.train, r.settings); }); };
+  auto resume_error = [&] {
+    return error_of([&] { resume_from_checkpoint(d, -1, r.model, r.trainer, r.train, r.settings); });
+  };
 
   spit(state, sgood.substr(0, sgood.size() / 2));
   CHECK_THAT(resume_error(), Catch::Contains(state) && Catch::Contains("truncated"));

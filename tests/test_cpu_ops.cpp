@@ -43,8 +43,7 @@ const RefFile* op_reference(const std::string& op) {
     generated = true;
     dir = gpt2::testref::make_temp_dir("gpt2-opsref");
     const std::string script = std::string(GPT2_SOURCE_DIR) + "/tests/reference/ops_reference.py";
-    const int rc = gpt2::testref::run_python_script(script, "--out \"" + dir + "\" --seed 1234",
-                                                    dir + "/log.txt");
+    const int rc = gpt2::testref::run_python_script(script, "--out \"" + dir + "\" --seed 1234", dir + "/log.txt");
     if (rc != 0) FAIL("ops_reference.py failed (exit " << rc << "), see " << dir << "/log.txt");
   }
   auto it = cache.find(op);
@@ -74,8 +73,8 @@ void check_torch(const std::string& op, const std::string& name, const Vec& got,
 // Central differences of loss() w.r.t. sampled elements of x, against the analytic gradient.
 // Returns max |fd - analytic| / max |analytic| over the samples. loss() is evaluated in double
 // on top of fp32 ops; eps is relative to the element's magnitude.
-double fd_check(const std::string& what, const std::function<double()>& loss, float* x, size_t n,
-                const float* analytic, int samples = 24, float eps = 1e-3f) {
+double fd_check(const std::string& what, const std::function<double()>& loss, float* x, size_t n, const float* analytic,
+                int samples = 24, float eps = 1e-3f) {
   std::mt19937 rng(static_cast<unsigned>(n * 7919 + what.size()));
   std::uniform_int_distribution<size_t> pick(0, n - 1);
   double max_an = 0.0, max_diff = 0.0;
@@ -166,8 +165,8 @@ TEST_CASE("cpu layernorm matches torch and finite differences", "[cpu][ops][torc
   check_torch("layernorm", "mean", mean, r);
   check_torch("layernorm", "rstd", rstd, r);
   Vec dinp = vec(r, "dinp_init"), dw = vec(r, "dweight_init"), db = vec(r, "dbias_init");
-  layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(),
-                     rstd.data(), d.B, d.T, d.C);
+  layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(), rstd.data(),
+                     d.B, d.T, d.C);
   check_torch("layernorm", "dinp", dinp, r);  // dinp_init + grad: the fused residual add
   check_torch("layernorm", "dweight", dw, r);
   check_torch("layernorm", "dbias", db, r);
@@ -178,8 +177,8 @@ TEST_CASE("cpu layernorm matches torch and finite differences", "[cpu][ops][torc
   CHECK(bitwise_equal(out, out2));
 
   Vec gi(inp.size(), 0.f), gw(w.size(), 0.f), gb(b.size(), 0.f);
-  layernorm_backward(gi.data(), gw.data(), gb.data(), dout.data(), inp.data(), w.data(), mean.data(),
-                     rstd.data(), d.B, d.T, d.C);
+  layernorm_backward(gi.data(), gw.data(), gb.data(), dout.data(), inp.data(), w.data(), mean.data(), rstd.data(), d.B,
+                     d.T, d.C);
   Vec m2(N), r2(N);
   auto loss = [&] {
     layernorm_forward(out.data(), m2.data(), r2.data(), inp.data(), w.data(), b.data(), d.B, d.T, d.C);
@@ -230,8 +229,8 @@ TEST_CASE("cpu matmul matches torch on every instruction set", "[cpu][ops][torch
 
 TEST_CASE("cpu matmul finite differences", "[cpu][ops][matmul]") {
   const int N = 13, C = 21, OC = 35;
-  Vec inp = random_vec(size_t(N) * C, 1), w = random_vec(size_t(OC) * C, 2, 0.3f),
-      b = random_vec(OC, 3), dout = random_vec(size_t(N) * OC, 4);
+  Vec inp = random_vec(size_t(N) * C, 1), w = random_vec(size_t(OC) * C, 2, 0.3f), b = random_vec(OC, 3),
+      dout = random_vec(size_t(N) * OC, 4);
   Vec out(size_t(N) * OC), dinp(size_t(N) * C), dw(w.size(), 0.f), db(OC, 0.f);
   matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
   auto loss = [&] {
@@ -246,8 +245,8 @@ TEST_CASE("cpu matmul finite differences", "[cpu][ops][matmul]") {
 TEST_CASE("cpu matmul is deterministic across threads and token chunks", "[cpu][ops][matmul]") {
   // Sizes that cross every cache block and leave ragged register tiles.
   const int N = 300, C = 410, OC = 530;
-  const Vec inp = random_vec(size_t(N) * C, 11), w = random_vec(size_t(OC) * C, 12, 0.05f),
-            b = random_vec(OC, 13), dout = random_vec(size_t(N) * OC, 14);
+  const Vec inp = random_vec(size_t(N) * C, 11), w = random_vec(size_t(OC) * C, 12, 0.05f), b = random_vec(OC, 13),
+            dout = random_vec(size_t(N) * OC, 14);
   auto run = [&](int threads, int chunk, Vec& out, Vec& dinp, Vec& dw, Vec& db) {
     const int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
@@ -287,8 +286,7 @@ TEST_CASE("cpu attention matches torch and finite differences", "[cpu][ops][torc
   check_torch("attention", "y", y, r);
   check_torch("attention", "lse", lse, r);
   Vec dqkv(qkv.size(), 123.f);  // garbage: every element must be written
-  attention_backward(dqkv.data(), scratch.data(), dy.data(), qkv.data(), y.data(), lse.data(), d.B, d.T,
-                     d.C, d.NH);
+  attention_backward(dqkv.data(), scratch.data(), dy.data(), qkv.data(), y.data(), lse.data(), d.B, d.T, d.C, d.NH);
   check_torch("attention", "dqkv", dqkv, r);
 
   Vec y2(y.size()), l2(lse.size());
@@ -436,8 +434,8 @@ TEST_CASE("cpu global_norm matches torch and is thread-count independent", "[cpu
 TEST_CASE("cpu ops backward passes are thread-count independent", "[cpu][ops]") {
   const int B = 2, T = 33, C = 130, NH = 5, Vp = 97;
   const size_t N = size_t(B) * T;
-  const Vec inp = random_vec(N * C, 21), w = random_vec(C, 22), b = random_vec(C, 23),
-            dout = random_vec(N * C, 24), qkv = random_vec(N * 3 * C, 25), wte = random_vec(size_t(Vp) * C, 26);
+  const Vec inp = random_vec(N * C, 21), w = random_vec(C, 22), b = random_vec(C, 23), dout = random_vec(N * C, 24),
+            qkv = random_vec(N * 3 * C, 25), wte = random_vec(size_t(Vp) * C, 26);
   std::vector<int32_t> tok(N);
   for (size_t i = 0; i < N; i++) tok[i] = int32_t((i * 7) % 11);  // many repeats
   auto run = [&](int threads) {
@@ -446,8 +444,8 @@ TEST_CASE("cpu ops backward passes are thread-count independent", "[cpu][ops]") 
     std::vector<Vec> res;
     Vec out(N * C), mean(N), rstd(N), di(N * C, 0.f), dw(C, 0.f), db(C, 0.f);
     layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), B, T, C);
-    layernorm_backward(di.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(),
-                       rstd.data(), B, T, C);
+    layernorm_backward(di.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), mean.data(), rstd.data(), B,
+                       T, C);
     res.insert(res.end(), {out, di, dw, db});
     Vec y(N * C), lse(size_t(B) * NH * T), sc(attention_scratch_floats(B, T, NH)), dq(N * 3 * C);
     attention_forward(y.data(), lse.data(), sc.data(), qkv.data(), B, T, C, NH);

@@ -21,8 +21,8 @@ std::vector<uint16_t> ramp(size_t n, int vocab = 50257) {
   return v;
 }
 
-std::string llmc_bytes(const std::vector<uint16_t>& toks, int32_t magic = kShardMagic,
-                       int32_t version = kShardVersion, int64_t count = INT64_MIN) {
+std::string llmc_bytes(const std::vector<uint16_t>& toks, int32_t magic = kShardMagic, int32_t version = kShardVersion,
+                       int64_t count = INT64_MIN) {
   int32_t header[256] = {};
   header[0] = magic;
   header[1] = version;
@@ -33,8 +33,8 @@ std::string llmc_bytes(const std::vector<uint16_t>& toks, int32_t magic = kShard
 }
 
 // Expects inspect/read to throw a FileError for `path` whose message holds every fragment.
-void expect_file_error(const std::string& path, DataFormat fmt,
-                       std::initializer_list<const char*> fragments, int vocab = 50257) {
+void expect_file_error(const std::string& path, DataFormat fmt, std::initializer_list<const char*> fragments,
+                       int vocab = 50257) {
   try {
     read_shard(path, fmt, vocab);
     FAIL("no error for " << path);

@@ -21,8 +21,7 @@ std::vector<uint16_t> file_tokens(int f, size_t n) {
   return v;
 }
 
-std::string make_shards(const std::string& name, std::vector<size_t> sizes,
-                        DataFormat fmt = DataFormat::kLlmc) {
+std::string make_shards(const std::string& name, std::vector<size_t> sizes, DataFormat fmt = DataFormat::kLlmc) {
   const std::string dir = scratch_dir(name);
   for (size_t f = 0; f < sizes.size(); ++f) {
     const auto toks = file_tokens(int(f), sizes[f]);
@@ -51,8 +50,8 @@ std::vector<Batch> take(DataLoader& dl, int n) {
   return v;
 }
 
-DataLoaderOptions opts(const std::string& pattern, int B, int T, bool shuffle, uint64_t seed = 1,
-                       int rank = 0, int world = 1) {
+DataLoaderOptions opts(const std::string& pattern, int B, int T, bool shuffle, uint64_t seed = 1, int rank = 0,
+                       int world = 1) {
   DataLoaderOptions o;
   o.pattern = pattern;
   o.B = B;
@@ -103,8 +102,7 @@ TEST_CASE("dataloader: the same seed gives the same batches, another seed others
   CHECK_FALSE(next(plain) == ba[0]);
 }
 
-TEST_CASE("dataloader: an epoch visits every window exactly once, in a new order each epoch",
-          "[data][loader]") {
+TEST_CASE("dataloader: an epoch visits every window exactly once, in a new order each epoch", "[data][loader]") {
   const std::string dir = make_shards("dl_epoch", {1601, 801});
   DataLoader dl(opts(dir + "/train_*.bin", 4, 8, true, 7));
   // File 0: 200 windows = 50 steps; file 1: 100 windows = 25 steps.
@@ -126,8 +124,7 @@ TEST_CASE("dataloader: an epoch visits every window exactly once, in a new order
   CHECK(dl.epoch() == 2);
 }
 
-TEST_CASE("dataloader: save and restore resume exactly, across file and epoch ends",
-          "[data][loader]") {
+TEST_CASE("dataloader: save and restore resume exactly, across file and epoch ends", "[data][loader]") {
   const std::string dir = make_shards("dl_resume", {1601, 801, 1201});
   const auto o = opts(dir + "/train_*.bin", 4, 8, true, 99);
   for (int split : {0, 1, 49, 50, 74, 130, 260}) {

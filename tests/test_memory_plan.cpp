@@ -1,12 +1,12 @@
 // The memory plan: parameter counts, totals against an independent hand formula, layout
 // invariants (aligned, non-overlapping, categories sum to the total), linearity in B, the
 // ordering of the recompute policies, and the seed's 12 GB case.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 
-#include "engine/util/errors.h"
 #include "engine/plan/memory_plan.h"
 #include "engine/plan/model_config.h"
+#include "engine/util/errors.h"
 
 using namespace gpt2;
 
@@ -23,16 +23,16 @@ RunConfig make_run(int B, int T, Precision p = Precision::BF16, Recompute::Kind 
 
 // Independent hand formula for plans where every buffer is already a multiple of 256 bytes
 // (true for the configs below; the test checks that assumption separately).
-int64_t hand_total(const ModelConfig& m, int64_t B, int64_t T, bool bf16, const std::string& policy,
-                   int64_t chunk, int64_t world, bool zero1, int64_t reserve) {
+int64_t hand_total(const ModelConfig& m, int64_t B, int64_t T, bool bf16, const std::string& policy, int64_t chunk,
+                   int64_t world, bool zero1, int64_t reserve) {
   const int64_t L = m.num_layers, C = m.channels, NH = m.num_heads, Vp = m.padded_vocab;
   const int64_t P = num_parameters(m);
   const int64_t d = bf16 ? 2 : 4;
   const int64_t BT = B * T;
-  int64_t total = 2 * P * d;                       // params + grads
+  int64_t total = 2 * P * d;  // params + grads
   const int64_t shard = zero1 ? P / world : P;
-  total += shard * 4 * 2;                          // m, v
-  if (bf16) total += shard * 4;                    // master weights
+  total += shard * 4 * 2;        // m, v
+  if (bf16) total += shard * 4;  // master weights
   // Per stored layer, per token: ln1, qkv, atty, x2, ln2, fch, g in the run dtype; four LN
   // statistics and NH logsumexps in fp32.
   int64_t per_layer_act = (C + 3 * C + C + C + C + 4 * C + 4 * C) * d + 4 * 4 + NH * 4;
@@ -50,8 +50,8 @@ int64_t hand_total(const ModelConfig& m, int64_t B, int64_t T, bool bf16, const 
   }
   total += BT * (4 + 4 + (L + 1) * C * d + stored_layers * per_layer_act + C * d + 8);
   total += BT * ((C + C + 3 * C + 4 * C) * d + NH * 4 + recompute_scratch);  // backward scratch
-  total += chunk * Vp * d + BT * 4;                                         // logits + losses
-  total += (32 << 20) + 1024 * 4;                                           // workspaces
+  total += chunk * Vp * d + BT * 4;                                          // logits + losses
+  total += (32 << 20) + 1024 * 4;                                            // workspaces
   // CUDA-only kernel scratch: encoder backward token buckets, layernorm backward partials,
   // the global norm's result (one float, rounded up to the 256-byte alignment), bias staging.
   total += 4 * BT * 4 + std::min<int64_t>(BT, 1024) * 2 * C * 4 + 256 + 4 * C * 4;
@@ -100,12 +100,11 @@ TEST_CASE("plan totals equal an independent hand formula", "[plan]") {
     const MemoryPlan plan = make_memory_plan(m, r);
     for (const auto& b : plan.buffers) {
       INFO(b.name);
-      if (b.name == "workspace.norm_result") continue;  // counted as 256 in the formula
+      if (b.name == "workspace.norm_result") continue;    // counted as 256 in the formula
       REQUIRE(b.bytes == b.numel * dtype_size(b.dtype));  // the hand formula's assumption
     }
     const int64_t reserve = kDefaultCudaReserveBytes + (c.world > 1 ? kDefaultNcclReserveBytes : 0);
-    CHECK(plan.total_bytes() ==
-          hand_total(m, c.B, c.T, c.bf16, c.policy, c.chunk, c.world, c.zero == 1, reserve));
+    CHECK(plan.total_bytes() == hand_total(m, c.B, c.T, c.bf16, c.policy, c.chunk, c.world, c.zero == 1, reserve));
   }
 }
 

@@ -6,9 +6,9 @@
 #include <cstring>
 
 #include "engine/backend/cpu_backend.h"
-#include "engine/util/errors.h"
 #include "engine/model/model.h"
 #include "engine/train/trainer.h"
+#include "engine/util/errors.h"
 #include "tests/engine_test_util.h"
 
 using namespace gpt2;
@@ -61,7 +61,6 @@ RunOutcome train_tiny(const char* policy, int chunk, int steps = 3) {
   return out;
 }
 
-
 }  // namespace
 
 TEST_CASE("every recompute policy and logits chunk gives bitwise-identical training", "[model]") {
@@ -99,8 +98,8 @@ TEST_CASE("a 200-step CPU run on a learnable stream drives the loss down", "[mod
   const double val_after = trainer.evaluate();
   std::printf("  200 steps: first loss %.4f, mean of last 10 %.4f, val %.4f -> %.4f (ln 256 = %.4f)\n", first, last10,
               val_before, val_after, std::log(256.0));
-  CHECK(first > 5.0);                // starts near ln(256) = 5.545
-  CHECK(last10 < first - 2.5);       // learns most of the rule
+  CHECK(first > 5.0);           // starts near ln(256) = 5.545
+  CHECK(last10 < first - 2.5);  // learns most of the rule
   CHECK(val_after < val_before - 2.5);
 }
 

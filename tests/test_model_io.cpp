@@ -1,25 +1,24 @@
 // Model files: llm.c .bin (fp32 v3, bf16 v5) and HF safetensors round trips to the bit, the
 // Conv1D transpose and name mapping checked against a safetensors file written here by hand,
 // and corrupt files (bad magic, truncated, wrong shapes) rejected with the file named.
+#include <sys/stat.h>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
 
-#include "tests/engine_test_util.h"
+#include "engine/model/model_io.h"
 #include "engine/util/bf16.h"
 #include "engine/util/errors.h"
-#include "engine/model/model_io.h"
 #include "engine/util/rng.h"
+#include "tests/engine_test_util.h"
 
 using namespace gpt2;
 
 namespace {
 
 using namespace testutil;  // tiny_config, tmp_dir, slurp, spit, same_bits, error_of
-
 
 ModelConfig small_config() { return testutil::tiny_config(2, 32, 100, 16); }
 
@@ -30,13 +29,11 @@ ModelWeights random_weights(const ModelConfig& c, uint64_t seed) {
   Rng r(seed);
   for (auto& x : w.data) x = static_cast<float>(r.normal());
   // wte's padding rows are zero, as in every llm.c file (safetensors has no room for them).
-  for (int64_t i = static_cast<int64_t>(c.vocab_size) * c.channels; i < static_cast<int64_t>(c.padded_vocab) * c.channels; ++i)
+  for (int64_t i = static_cast<int64_t>(c.vocab_size) * c.channels;
+       i < static_cast<int64_t>(c.padded_vocab) * c.channels; ++i)
     w.data[i] = 0.0f;
   return w;
 }
-
-
-
 
 // An independent safetensors writer (F32 only), with HF's names and layouts.
 struct StEntry {
@@ -194,13 +191,15 @@ TEST_CASE("corrupt model files are rejected with the file named", "[model_io]") 
   const int32_t layers = 3;  // header claims 3 layers, the body holds 2
   std::memcpy(&bad[16], &layers, 4);
   spit(d + "/shape.bin", bad);
-  CHECK_THAT(error_of([&] { load_llmc_model(d + "/shape.bin"); }), Catch::Contains("shape.bin") && Catch::Contains("L=3"));
+  CHECK_THAT(error_of([&] { load_llmc_model(d + "/shape.bin"); }),
+             Catch::Contains("shape.bin") && Catch::Contains("L=3"));
 
   bad = good;
   const int32_t heads = 5;  // 5 heads do not divide 32
   std::memcpy(&bad[20], &heads, 4);
   spit(d + "/heads.bin", bad);
-  CHECK_THAT(error_of([&] { load_llmc_model(d + "/heads.bin"); }), Catch::Contains("heads.bin") && Catch::Contains("invalid"));
+  CHECK_THAT(error_of([&] { load_llmc_model(d + "/heads.bin"); }),
+             Catch::Contains("heads.bin") && Catch::Contains("invalid"));
 
   save_safetensors(d + "/good.safetensors", w, WeightDType::FP32);
   const std::string st = slurp(d + "/good.safetensors");

@@ -5,8 +5,8 @@
 
 #include "engine/data/data_shard.h"
 #include "engine/data/documents.h"
-#include "engine/util/errors.h"
 #include "engine/data/prepro.h"
+#include "engine/util/errors.h"
 #include "tests/data_test_util.h"
 
 using namespace gpt2;
@@ -158,11 +158,9 @@ TEST_CASE("prepro: input and option errors", "[data][prepro]") {
   write_bytes(dir + "/broken.jsonl", "{\"text\": \"unterminated}\n");
   CHECK_THROWS_WITH(run_prepro(base({dir + "/broken.jsonl"}, dir + "/o2"), log),
                     Catch::Contains("line 1 (byte offset 0) is not valid JSON"));
-  CHECK_THROWS_WITH(run_prepro(base({dir + "/missing.txt"}, dir + "/o3"), log),
-                    Catch::Contains("does not exist"));
+  CHECK_THROWS_WITH(run_prepro(base({dir + "/missing.txt"}, dir + "/o3"), log), Catch::Contains("does not exist"));
   std::filesystem::create_directories(dir + "/emptydir");
-  CHECK_THROWS_WITH(run_prepro(base({dir + "/emptydir"}, dir + "/o4"), log),
-                    Catch::Contains("no files"));
+  CHECK_THROWS_WITH(run_prepro(base({dir + "/emptydir"}, dir + "/o4"), log), Catch::Contains("no files"));
   write_bytes(dir + "/ok.txt", "hello");
   PreproOptions o = base({dir + "/ok.txt"}, dir + "/o5");
   o.val_fraction = 1.0;

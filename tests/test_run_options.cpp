@@ -3,8 +3,8 @@
 #include <sstream>
 
 #include "engine/cli/dry_run.h"
-#include "engine/util/errors.h"
 #include "engine/cli/run_options.h"
+#include "engine/util/errors.h"
 
 using namespace gpt2;
 
@@ -37,8 +37,8 @@ std::string error_flag(std::vector<const char*> args) {
 }  // namespace
 
 TEST_CASE("flags parse into options and a custom model", "[cli]") {
-  Parsed p = parse({"--dry-run", "--layers", "4", "--heads", "4", "--width", "128", "--vocab", "1000",
-                    "--max-seq-len", "256", "--micro-batch", "8", "--recompute", "norm", "--gpu-mem", "1GiB"});
+  Parsed p = parse({"--dry-run", "--layers", "4", "--heads", "4", "--width", "128", "--vocab", "1000", "--max-seq-len",
+                    "256", "--micro-batch", "8", "--recompute", "norm", "--gpu-mem", "1GiB"});
   REQUIRE(p.code == -1);
   const ModelConfig m = resolve_model(p.opts);
   CHECK(m.num_layers == 4);
@@ -75,8 +75,8 @@ TEST_CASE("every nonsensical config names its flag before any allocation", "[cli
   CHECK(error_flag({"--dry-run", "--micro-batch", "4", "--world-size", "3", "--total-batch-tokens", "16384",
                     "--gpu-mem", "12GiB"}) == "--total-batch-tokens");
   CHECK(error_flag({"--dry-run", "--model", "d48", "--micro-batch", "auto", "--gpu-mem", "4GiB"}) == "--gpu-mem");
-  CHECK(error_flag({"--dry-run", "--model", "d48", "--micro-batch", "auto", "--gpu", "rtx3060-12gb",
-                    "--seq-len", "1024", "--zero", "0"}) != "--heads");  // d48 on 12 GB: fits or names --gpu
+  CHECK(error_flag({"--dry-run", "--model", "d48", "--micro-batch", "auto", "--gpu", "rtx3060-12gb", "--seq-len",
+                    "1024", "--zero", "0"}) != "--heads");  // d48 on 12 GB: fits or names --gpu
   CHECK(error_flag({"--dry-run", "--gpu", "gtx480"}) == "--gpu");
   CHECK(error_flag({"--dry-run", "--gpu-mem", "12 potatoes"}) == "--gpu-mem");
   CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--micro-batch", "many"}) == "--micro-batch");

@@ -2,25 +2,24 @@
 // generation is deterministic for a seed, temperature 0 is greedy, the window slides past the
 // context; HellaSwag scoring picks the ending with the lowest mean loss, from llm.c's eval .bin
 // or the jsonl, and rejects malformed files.
+#include <sys/stat.h>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <sys/stat.h>
 
-#include "tests/engine_test_util.h"
 #include "engine/backend/cpu_backend.h"
-#include "engine/util/errors.h"
-#include "engine/train/hellaswag.h"
 #include "engine/model/model.h"
 #include "engine/model/sampler.h"
+#include "engine/train/hellaswag.h"
+#include "engine/util/errors.h"
+#include "tests/engine_test_util.h"
 
 using namespace gpt2;
 
 namespace {
 
 using testutil::tmp_dir;
-
 
 MemoryPlan sample_plan(const char* recompute = "none", int T = 32, bool training = true) {
   const ModelConfig m = testutil::tiny_config(2, 64, 256, 32);
@@ -239,7 +238,8 @@ TEST_CASE("HellaSwag jsonl is encoded as llm.c does (needs the tokenizer files)"
     std::ofstream o(d + "/val.jsonl");
     o << R"({"ind": 24, "ctx_a": "A man is sitting on a roof.", "ctx_b": "he", "ctx": "A man is sitting on a roof. he", "label": 3, "endings": ["is using wrap to wrap a pair of skis.", "is ripping level tiles off.", "is holding a rubik's cube.", "starts pulling up roofing on a roof."]})"
       << "\n\n"
-      << R"({"ctx_a": "Hello", "ctx_b": "world", "label": "1", "endings": ["a", "b"]})" << "\n";
+      << R"({"ctx_a": "Hello", "ctx_b": "world", "label": "1", "endings": ["a", "b"]})"
+      << "\n";
   }
   const auto ex = load_hellaswag(d + "/val.jsonl", &tok);
   REQUIRE(ex.size() == 2);
@@ -250,7 +250,8 @@ TEST_CASE("HellaSwag jsonl is encoded as llm.c does (needs the tokenizer files)"
   CHECK(ex[1].context == tok.encode("Hello world"));
   {
     std::ofstream o(d + "/bad.jsonl");
-    o << R"({"ctx": "x", "endings": ["a"], "label": 4})" << "\n";
+    o << R"({"ctx": "x", "endings": ["a"], "label": 4})"
+      << "\n";
   }
   CHECK_THROWS_WITH(load_hellaswag(d + "/bad.jsonl", &tok), Catch::Contains("line 1"));
 }

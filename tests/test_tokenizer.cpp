@@ -8,9 +8,9 @@
 #include <unordered_map>
 
 #include "engine/data/bpe.h"
-#include "engine/util/errors.h"
 #include "engine/data/pretokenizer.h"
 #include "engine/data/tokenizer.h"
+#include "engine/util/errors.h"
 #include "tests/data_test_util.h"
 
 using gpt2::Tokenizer;
@@ -41,10 +41,10 @@ void put_utf8(std::string& s, uint32_t cp) {
 // combining marks and emoji. Avoids U+0085 and U+FEFF, where the JS port's \s differs from
 // GPT-2's (tested separately), and surrogates.
 std::string random_text(std::mt19937& rng, size_t n_chars) {
-  static const uint32_t pools[][2] = {
-      {'a', 'z'},     {'A', 'Z'},       {'0', '9'},        {' ', ' '},       {'!', '/'},
-      {'\n', '\n'},   {0xA0, 0xFF},     {0x391, 0x3C9},    {0x4E00, 0x4E80}, {0x300, 0x36F},
-      {0x1F600, 0x1F64F}, {'\'', '\''}, {'\t', '\t'},      {0x3000, 0x3002}, {0x660, 0x669}};
+  static const uint32_t pools[][2] = {{'a', 'z'},       {'A', 'Z'},       {'0', '9'},         {' ', ' '},
+                                      {'!', '/'},       {'\n', '\n'},     {0xA0, 0xFF},       {0x391, 0x3C9},
+                                      {0x4E00, 0x4E80}, {0x300, 0x36F},   {0x1F600, 0x1F64F}, {'\'', '\''},
+                                      {'\t', '\t'},     {0x3000, 0x3002}, {0x660, 0x669}};
   std::string s;
   for (size_t i = 0; i < n_chars; ++i) {
     const auto& p = pools[rng() % (sizeof pools / sizeof pools[0])];
@@ -57,28 +57,61 @@ std::vector<std::string> hard_strings() {
   std::vector<std::string> v = {
       // contractions (GPT-2 only splits lower-case ones)
       "I'm here, you're there, they've gone, he'll stay, she'd know, it's fine, don't, can't",
-      "IT'S LOUD, I'M SURE", "rock'n'roll O'Neil's 'quoted' ''double'' '''", "'s 't 're 've 'm 'll 'd",
+      "IT'S LOUD, I'M SURE",
+      "rock'n'roll O'Neil's 'quoted' ''double'' '''",
+      "'s 't 're 've 'm 'll 'd",
       // digits
-      "123 1234567890 3.14159 2024-01-01 $1,000,000.00 x1y2z3 42nd", " 42  007", "١٢٣ ½ Ⅻ ²³",
+      "123 1234567890 3.14159 2024-01-01 $1,000,000.00 x1y2z3 42nd",
+      " 42  007",
+      "١٢٣ ½ Ⅻ ²³",
       // whitespace runs
-      "a    b", "   leading", "trailing   ", "\n\n\n", "tab\t\tsep", "mixed \t\n \t end",
-      std::string(1000, ' ') + "x", std::string(300, '\n'), "line\r\nline\r\n", "a\u00a0b \u00a0 c",
-      "wide\u3000space\u2028sep\u2029par", "  \t  \n  ",
+      "a    b",
+      "   leading",
+      "trailing   ",
+      "\n\n\n",
+      "tab\t\tsep",
+      "mixed \t\n \t end",
+      std::string(1000, ' ') + "x",
+      std::string(300, '\n'),
+      "line\r\nline\r\n",
+      "a\u00a0b \u00a0 c",
+      "wide\u3000space\u2028sep\u2029par",
+      "  \t  \n  ",
       // emoji
-      "😀", "👨‍👩‍👧‍👦 family", "🇯🇵 flag", "I ❤️ NY", "🤖🤖🤖 robots!!", "emoji😀in😀words",
+      "😀",
+      "👨‍👩‍👧‍👦 family",
+      "🇯🇵 flag",
+      "I ❤️ NY",
+      "🤖🤖🤖 robots!!",
+      "emoji😀in😀words",
       // CJK and other scripts
-      "你好，世界！", "日本語のテキストです。カタカナ", "한국어 텍스트", "Ελληνικά Русский עברית العربية",
+      "你好，世界！",
+      "日本語のテキストです。カタカナ",
+      "한국어 텍스트",
+      "Ελληνικά Русский עברית العربية",
       // combining marks
-      "e\u0301 cafe\u0301 café", "Z\u0351\u0345a\u0344l\u034cg\u0350o", "\u0915\u094d\u0937\u093f",
+      "e\u0301 cafe\u0301 café",
+      "Z\u0351\u0345a\u0344l\u034cg\u0350o",
+      "\u0915\u094d\u0937\u093f",
       "a\u0300\u0301\u0302\u0303\u0304",
       // <|endoftext|> written in text is ordinary text
-      "<|endoftext|>", "Hello<|endoftext|>world", " <|endoftext|> \n<|endoftext|>",
+      "<|endoftext|>",
+      "Hello<|endoftext|>world",
+      " <|endoftext|> \n<|endoftext|>",
       // punctuation, code, URLs, control characters
-      "!!!???...---", "https://example.com/path?q=1&r=2#frag", "for (int i = 0; i < n; ++i) {}",
-      "∑∫√∞ ≤ ≥", std::string("nul\0byte", 8), "\x01\x02\x7f ctrl", "",
-      "a", " ", "Ġ Ċ ĠĠ",
+      "!!!???...---",
+      "https://example.com/path?q=1&r=2#frag",
+      "for (int i = 0; i < n; ++i) {}",
+      "∑∫√∞ ≤ ≥",
+      std::string("nul\0byte", 8),
+      "\x01\x02\x7f ctrl",
+      "",
+      "a",
+      " ",
+      "Ġ Ċ ĠĠ",
       // long words: the heap merge path (> 48 bytes)
-      std::string(500, 'a'), "pneumonoultramicroscopicsilicovolcanoconiosis" + std::string(400, 'z'),
+      std::string(500, 'a'),
+      "pneumonoultramicroscopicsilicovolcanoconiosis" + std::string(400, 'z'),
   };
   std::string rep;
   for (int i = 0; i < 20; ++i) rep += "pneumonoultramicroscopicsilicovolcanoconiosis";
@@ -154,15 +187,13 @@ TEST_CASE("tokenizer: ids equal the JS reference encoder on hard strings", "[tok
     const std::vector<int32_t> got = tk.encode(inputs[i]);
     if (got != expected[i]) {
       ++mismatches;
-      UNSCOPED_INFO("input " << i << " (" << inputs[i].size() << " bytes): '"
-                             << inputs[i].substr(0, 80) << "'");
+      UNSCOPED_INFO("input " << i << " (" << inputs[i].size() << " bytes): '" << inputs[i].substr(0, 80) << "'");
     }
   }
   CHECK(mismatches == 0);
 }
 
-TEST_CASE("tokenizer: ids equal the JS reference encoder on every Brown corpus file",
-          "[tokenizer][reference][brown]") {
+TEST_CASE("tokenizer: ids equal the JS reference encoder on every Brown corpus file", "[tokenizer][reference][brown]") {
   const Tokenizer& tk = gpt2_tokenizer();
   const std::vector<std::string> files = brown_text_files();
   const auto expected = js_reference_encode(files, "files", 2);
@@ -200,8 +231,7 @@ TEST_CASE("tokenizer: whitespace is Unicode White_Space (U+0085 yes, U+FEFF no)"
   CHECK(pretokens("a\u180e b") == std::vector<std::string>{"a", "\u180e", " b"});
   // And the ordinary cases.
   // A whitespace run before a word leaves its last character to stand alone.
-  CHECK(pretokens("I'm  fine\n\nok") ==
-        std::vector<std::string>{"I", "'m", " ", " fine", "\n", "\n", "ok"});
+  CHECK(pretokens("I'm  fine\n\nok") == std::vector<std::string>{"I", "'m", " ", " fine", "\n", "\n", "ok"});
   CHECK(pretokens("x   \ny") == std::vector<std::string>{"x", "   ", "\n", "y"});
 }
 
@@ -212,13 +242,14 @@ TEST_CASE("tokenizer: invalid UTF-8 is encoded byte-exactly and never crashes", 
   REQUIRE(x80 >= 0);
   // The documented rule: a run of invalid bytes is a pre-token of its own, between the valid
   // runs around it, which encode as they would alone.
-  CHECK(tk.encode("abc\xff" "def") == concat({tk.encode("abc"), {ff}, tk.encode("def")}));
+  CHECK(tk.encode("abc\xff"
+                  "def") == concat({tk.encode("abc"), {ff}, tk.encode("def")}));
   CHECK(tk.encode("hel\x80lo") == concat({tk.encode("hel"), {x80}, tk.encode("lo")}));
   CHECK(pretokens("ok \xc0\xaf\xed\xa0\x80 end\xe4\xbd") ==
         std::vector<std::string>{"ok", " ", "\xc0\xaf\xed\xa0\x80", " end", "\xe4\xbd"});
   // Overlong, surrogate, truncated, stray continuation, bytes 0xF8..0xFF: round trip exactly.
-  for (const std::string s : {"\xc0\xaf", "\xed\xa0\x80", "\xe4\xbd", "\x80\x80\x80", "\xf8\xff\xfe",
-                              "caf\xe9 au lait", "\xf4\x90\x80\x80 beyond U+10FFFF"}) {
+  for (const std::string s : {"\xc0\xaf", "\xed\xa0\x80", "\xe4\xbd", "\x80\x80\x80", "\xf8\xff\xfe", "caf\xe9 au lait",
+                              "\xf4\x90\x80\x80 beyond U+10FFFF"}) {
     CHECK(tk.decode(tk.encode(s)) == s);
   }
   std::mt19937 rng(99);

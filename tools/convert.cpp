@@ -7,8 +7,8 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "engine/util/errors.h"
 #include "engine/model/model_io.h"
+#include "engine/util/errors.h"
 
 int main(int argc, char** argv) {
   std::string in, out, dtype = "auto";
@@ -17,8 +17,10 @@ int main(int argc, char** argv) {
   app.add_option("--in", in, "Input model: llm.c .bin or .safetensors")->required();
   app.add_option("--out", out, "Output model: .safetensors, or anything else for llm.c .bin")->required();
   app.add_option("--dtype", dtype, "auto | fp32 | bf16 (auto: as the input)")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "fp32", "bf16"}));
-  app.add_option("--heads", heads, "Head count for a .safetensors without config.json (default: GPT-2's for the width)");
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+  app.add_option("--heads", heads,
+                 "Head count for a .safetensors without config.json (default: GPT-2's for the width)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -27,7 +29,7 @@ int main(int argc, char** argv) {
   }
   try {
     const gpt2::ModelWeights w = gpt2::load_model_file(in, heads);
-    const gpt2::WeightDType dt = dtype == "auto" ? w.source_dtype
+    const gpt2::WeightDType dt = dtype == "auto"   ? w.source_dtype
                                  : dtype == "bf16" ? gpt2::WeightDType::BF16
                                                    : gpt2::WeightDType::FP32;
     gpt2::save_model_file(out, w, dt);

@@ -18,18 +18,14 @@ int main(int argc, char** argv) {
       "plus gpt2_tokenizer.bin (llm.c tokenizer, for decoding) and prepro.json (a summary).\n",
       "prepro"};
   app.get_formatter()->column_width(30);
-  app.add_option("--input,-i", opt.inputs, "Text files, directories, or .jsonl files")
-      ->required()
-      ->expected(1, -1);
+  app.add_option("--input,-i", opt.inputs, "Text files, directories, or .jsonl files")->required()->expected(1, -1);
   app.add_option("--out-dir,-o", opt.out_dir, "Output directory (created if missing)")->required();
   app.add_option("--val-fraction", opt.val_fraction,
                  "Fraction of documents for validation, spread evenly through the input "
                  "(a single text file: its last fraction of bytes, from a line start)")
       ->capture_default_str();
   app.add_option("--shard-tokens", opt.shard_tokens, "Tokens per llm.c shard")->capture_default_str();
-  app.add_option("--format", format, "Output format")
-      ->check(CLI::IsMember({"llmc", "nanogpt"}))
-      ->capture_default_str();
+  app.add_option("--format", format, "Output format")->check(CLI::IsMember({"llmc", "nanogpt"}))->capture_default_str();
   app.add_option("--tokenizer-dir", opt.tokenizer_dir,
                  "Directory with encoder.json and vocab.bpe (default: $GPT2_TOKENIZER_DIR or "
                  "data/tokenizer; made by data/fetch_tokenizer.sh)");
@@ -43,9 +39,9 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   opt.format = gpt2::parse_data_format(format, "--format");
-  opt.progress = quiet ? gpt2::ProgressBar::Mode::kNever
-                       : force_progress ? gpt2::ProgressBar::Mode::kAlways
-                                        : gpt2::ProgressBar::Mode::kAuto;
+  opt.progress = quiet            ? gpt2::ProgressBar::Mode::kNever
+                 : force_progress ? gpt2::ProgressBar::Mode::kAlways
+                                  : gpt2::ProgressBar::Mode::kAuto;
   try {
     gpt2::run_prepro(opt, std::cout);
     return 0;

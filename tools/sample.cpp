@@ -5,19 +5,19 @@
 // Runs on the CPU backend (fp32) or, with --device cuda, the CUDA backend (bf16). The same model,
 // prompt, options, device and --seed give the same text.
 // Exit codes: 0 ok, 1 error, 2 bad command line.
+#include <sys/stat.h>
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <sstream>
-#include <sys/stat.h>
 
-#include "engine/train/checkpoint.h"
 #include "engine/backend/cpu_backend.h"
 #include "engine/backend/cuda_backend_factory.h"
 #include "engine/backend/device_info.h"
-#include "engine/util/errors.h"
+#include "engine/data/tokenizer.h"
 #include "engine/model/model_io.h"
 #include "engine/model/sampler.h"
-#include "engine/data/tokenizer.h"
+#include "engine/train/checkpoint.h"
+#include "engine/util/errors.h"
 
 namespace {
 bool is_dir(const std::string& p) {
@@ -104,8 +104,10 @@ int main(int argc, char** argv) {
     run.training = false;  // parameters, KV cache and logits only
     const gpt2::MemoryPlan plan = gpt2::make_memory_plan(w.config, run);
     std::unique_ptr<gpt2::Backend> backend;
-    if (dev == gpt2::Device::CPU) backend = std::make_unique<gpt2::CpuBackend>();
-    else backend = gpt2::make_cuda_backend(0);
+    if (dev == gpt2::Device::CPU)
+      backend = std::make_unique<gpt2::CpuBackend>();
+    else
+      backend = gpt2::make_cuda_backend(0);
     gpt2::Model model(plan, *backend);
     model.set_parameters(gpt2::to_flat(plan, w));
 

@@ -10,9 +10,9 @@
 #include <sstream>
 #include <string>
 
+#include "engine/data/tokenizer.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
-#include "engine/data/tokenizer.h"
 
 namespace {
 
@@ -42,13 +42,12 @@ std::vector<int32_t> parse_ids(const std::string& path, const std::string& text,
     if (i == start || (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])))) {
       size_t end = text.find_first_of(" \t\r\n", start);
       throw gpt2::FileError(path, "byte offset " + std::to_string(start) + ": '" +
-                                      text.substr(start, std::min<size_t>(end - start, 20)) +
-                                      "' is not a token id");
+                                      text.substr(start, std::min<size_t>(end - start, 20)) + "' is not a token id");
     }
     if (v >= vocab) {
       throw gpt2::FileError(path, "byte offset " + std::to_string(start) + ": token id " +
-                                      text.substr(start, i - start) +
-                                      " is not below the vocab size " + std::to_string(vocab));
+                                      text.substr(start, i - start) + " is not below the vocab size " +
+                                      std::to_string(vocab));
     }
     ids.push_back(int32_t(v));
   }
@@ -58,8 +57,7 @@ std::vector<int32_t> parse_ids(const std::string& path, const std::string& text,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tokenize: GPT-2 byte-level BPE encode/decode (ids identical to OpenAI's GPT-2).",
-               "tokenize"};
+  CLI::App app{"tokenize: GPT-2 byte-level BPE encode/decode (ids identical to OpenAI's GPT-2).", "tokenize"};
   app.require_subcommand(1);
   std::string dir, bin, file, out;
   bool eot = false;
@@ -104,8 +102,7 @@ int main(int argc, char** argv) {
     } else if (*exp) {
       const gpt2::Tokenizer tk = load(dir, "");
       tk.save_llmc_bin(out);
-      std::cerr << "tokenize: wrote " << out << " (" << tk.vocab_size() << " tokens, EOT "
-                << tk.eot_token() << ")\n";
+      std::cerr << "tokenize: wrote " << out << " (" << tk.vocab_size() << " tokens, EOT " << tk.eot_token() << ")\n";
     }
     return std::fflush(stdout) == 0 ? 0 : 1;
   } catch (const std::exception& e) {

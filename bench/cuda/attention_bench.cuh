@@ -52,8 +52,7 @@ struct Buffers {
     n_y = static_cast<size_t>(B) * T * NH * HS;
     n_lse = static_cast<size_t>(B) * NH * T;
     ok = cudaMalloc(&qkv, n_qkv * sizeof(bf16)) == cudaSuccess && cudaMalloc(&y, n_y * sizeof(bf16)) == cudaSuccess &&
-         cudaMalloc(&dy, n_y * sizeof(bf16)) == cudaSuccess &&
-         cudaMalloc(&dqkv, n_qkv * sizeof(bf16)) == cudaSuccess &&
+         cudaMalloc(&dy, n_y * sizeof(bf16)) == cudaSuccess && cudaMalloc(&dqkv, n_qkv * sizeof(bf16)) == cudaSuccess &&
          cudaMalloc(&lse, n_lse * sizeof(float)) == cudaSuccess &&
          cudaMalloc(&scratch, n_lse * sizeof(float)) == cudaSuccess;
   }

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda/attention_bench.cuh"  // attention's section, after the helpers it uses
 #include "bench/cuda/bench_util.cuh"
 #include "engine/plan/model_config.h"
 #include "kernels/cpu/adamw.h"
@@ -37,8 +38,6 @@
 #include "kernels/cuda/matmul.cuh"
 #include "kernels/cuda/residual.cuh"
 #include "tests/cuda/gpu_test_util.cuh"
-#include "bench/cuda/attention_bench.cuh"  // attention's section, after the helpers it uses
-
 
 using namespace gpt2;
 using gpt2::cuda::bf16;
@@ -85,7 +84,8 @@ void measure_ceilings(Bench& b) {
   const float ms = b.time([&] { cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice); });
   b.report.copy_gbps = 2.0 * bytes / (ms * 1e-3) / 1e9;
   const int n = 8192;
-  DeviceBuffer<bf16> A(static_cast<size_t>(1) * n * n), B(static_cast<size_t>(1) * n * n), D(static_cast<size_t>(1) * n * n);
+  DeviceBuffer<bf16> A(static_cast<size_t>(1) * n * n), B(static_cast<size_t>(1) * n * n),
+      D(static_cast<size_t>(1) * n * n);
   fill(A, 1);
   fill(B, 2);
   const float gms = b.time([&] { cuda::matmul_raw(b.ctx, D.ptr, A.ptr, B.ptr, n, n, n, true, false, 0.0f, 0); });
@@ -126,13 +126,15 @@ bool check_encoder() {
   std::vector<int32_t> tok(B * T);
   std::mt19937 rng(3);
   for (auto& t : tok) t = rng() % V;
-  const auto wte = stored<bf16>(gputest::random_vector(static_cast<size_t>(V) * C, 4)), wpe = stored<bf16>(gputest::random_vector(static_cast<size_t>(T) * C, 5));
+  const auto wte = stored<bf16>(gputest::random_vector(static_cast<size_t>(V) * C, 4)),
+             wpe = stored<bf16>(gputest::random_vector(static_cast<size_t>(T) * C, 5));
   const auto dout = stored<bf16>(gputest::random_vector(static_cast<size_t>(B) * T * C, 6));
   std::vector<float> out(static_cast<size_t>(B) * T * C), dwte(wte.size(), 0.f), dwpe(wpe.size(), 0.f);
   cpu::encoder_forward(out.data(), tok.data(), wte.data(), wpe.data(), B, T, C);
   cpu::encoder_backward(dwte.data(), dwpe.data(), dout.data(), tok.data(), B, T, C);
   DeviceBuffer<int32_t> dtok(tok.size()), scratch(cuda::encoder_backward_scratch_ints(B, T));
-  DeviceBuffer<bf16> dwte_in(wte.size()), dwpe_in(wpe.size()), dout_d(dout.size()), o(out.size()), gw(wte.size()), gp(wpe.size());
+  DeviceBuffer<bf16> dwte_in(wte.size()), dwpe_in(wpe.size()), dout_d(dout.size()), o(out.size()), gw(wte.size()),
+      gp(wpe.size());
   gputest::upload_raw(dtok, tok);
   gputest::upload(dwte_in, wte);
   gputest::upload(dwpe_in, wpe);
@@ -152,15 +154,16 @@ bool check_layernorm() {
   const int N = 37, C = 768;
   const size_t NC = static_cast<size_t>(N) * C;
   const auto x = stored<bf16>(gputest::random_vector(NC, 7)), y = stored<bf16>(gputest::random_vector(NC, 8));
-  const auto w = stored<bf16>(gputest::random_vector(C, 9, 0.5f, 1.5f)), bb = stored<bf16>(gputest::random_vector(C, 10));
+  const auto w = stored<bf16>(gputest::random_vector(C, 9, 0.5f, 1.5f)),
+             bb = stored<bf16>(gputest::random_vector(C, 10));
   const auto dout = stored<bf16>(gputest::random_vector(NC, 11));
   std::vector<float> r(NC), mean(N), rstd(N), res(NC), r2(NC), m2(N), s2(N), dinp(NC, 0.f), dw(C, 0.f), db(C, 0.f);
   cpu::layernorm_forward(r.data(), mean.data(), rstd.data(), x.data(), w.data(), bb.data(), N, 1, C);
   cpu::residual_forward(res.data(), x.data(), y.data(), NC);
   res = stored<bf16>(res);
   cpu::layernorm_forward(r2.data(), m2.data(), s2.data(), res.data(), w.data(), bb.data(), N, 1, C);
-  cpu::layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(), mean.data(), rstd.data(), N,
-                          1, C);
+  cpu::layernorm_backward(dinp.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(), mean.data(), rstd.data(),
+                          N, 1, C);
   DeviceBuffer<bf16> dx(NC), dy(NC), dw_(C), db_(C), o(NC), o2(NC), ores(NC), ddout(NC), gin(NC), gw(C), gb(C);
   DeviceBuffer<float> dm(N), ds(N), scratch(cuda::layernorm_backward_scratch_floats(N, C));
   gputest::upload(dx, x);
@@ -223,19 +226,23 @@ bool check_adamw_norm() {
   std::vector<float> pm = gputest::download(dmaster), ref_pm = p;
   for (size_t i = 1000; i < 1024; ++i) pm[i] = ref_pm[i] = 0;  // padding: not written
   bool ok = gputest::check_close("adamw master", pm, ref_pm, 1e-8f, 1e-6f);
-  ok &= gputest::check_close("global_norm", gputest::download(norm), {float(cpu::global_norm_squared(g.data(), n))}, 0.f,
-                             1e-5f);
+  ok &= gputest::check_close("global_norm", gputest::download(norm), {float(cpu::global_norm_squared(g.data(), n))},
+                             0.f, 1e-5f);
   return ok;
 }
 
 bool check_matmul(cuda::MatmulContext& ctx) {
   const int N = 37, C = 768, OC = 3072;
-  const auto x = stored<bf16>(gputest::random_vector(static_cast<size_t>(N) * C, 15)), w = stored<bf16>(gputest::random_vector(static_cast<size_t>(OC) * C, 16));
-  const auto bias = stored<bf16>(gputest::random_vector(OC, 17)), dout = stored<bf16>(gputest::random_vector(static_cast<size_t>(N) * OC, 18));
-  std::vector<float> out(static_cast<size_t>(N) * OC), dinp(static_cast<size_t>(N) * C), dw(static_cast<size_t>(OC) * C, 0.f), db(OC, 0.f);
+  const auto x = stored<bf16>(gputest::random_vector(static_cast<size_t>(N) * C, 15)),
+             w = stored<bf16>(gputest::random_vector(static_cast<size_t>(OC) * C, 16));
+  const auto bias = stored<bf16>(gputest::random_vector(OC, 17)),
+             dout = stored<bf16>(gputest::random_vector(static_cast<size_t>(N) * OC, 18));
+  std::vector<float> out(static_cast<size_t>(N) * OC), dinp(static_cast<size_t>(N) * C),
+      dw(static_cast<size_t>(OC) * C, 0.f), db(OC, 0.f);
   cpu::matmul_forward(out.data(), x.data(), w.data(), bias.data(), N, C, OC);
   cpu::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(), N, C, OC);
-  DeviceBuffer<bf16> dx(x.size()), dW(w.size()), dB(OC), dO(out.size()), dD(dout.size()), gI(dinp.size()), gW(dw.size()), gB(OC);
+  DeviceBuffer<bf16> dx(x.size()), dW(w.size()), dB(OC), dO(out.size()), dD(dout.size()), gI(dinp.size()),
+      gW(dw.size()), gB(OC);
   gputest::upload(dx, x);
   gputest::upload(dW, w);
   gputest::upload(dB, bias);
@@ -281,7 +288,8 @@ void bench_memory_bound(Bench& b, const Shape& s, const bool ok[6]) {
     std::mt19937 rng(5);
     for (auto& t : tok) t = rng() % V;
     DeviceBuffer<int32_t> dtok(N), scratch(cuda::encoder_backward_scratch_ints(s.B, s.T));
-    DeviceBuffer<bf16> wte(static_cast<size_t>(Vp) * C), wpe(static_cast<size_t>(maxT) * C), dwte(static_cast<size_t>(Vp) * C), dwpe(static_cast<size_t>(maxT) * C);
+    DeviceBuffer<bf16> wte(static_cast<size_t>(Vp) * C), wpe(static_cast<size_t>(maxT) * C),
+        dwte(static_cast<size_t>(Vp) * C), dwpe(static_cast<size_t>(maxT) * C);
     fill(wte, 6);
     fill(wpe, 7);
     dwte.zero();
@@ -303,7 +311,8 @@ void bench_memory_bound(Bench& b, const Shape& s, const bool ok[6]) {
     });
     b.report.add_gbps("residual_layernorm_fwd" + tag, shape, ms, 4.0 * e * NC + 8.0 * N, ok[1]);
     ms = b.time([&] {
-      cuda::layernorm_backward(res.ptr, dw.ptr, db.ptr, ln_scratch.ptr, y.ptr, x.ptr, w.ptr, mean.ptr, rstd.ptr, N, C, 0);
+      cuda::layernorm_backward(res.ptr, dw.ptr, db.ptr, ln_scratch.ptr, y.ptr, x.ptr, w.ptr, mean.ptr, rstd.ptr, N, C,
+                               0);
     });
     // dout, inp, dinp read; dinp written; mean/rstd read.
     b.report.add_gbps("layernorm_bwd" + tag, shape, ms, 4.0 * e * NC + 8.0 * N, ok[1]);
@@ -328,9 +337,8 @@ void bench_memory_bound(Bench& b, const Shape& s, const bool ok[6]) {
     gputest::upload_raw(tgt, t);
     fill(logits, 9, -4.f, 4.f);
     // Overwriting the logits with dlogits each repeat is fine for timing: the values stay finite.
-    const float ms = b.time([&] {
-      cuda::classifier_forward_backward(losses.ptr, logits.ptr, tgt.ptr, Nc, V, Vp, 1.0f / Nc, true, 0);
-    });
+    const float ms = b.time(
+        [&] { cuda::classifier_forward_backward(losses.ptr, logits.ptr, tgt.ptr, Nc, V, Vp, 1.0f / Nc, true, 0); });
     b.report.add_gbps("classifier" + tag, "chunk=4096 Vp=50304", ms, 2.0 * e * Nc * Vp + 8.0 * Nc, ok[2]);
   }
 }
@@ -372,11 +380,12 @@ void bench_matmuls(Bench& b, const Shape& s, bool ok) {
     int K, OC;
     bool gelu;
   };
-  const G layers[] = {{"qkv", C, 3 * C, false}, {"attproj", C, C, false}, {"fc+gelu", C, 4 * C, true},
-                      {"fcproj", 4 * C, C, false}};
+  const G layers[] = {
+      {"qkv", C, 3 * C, false}, {"attproj", C, C, false}, {"fc+gelu", C, 4 * C, true}, {"fcproj", 4 * C, C, false}};
   for (const G& l : layers) {
-    DeviceBuffer<bf16> inp(static_cast<size_t>(N) * l.K), w(static_cast<size_t>(l.OC) * l.K), bias(l.OC), out(static_cast<size_t>(N) * l.OC),
-        pre(l.gelu ? static_cast<size_t>(N) * l.OC : 1), dinp(static_cast<size_t>(N) * l.K), dw(static_cast<size_t>(l.OC) * l.K), db(l.OC);
+    DeviceBuffer<bf16> inp(static_cast<size_t>(N) * l.K), w(static_cast<size_t>(l.OC) * l.K), bias(l.OC),
+        out(static_cast<size_t>(N) * l.OC), pre(l.gelu ? static_cast<size_t>(N) * l.OC : 1),
+        dinp(static_cast<size_t>(N) * l.K), dw(static_cast<size_t>(l.OC) * l.K), db(l.OC);
     fill(inp, 20);
     fill(w, 21, -0.05f, 0.05f);
     fill(bias, 22);
@@ -397,10 +406,12 @@ void bench_matmuls(Bench& b, const Shape& s, bool ok) {
   }
   {  // lm_head chunk: (4096, C) x (Vp, C)^T
     const int Nc = 4096, Vp = 50304;
-    DeviceBuffer<bf16> inp(static_cast<size_t>(Nc) * C), w(static_cast<size_t>(Vp) * C), out(static_cast<size_t>(Nc) * Vp);
+    DeviceBuffer<bf16> inp(static_cast<size_t>(Nc) * C), w(static_cast<size_t>(Vp) * C),
+        out(static_cast<size_t>(Nc) * Vp);
     fill(inp, 24);
     fill(w, 25, -0.05f, 0.05f);
-    const float ms = b.time([&] { cuda::matmul_forward(b.ctx, out.ptr, nullptr, inp.ptr, w.ptr, nullptr, Nc, C, Vp, 0); });
+    const float ms =
+        b.time([&] { cuda::matmul_forward(b.ctx, out.ptr, nullptr, inp.ptr, w.ptr, nullptr, Nc, C, Vp, 0); });
     b.report.add_tflops(std::string("matmul_fwd lm_head ") + s.name, "M=4096 N=50304 K=" + std::to_string(C), ms,
                         2.0 * Nc * double(C) * Vp, ok);
   }
@@ -439,9 +450,12 @@ int main(int argc, char** argv) {
   std::string only;
   int repeats = 30;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
-    else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
+      json = argv[++i];
+    else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc)
+      repeats = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc)
+      only = argv[++i];
     else {
       std::fprintf(stderr, "usage: %s [--json out.json] [--repeats N] [--only d12|d48]\n", argv[0]);
       return 2;

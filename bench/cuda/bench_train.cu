@@ -13,10 +13,10 @@
 #include <fstream>
 #include <string>
 
-#include "engine/plan/autofit.h"
 #include "engine/backend/cuda_backend_factory.h"
-#include "engine/plan/gpu_catalog.h"
 #include "engine/model/model.h"
+#include "engine/plan/autofit.h"
+#include "engine/plan/gpu_catalog.h"
 #include "engine/train/trainer.h"
 #include "engine/util/units.h"
 #include "tests/cuda/gpu_test_util.cuh"
@@ -64,11 +64,11 @@ Result measure(const std::string& name, RunConfig run, int steps) {
   r.tok_s = static_cast<double>(plan.run.total_batch_tokens) / (r.ms / 1e3);
   const double peak_flops = be->peak_bf16_tflops() * 1e12;
   r.mfu = peak_flops > 0 ? training_flops_per_token(m, run.seq_len) * r.tok_s / peak_flops : 0;
-  std::printf("%-14s B=%-3d accum=%-2d recompute=%-9s chunk=%-5d %9.1f ms/step %10.0f tok/s  MFU %5.1f%%  planned %s  "
-              "measured peak %s\n",
-              name.c_str(), plan.run.micro_batch, plan.grad_accum, to_string(plan.run.recompute).c_str(),
-              plan.run.logits_chunk, r.ms, r.tok_s, 100 * r.mfu, format_bytes(r.planned).c_str(),
-              format_bytes(r.peak).c_str());
+  std::printf(
+      "%-14s B=%-3d accum=%-2d recompute=%-9s chunk=%-5d %9.1f ms/step %10.0f tok/s  MFU %5.1f%%  planned %s  "
+      "measured peak %s\n",
+      name.c_str(), plan.run.micro_batch, plan.grad_accum, to_string(plan.run.recompute).c_str(), plan.run.logits_chunk,
+      r.ms, r.tok_s, 100 * r.mfu, format_bytes(r.planned).c_str(), format_bytes(r.peak).c_str());
   return r;
 }
 
@@ -79,8 +79,10 @@ int main(int argc, char** argv) {
   int steps = 5;
   std::string json;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json = argv[++i];
-    else steps = std::atoi(argv[i]);
+    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+      json = argv[++i];
+    else
+      steps = std::atoi(argv[i]);
   }
   RunConfig base;
   base.device = Device::CUDA;
@@ -104,16 +106,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   const Result b = measure("auto 11GiB", fit.best.run, steps);
-  std::printf("auto-fit at 11 GiB reaches %.1f%% of the unconstrained tok/s (target >= 75%%); its measured peak is "
-              "%s of the 11 GiB budget\n",
-              100.0 * b.tok_s / a.tok_s, format_bytes(b.peak).c_str());
+  std::printf(
+      "auto-fit at 11 GiB reaches %.1f%% of the unconstrained tok/s (target >= 75%%); its measured peak is "
+      "%s of the 11 GiB budget\n",
+      100.0 * b.tok_s / a.tok_s, format_bytes(b.peak).c_str());
   if (!json.empty()) {
     std::ofstream f(json);
     for (const Result* r : {&a, &b})
-      f << "{\"name\":\"" << r->name << "\",\"micro_batch\":" << r->run.micro_batch << ",\"grad_accum\":"
-        << r->grad_accum << ",\"recompute\":\"" << to_string(r->run.recompute) << "\",\"ms\":" << r->ms
-        << ",\"tok_per_s\":" << r->tok_s << ",\"mfu\":" << r->mfu << ",\"planned_bytes\":" << r->planned
-        << ",\"peak_bytes\":" << r->peak << "}\n";
+      f << "{\"name\":\"" << r->name << "\",\"micro_batch\":" << r->run.micro_batch
+        << ",\"grad_accum\":" << r->grad_accum << ",\"recompute\":\"" << to_string(r->run.recompute)
+        << "\",\"ms\":" << r->ms << ",\"tok_per_s\":" << r->tok_s << ",\"mfu\":" << r->mfu
+        << ",\"planned_bytes\":" << r->planned << ",\"peak_bytes\":" << r->peak << "}\n";
   }
   return 0;
 }

@@ -73,19 +73,19 @@ inline float time_median_ms(const std::function<void()>& fn, int repeats = 50, i
 
 // One line of the benchmark table (and one object of the JSON file).
 struct BenchRow {
-  std::string name;        // e.g. "layernorm_fwd d12"
-  std::string shape;       // e.g. "B=64 T=1024 C=768"
-  double ms = 0;           // median over the repeats
-  double value = 0;        // GB/s or TFLOP/s
-  std::string unit;        // "GB/s" or "TFLOP/s"
+  std::string name;           // e.g. "layernorm_fwd d12"
+  std::string shape;          // e.g. "B=64 T=1024 C=768"
+  double ms = 0;              // median over the repeats
+  double value = 0;           // GB/s or TFLOP/s
+  std::string unit;           // "GB/s" or "TFLOP/s"
   double pct_of_ceiling = 0;  // value / the matching measured ceiling, in %
   bool checked_ok = false;    // the kernel matched the CPU reference before timing
 };
 
 struct BenchReport {
-  std::string device;        // cudaDeviceProp::name
-  double copy_gbps = 0;      // measured device-to-device copy: (read + write bytes) / time
-  double gemm_tflops = 0;    // measured large cuBLASLt bf16 GEMM
+  std::string device;      // cudaDeviceProp::name
+  double copy_gbps = 0;    // measured device-to-device copy: (read + write bytes) / time
+  double gemm_tflops = 0;  // measured large cuBLASLt bf16 GEMM
   std::vector<BenchRow> rows;
   int repeats = 50;
   int warmup = 5;

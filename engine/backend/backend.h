@@ -27,7 +27,9 @@ struct TensorRef {
 
   TensorRef at(int64_t elems) const { return {ptr + elems * dtype_size(dtype), dtype}; }
   template <typename T>
-  T* as() const { return reinterpret_cast<T*>(ptr); }
+  T* as() const {
+    return reinterpret_cast<T*>(ptr);
+  }
   explicit operator bool() const { return ptr != nullptr; }
 };
 
@@ -83,24 +85,23 @@ class Backend {
     layernorm_forward(out, mean, rstd, residual, weight, bias, N, C);
   }
   // Recomputes the forward's output from the saved statistics, bitwise identical to it.
-  virtual void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd,
-                                   TensorRef weight, TensorRef bias, int N, int C) = 0;
+  virtual void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd, TensorRef weight,
+                                   TensorRef bias, int N, int C) = 0;
   virtual void layernorm_backward(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout, TensorRef inp,
                                   TensorRef weight, const float* mean, const float* rstd, int N, int C) = 0;
   // out = inp · weightᵀ + bias; weight (OC, C); bias may be null.
-  virtual void matmul_forward(TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias, int N, int C,
-                              int OC) = 0;
+  virtual void matmul_forward(TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias, int N, int C, int OC) = 0;
   // pre = inp · weightᵀ + bias and out = gelu(pre), fused where the backend can.
-  virtual void matmul_forward_gelu(TensorRef pre, TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias,
-                                   int N, int C, int OC) = 0;
+  virtual void matmul_forward_gelu(TensorRef pre, TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias, int N,
+                                   int C, int OC) = 0;
   // dinp = dout · weight (written; may be null), dweight += doutᵀ · inp, dbias += Σ dout (may be null).
   virtual void matmul_backward(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout, TensorRef inp,
                                TensorRef weight, int N, int C, int OC) = 0;
   // matmul_backward through a GELU: dinp = (dout · weight) ∘ gelu'(pre_gelu). This default runs
   // the two ops; a backend overrides it to fuse the GELU gradient into the matmul's epilogue (the
   // rounding of dinp then happens once).
-  virtual void matmul_backward_gelu(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout,
-                                    TensorRef inp, TensorRef weight, TensorRef pre_gelu, int N, int C, int OC) {
+  virtual void matmul_backward_gelu(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout, TensorRef inp,
+                                    TensorRef weight, TensorRef pre_gelu, int N, int C, int OC) {
     matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     gelu_backward(dinp, pre_gelu, dinp, static_cast<int64_t>(N) * C);
   }

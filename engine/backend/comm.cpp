@@ -82,9 +82,9 @@ class MpiCommunicator final : public Communicator {
   }
   void all_gather(TensorRef buf, int64_t n) override {
     float* p = f32(buf);
-    mpi_check(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, p, static_cast<int>(n / world_), MPI_FLOAT,
-                            MPI_COMM_WORLD),
-              "MPI_Allgather");
+    mpi_check(
+        MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, p, static_cast<int>(n / world_), MPI_FLOAT, MPI_COMM_WORLD),
+        "MPI_Allgather");
   }
   void broadcast(TensorRef buf, int64_t n, int root) override {
     mpi_check(MPI_Bcast(buf.ptr, static_cast<int>(n * dtype_size(buf.dtype)), MPI_BYTE, root, MPI_COMM_WORLD),

@@ -60,8 +60,8 @@ class Communicator {
 
 // The communicator for a process: single when world_size is 1; MPI for the CPU backend; NCCL
 // for the CUDA backend (needs a build with NCCL and MPI). GPT2_FORCE_COMMUNICATOR=1 under a
-// launcher uses MPI/NCCL even for one process, so a one-GPU machine runs the multi-GPU path. Throws ConfigError naming --world-size
-// when the launcher asks for more than one process and this build cannot provide it.
+// launcher uses MPI/NCCL even for one process, so a one-GPU machine runs the multi-GPU path. Throws ConfigError naming
+// --world-size when the launcher asks for more than one process and this build cannot provide it.
 std::unique_ptr<Communicator> make_communicator(const ProcessInfo& info, Backend& backend);
 
 // Whether this build has MPI and NCCL, as the collectives in comm.cpp see it (GPT2_HAVE_MPI and

@@ -69,13 +69,11 @@ void CpuBackend::layernorm_recompute(TensorRef out, TensorRef inp, const float* 
                                      TensorRef weight, TensorRef bias, int N, int C) {
   cpu::layernorm_recompute(f32(out), f32(inp), mean, rstd, f32(weight), f32(bias), 1, N, C);
 }
-void CpuBackend::layernorm_backward(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout,
-                                    TensorRef inp, TensorRef weight, const float* mean, const float* rstd, int N,
-                                    int C) {
+void CpuBackend::layernorm_backward(TensorRef dinp, TensorRef dweight, TensorRef dbias, TensorRef dout, TensorRef inp,
+                                    TensorRef weight, const float* mean, const float* rstd, int N, int C) {
   cpu::layernorm_backward(f32(dinp), f32(dweight), f32(dbias), f32(dout), f32(inp), f32(weight), mean, rstd, 1, N, C);
 }
-void CpuBackend::matmul_forward(TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias, int N, int C,
-                                int OC) {
+void CpuBackend::matmul_forward(TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias, int N, int C, int OC) {
   cpu::matmul_forward(f32(out), f32(inp), f32(weight), f32(bias), N, C, OC);
 }
 void CpuBackend::matmul_forward_gelu(TensorRef pre, TensorRef out, TensorRef inp, TensorRef weight, TensorRef bias,
@@ -109,7 +107,8 @@ void CpuBackend::attention_decode(TensorRef y, float* scratch, TensorRef qkv, in
 }
 void CpuBackend::classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp,
                             float dloss_scale, bool compute_grad) {
-  const int64_t bad = cpu::classifier_forward_backward(losses, f32(logits), targets, N, V, Vp, dloss_scale, compute_grad);
+  const int64_t bad =
+      cpu::classifier_forward_backward(losses, f32(logits), targets, N, V, Vp, dloss_scale, compute_grad);
   if (bad >= 0) throw std::logic_error("classifier: target out of range at row " + std::to_string(bad));
 }
 double CpuBackend::global_norm_squared(TensorRef x, int64_t n, float* /*partials*/) {

@@ -37,8 +37,7 @@ class CpuBackend final : public Backend {
   void gelu_forward(TensorRef out, TensorRef inp, int64_t n) override;
   void gelu_backward(TensorRef dinp, TensorRef inp, TensorRef dout, int64_t n) override;
   void residual_forward(TensorRef out, TensorRef a, TensorRef b, int64_t n) override;
-  void attention_forward(TensorRef y, float* lse, float* scratch, TensorRef qkv, int B, int T, int C,
-                         int NH) override;
+  void attention_forward(TensorRef y, float* lse, float* scratch, TensorRef qkv, int B, int T, int C, int NH) override;
   void attention_backward(TensorRef dqkv, float* scratch, TensorRef dy, TensorRef qkv, TensorRef y, const float* lse,
                           int B, int T, int C, int NH) override;
   void attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) override;

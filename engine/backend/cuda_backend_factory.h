@@ -16,7 +16,7 @@ struct CudaMemoryReport {
   int64_t total_bytes = 0;        // device memory
   int64_t free_before_arena = 0;  // after the context and library handles exist
   int64_t free_after_arena = 0;
-  int64_t reserve_bytes = 0;      // total - free_before_arena: context, handles, other processes
+  int64_t reserve_bytes = 0;  // total - free_before_arena: context, handles, other processes
   int64_t arena_drop_bytes() const { return free_before_arena - free_after_arena; }
 };
 

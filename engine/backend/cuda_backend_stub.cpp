@@ -5,8 +5,9 @@
 #if !defined(GPT2_HAVE_CUDA)
 namespace gpt2 {
 std::unique_ptr<CudaBackendBase> make_cuda_backend(int) {
-  throw ConfigError("--device", "this build has no CUDA backend (nvcc was not found when it was configured); "
-                                "use --device cpu");
+  throw ConfigError("--device",
+                    "this build has no CUDA backend (nvcc was not found when it was configured); "
+                    "use --device cpu");
 }
 }  // namespace gpt2
 #endif

@@ -22,8 +22,8 @@ CudaDeviceInfo query_cuda_device() {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
-    info.why_absent = err != cudaSuccess ? std::string("no usable CUDA device (") + cudaGetErrorString(err) + ")"
-                                         : "no CUDA device";
+    info.why_absent =
+        err != cudaSuccess ? std::string("no usable CUDA device (") + cudaGetErrorString(err) + ")" : "no CUDA device";
     cudaGetLastError();  // clear the sticky-free error so later calls start clean
     return info;
   }

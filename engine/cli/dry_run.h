@@ -3,9 +3,9 @@
 #pragma once
 #include <iosfwd>
 
+#include "engine/cli/run_options.h"
 #include "engine/plan/autofit.h"
 #include "engine/plan/plan_report.h"
-#include "engine/cli/run_options.h"
 
 namespace gpt2 {
 

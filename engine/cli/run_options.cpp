@@ -8,8 +8,8 @@
 
 #include "engine/backend/comm.h"
 #include "engine/backend/device_info.h"
-#include "engine/util/errors.h"
 #include "engine/model/model_io.h"
+#include "engine/util/errors.h"
 #include "engine/util/units.h"
 
 namespace gpt2 {
@@ -41,8 +41,11 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       "Multi-process runs: launch with mpirun/srun, one process per GPU (see README).");
 
   auto* g_model = "Model";
-  app.add_option("--model", o.model, "Preset d12|d24|d36|d48 (gpt2, gpt2-medium, gpt2-large, gpt2-xl), an llm.c model .bin, or an HF .safetensors")
-      ->capture_default_str()->group(g_model);
+  app.add_option(
+         "--model", o.model,
+         "Preset d12|d24|d36|d48 (gpt2, gpt2-medium, gpt2-large, gpt2-xl), an llm.c model .bin, or an HF .safetensors")
+      ->capture_default_str()
+      ->group(g_model);
   app.add_option("--layers", o.layers, "Custom shape: number of layers L")->group(g_model);
   app.add_option("--heads", o.heads, "Custom shape: attention heads NH")->group(g_model);
   app.add_option("--width", o.width, "Custom shape: channels C")->group(g_model);
@@ -52,80 +55,131 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   auto* g_run = "Run and memory plan";
   app.add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str()->group(g_run);
   app.add_option("--micro-batch,-b", o.micro_batch, "Micro-batch B, or 'auto' to fit the budget")
-      ->capture_default_str()->group(g_run);
+      ->capture_default_str()
+      ->group(g_run);
   app.add_option("--seq-len,-t", o.seq_len, "Sequence length T (default: min(1024, context))")->group(g_run);
   app.add_option("--total-batch-tokens", o.total_batch_tokens,
                  "Tokens per optimizer step over all ranks; sets gradient accumulation "
-                 "(default B*T*world, or 524288 with --micro-batch auto)")->group(g_run);
+                 "(default B*T*world, or 524288 with --micro-batch auto)")
+      ->group(g_run);
   app.add_option("--precision", o.precision, "auto | bf16 | fp32 (auto: bf16 on cuda, fp32 on cpu)")
-      ->capture_default_str()->group(g_run);
+      ->capture_default_str()
+      ->group(g_run);
   app.add_option("--master-weights", o.master_weights, "auto | on | off: fp32 master copy for bf16 runs")
-      ->capture_default_str()->group(g_run);
+      ->capture_default_str()
+      ->group(g_run);
   app.add_option("--recompute", o.recompute, "none | gelu | norm | block | budget | budget:K")
-      ->capture_default_str()->group(g_run);
+      ->capture_default_str()
+      ->group(g_run);
   app.add_option("--logits-chunk", o.logits_chunk, "Tokens per lm_head chunk, or auto")
-      ->capture_default_str()->group(g_run);
+      ->capture_default_str()
+      ->group(g_run);
   app.add_option("--zero", o.zero, "ZeRO stage 0 or 1")->capture_default_str()->group(g_run);
   app.add_option("--world-size", o.world_size, "Processes (GPUs); a dry run plans for one rank of this many")
       ->group(g_run);
   app.add_option("--rank", o.rank, "Rank to plan for in a dry run")->group(g_run);
-  app.add_option("--reserve", o.reserve, "Memory outside the arena (CUDA context, handles), e.g. 600MiB; "
-                 "default: measured at start-up, or 512MiB in a dry run")->group(g_run);
+  app.add_option("--reserve", o.reserve,
+                 "Memory outside the arena (CUDA context, handles), e.g. 600MiB; "
+                 "default: measured at start-up, or 512MiB in a dry run")
+      ->group(g_run);
 
   auto* g_dry = "Dry run";
   app.add_flag("--dry-run", o.dry_run, "Print the memory plan and whether it fits; needs no GPU")->group(g_dry);
   app.add_flag("--json", o.json, "With --dry-run: print the plan as JSON")->group(g_dry);
   app.add_option("--gpu-mem", o.gpu_mem, "Memory budget, e.g. 12GiB, 11.5G, 24GB")->group(g_dry);
-  app.add_option("--gpu", o.gpu, "Budget of a known card: rtx3060-12gb, rtx3090, rtx4090, a100-40gb, "
-                 "a100-80gb, h100-80gb, h100-pcie, h200")->group(g_dry);
+  app.add_option("--gpu", o.gpu,
+                 "Budget of a known card: rtx3060-12gb, rtx3090, rtx4090, a100-40gb, "
+                 "a100-80gb, h100-80gb, h100-pcie, h200")
+      ->group(g_dry);
 
   auto* g_train = "Training";
-  app.add_option("--steps", o.steps, "Optimizer steps")->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
-  app.add_option("--lr", o.lr, "Peak learning rate")->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
-  app.add_option("--warmup", o.warmup, "Warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+  app.add_option("--steps", o.steps, "Optimizer steps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->group(g_train);
+  app.add_option("--lr", o.lr, "Peak learning rate")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_train);
+  app.add_option("--warmup", o.warmup, "Warmup steps")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_train);
   app.add_option("--lr-schedule", o.lr_schedule, "cosine | linear | constant | wsd")
-      ->capture_default_str()->check(CLI::IsMember({"cosine", "linear", "constant", "wsd"}))->group(g_train);
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cosine", "linear", "constant", "wsd"}))
+      ->group(g_train);
   app.add_option("--final-lr-frac", o.final_lr_frac, "Final learning rate as a fraction of --lr")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0))->group(g_train);
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0))
+      ->group(g_train);
   app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay (2-D weights only)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_train);
   app.add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm to this (0 = off)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_train);
   app.add_option("--seed", o.seed, "Seed for initialisation and data order")->capture_default_str()->group(g_train);
   app.add_option("--val-every", o.val_every, "Validation loss every N steps (0 = at the end only)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_train);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_train);
   app.add_option("--val-batches", o.val_batches, "Micro-batches per validation (per rank)")
-      ->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->group(g_train);
   app.add_option("--log", o.log_file, "Write one JSON object per step to this .jsonl file")->group(g_train);
   app.add_option("--train-data", o.train_data, "Training data: glob of llm.c shards, a nanoGPT .bin, or 'synthetic'")
       ->group(g_train);
   app.add_option("--val-data", o.val_data, "Validation data (same forms as --train-data)")->group(g_train);
   app.add_option("--data-format", o.data_format, "auto | llmc | nanogpt")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "llmc", "nanogpt"}))->group(g_train);
-  app.add_flag("--skip-nonfinite", o.skip_nonfinite, "Skip an update whose loss or gradient is NaN/inf instead of stopping")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "llmc", "nanogpt"}))
+      ->group(g_train);
+  app.add_flag("--skip-nonfinite", o.skip_nonfinite,
+               "Skip an update whose loss or gradient is NaN/inf instead of stopping")
       ->group(g_train);
   app.add_option("--print-every", o.print_every, "Print a log line every N steps")
-      ->capture_default_str()->check(CLI::PositiveNumber)->group(g_train);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->group(g_train);
 
   auto* g_ckpt = "Checkpoints, sampling and evaluation";
   app.add_option("--checkpoint-dir", o.checkpoint_dir, "Write checkpoints (llm.c model .bin + state file) here")
       ->group(g_ckpt);
   app.add_option("--checkpoint-every", o.checkpoint_every, "Checkpoint every N steps (0 = after the last step only)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_ckpt);
   app.add_option("--keep-checkpoints", o.keep_checkpoints, "Keep the newest N checkpoints (0 = all)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_ckpt);
   app.add_flag("--resume", o.resume, "Continue exactly from the latest checkpoint in --checkpoint-dir")->group(g_ckpt);
   app.add_option("--sample-every", o.sample_every, "Print a generated sample every N steps (0 = never)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
-  app.add_option("--sample-prompt", o.sample_prompt, "Prompt for --sample-every (default: <|endoftext|>)")->group(g_ckpt);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_ckpt);
+  app.add_option("--sample-prompt", o.sample_prompt, "Prompt for --sample-every (default: <|endoftext|>)")
+      ->group(g_ckpt);
   app.add_option("--sample-tokens", o.sample_tokens, "Tokens to generate per sample")
-      ->capture_default_str()->check(CLI::PositiveNumber)->group(g_ckpt);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->group(g_ckpt);
   app.add_option("--sample-temperature", o.sample_temperature, "Sampling temperature (0 = greedy)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_ckpt);
   app.add_option("--sample-top-k", o.sample_top_k, "Sample from the k most likely tokens (0 = all)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber)->group(g_ckpt);
-  app.add_option("--tokenizer-dir", o.tokenizer_dir, "encoder.json + vocab.bpe (default data/tokenizer)")->group(g_ckpt);
-  app.add_option("--hellaswag", o.hellaswag, "Evaluate HellaSwag (llm.c hellaswag_val.bin or the .jsonl) after training")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(g_ckpt);
+  app.add_option("--tokenizer-dir", o.tokenizer_dir, "encoder.json + vocab.bpe (default data/tokenizer)")
+      ->group(g_ckpt);
+  app.add_option("--hellaswag", o.hellaswag,
+                 "Evaluate HellaSwag (llm.c hellaswag_val.bin or the .jsonl) after training")
       ->group(g_ckpt);
   app.add_flag("--eval-only", o.eval_only, "Do not train: evaluate (val loss, --hellaswag) and sample the model")
       ->group(g_ckpt);
@@ -204,12 +258,18 @@ RunConfig resolve_run(const RunOptions& o, const ModelConfig& m, Device device) 
   r.seq_len = o.seq_len > 0 ? o.seq_len : std::min(1024, m.max_seq_len);
   if (o.total_batch_tokens < 0) throw ConfigError("--total-batch-tokens", "must be positive");
   r.total_batch_tokens = o.total_batch_tokens;
-  if (o.precision == "auto") r.precision = device == Device::CPU ? Precision::FP32 : Precision::BF16;
-  else r.precision = parse_precision(o.precision);
-  if (o.master_weights == "auto") r.master_weights = -1;
-  else if (o.master_weights == "on") r.master_weights = 1;
-  else if (o.master_weights == "off") r.master_weights = 0;
-  else throw ConfigError("--master-weights", "expected auto, on or off, got '" + o.master_weights + "'");
+  if (o.precision == "auto")
+    r.precision = device == Device::CPU ? Precision::FP32 : Precision::BF16;
+  else
+    r.precision = parse_precision(o.precision);
+  if (o.master_weights == "auto")
+    r.master_weights = -1;
+  else if (o.master_weights == "on")
+    r.master_weights = 1;
+  else if (o.master_weights == "off")
+    r.master_weights = 0;
+  else
+    throw ConfigError("--master-weights", "expected auto, on or off, got '" + o.master_weights + "'");
   r.recompute = parse_recompute(o.recompute);
   if (o.logits_chunk == "auto") {
     r.logits_chunk = 0;

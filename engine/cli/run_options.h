@@ -13,28 +13,28 @@ namespace gpt2 {
 
 struct RunOptions {
   // ---- model ----
-  std::string model = "d12";      // preset (d12/d24/d36/d48) or a model file
+  std::string model = "d12";                                         // preset (d12/d24/d36/d48) or a model file
   int layers = 0, heads = 0, width = 0, vocab = 0, max_seq_len = 0;  // 0 = from --model
 
   // ---- run / memory plan ----
-  std::string device = "auto";    // auto | cpu | cuda
-  std::string micro_batch = "4";  // a number or "auto"
-  int seq_len = 0;                // 0 = min(1024, max_seq_len)
-  int64_t total_batch_tokens = 0; // 0 = B·T·world (524,288 with --micro-batch auto)
-  std::string precision = "auto"; // auto (bf16 on cuda, fp32 on cpu) | bf16 | fp32
+  std::string device = "auto";          // auto | cpu | cuda
+  std::string micro_batch = "4";        // a number or "auto"
+  int seq_len = 0;                      // 0 = min(1024, max_seq_len)
+  int64_t total_batch_tokens = 0;       // 0 = B·T·world (524,288 with --micro-batch auto)
+  std::string precision = "auto";       // auto (bf16 on cuda, fp32 on cpu) | bf16 | fp32
   std::string master_weights = "auto";  // auto | on | off
   std::string recompute = "none";
   std::string logits_chunk = "auto";
   int zero = 0;
-  int world_size = 0;             // 0 = 1, or the launcher's world size in a real run
+  int world_size = 0;  // 0 = 1, or the launcher's world size in a real run
   int rank = 0;
-  std::string reserve;            // bytes outside the arena; default: measured / estimated
+  std::string reserve;  // bytes outside the arena; default: measured / estimated
 
   // ---- dry run / budget ----
   bool dry_run = false;
   bool json = false;
-  std::string gpu_mem;            // "12GiB"
-  std::string gpu;                // card name from the catalog
+  std::string gpu_mem;  // "12GiB"
+  std::string gpu;      // card name from the catalog
 
   // ---- training ----
   int64_t steps = 200;
@@ -45,28 +45,28 @@ struct RunOptions {
   double weight_decay = 0.1;
   double grad_clip = 1.0;
   uint64_t seed = 1337;
-  int64_t val_every = 0;          // 0 = only at the end
+  int64_t val_every = 0;  // 0 = only at the end
   int64_t val_batches = 4;
   std::string log_file;
-  std::string train_data;         // glob of shards, nanoGPT .bin, or "synthetic"
+  std::string train_data;  // glob of shards, nanoGPT .bin, or "synthetic"
   std::string val_data;
   std::string data_format = "auto";
   bool skip_nonfinite = false;
   int64_t print_every = 1;
 
   // ---- checkpoints, sampling, evaluation (engine/train/checkpoint.h, sampler.h, hellaswag.h) ----
-  std::string checkpoint_dir;     // empty = no checkpoints
-  int64_t checkpoint_every = 0;   // 0 = only after the last step
-  int keep_checkpoints = 0;       // 0 = keep all
-  bool resume = false;            // continue from checkpoint_dir/latest
-  int64_t sample_every = 0;       // 0 = never
+  std::string checkpoint_dir;      // empty = no checkpoints
+  int64_t checkpoint_every = 0;    // 0 = only after the last step
+  int keep_checkpoints = 0;        // 0 = keep all
+  bool resume = false;             // continue from checkpoint_dir/latest
+  int64_t sample_every = 0;        // 0 = never
   std::string sample_prompt = "";  // empty = start from <|endoftext|>
   int sample_tokens = 64;
   double sample_temperature = 1.0;
   int sample_top_k = 40;
-  std::string tokenizer_dir;      // empty = default_tokenizer_dir()
-  std::string hellaswag;          // llm.c eval .bin or HellaSwag .jsonl
-  bool eval_only = false;         // no training: validation, HellaSwag, a sample
+  std::string tokenizer_dir;  // empty = default_tokenizer_dir()
+  std::string hellaswag;      // llm.c eval .bin or HellaSwag .jsonl
+  bool eval_only = false;     // no training: validation, HellaSwag, a sample
 
   // Which options the user set explicitly, as flags (e.g. "--recompute").
   std::vector<std::string> explicitly_set;

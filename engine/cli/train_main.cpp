@@ -86,8 +86,9 @@ class Sampling {
     enabled_ = o.sample_every > 0 || (o.eval_only && o.was_set("--sample-prompt"));
     if (!enabled_) return;
     if (!model.can_decode())
-      throw ConfigError("--sample-every", "sampling keeps its KV cache in the stored activations; use a --recompute "
-                                          "policy other than block/budget");
+      throw ConfigError("--sample-every",
+                        "sampling keeps its KV cache in the stored activations; use a --recompute "
+                        "policy other than block/budget");
     const Tokenizer& t = tok.get();
     prompt_ = o.sample_prompt.empty() ? std::vector<int32_t>{t.eot_token()} : t.encode(o.sample_prompt);
     for (int32_t id : prompt_)
@@ -149,8 +150,9 @@ void install_step_hook(const RunOptions& o, const TrainOptions& t, const nlohman
   trainer.set_step_hook([&o, &t, settings, &model, &trainer, &train, &sampling, &out](const StepResult& r) {
     const bool last = r.step >= t.steps;
     if (!o.checkpoint_dir.empty() && ((o.checkpoint_every > 0 && r.step % o.checkpoint_every == 0) || last)) {
-      save_checkpoint(o.checkpoint_dir, model, trainer, train, settings, o.seed, o.keep_checkpoints,
-                      [&] { if (t.comm) t.comm->barrier(); });
+      save_checkpoint(o.checkpoint_dir, model, trainer, train, settings, o.seed, o.keep_checkpoints, [&] {
+        if (t.comm) t.comm->barrier();
+      });
       out << "checkpoint step " << r.step << " -> " << checkpoint_model_path(o.checkpoint_dir, r.step) << "\n"
           << std::flush;
     }
@@ -267,13 +269,15 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   const std::string train_spec = o.train_data.empty() ? "synthetic" : o.train_data;
   std::unique_ptr<BatchSource> train = make_source(train_spec, o, plan, true, o.seed);
   std::unique_ptr<BatchSource> val;
-  if (!o.val_data.empty()) val = make_source(o.val_data, o, plan, false, o.seed);
-  else if (train_spec == "synthetic") val = make_source("synthetic", o, plan, false, o.seed ^ 0x5eed);
+  if (!o.val_data.empty())
+    val = make_source(o.val_data, o, plan, false, o.seed);
+  else if (train_spec == "synthetic")
+    val = make_source("synthetic", o, plan, false, o.seed ^ 0x5eed);
 
   out << "model   " << plan.model.describe() << ", " << format_count(plan.num_params) << " parameters\n";
-  out << "run     B=" << plan.run.micro_batch << " T=" << plan.run.seq_len << " grad_accum=" << plan.grad_accum
-      << " (" << format_count(plan.run.total_batch_tokens) << " tokens/step) recompute="
-      << to_string(plan.run.recompute) << " logits_chunk=" << plan.run.logits_chunk << "\n";
+  out << "run     B=" << plan.run.micro_batch << " T=" << plan.run.seq_len << " grad_accum=" << plan.grad_accum << " ("
+      << format_count(plan.run.total_batch_tokens) << " tokens/step) recompute=" << to_string(plan.run.recompute)
+      << " logits_chunk=" << plan.run.logits_chunk << "\n";
   if (rr.autofit_used)
     for (const auto& why : rr.autofit.reasons) out << "auto-fit: " << why << "\n";
   out << "memory  arena " << format_bytes(plan.arena_bytes) << " planned; " << verdict.text << "\n";

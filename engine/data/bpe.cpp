@@ -31,8 +31,8 @@ void BpeMerges::add(int32_t left, int32_t right, int32_t rank, int32_t merged) {
   size_t i = hash(key) & mask_;
   while (slots_[i].key != kEmpty) {
     if (slots_[i].key == key) {
-      throw std::invalid_argument("duplicate BPE merge (" + std::to_string(left) + ", " +
-                                  std::to_string(right) + ") at rank " + std::to_string(rank));
+      throw std::invalid_argument("duplicate BPE merge (" + std::to_string(left) + ", " + std::to_string(right) +
+                                  ") at rank " + std::to_string(rank));
     }
     i = (i + 1) & mask_;
   }
@@ -43,8 +43,7 @@ void BpeMerges::add(int32_t left, int32_t right, int32_t rank, int32_t merged) {
 
 // ---- naive: the reference rule, for short words ---------------------------------------------
 
-void bpe_merge_naive(const BpeMerges& merges, const int32_t* symbols, size_t n,
-                     std::vector<int32_t>& out) {
+void bpe_merge_naive(const BpeMerges& merges, const int32_t* symbols, size_t n, std::vector<int32_t>& out) {
   // Short words live on the stack; long ones (callers normally use the heap version) in a vector.
   int32_t small[64];
   std::vector<int32_t> big;
@@ -86,8 +85,7 @@ void bpe_merge_naive(const BpeMerges& merges, const int32_t* symbols, size_t n,
 
 // ---- heap: O(n log n) for long words ---------------------------------------------------------
 
-void bpe_merge_heap(const BpeMerges& merges, const int32_t* symbols, size_t n,
-                    std::vector<int32_t>& out) {
+void bpe_merge_heap(const BpeMerges& merges, const int32_t* symbols, size_t n, std::vector<int32_t>& out) {
   if (n == 0) return;
   struct Node {
     int32_t id;
@@ -97,9 +95,7 @@ void bpe_merge_heap(const BpeMerges& merges, const int32_t* symbols, size_t n,
     int32_t rank;
     int64_t left;  // node index of the pair's left symbol; node indices never move
     int32_t left_id, right_id;
-    bool operator>(const Candidate& o) const {
-      return rank != o.rank ? rank > o.rank : left > o.left;
-    }
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
   };
   std::vector<Node> nodes(n);
   for (size_t i = 0; i < n; ++i) {
@@ -186,8 +182,7 @@ bool BpeCache::lookup(std::string_view key, std::vector<int32_t>& out) const {
   for (size_t i = h & mask_;; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
     if (!s.used) return false;
-    if (s.hash == h && s.key_len == key.size() &&
-        std::memcmp(keys_.data() + s.key_off, key.data(), key.size()) == 0) {
+    if (s.hash == h && s.key_len == key.size() && std::memcmp(keys_.data() + s.key_off, key.data(), key.size()) == 0) {
       out.insert(out.end(), vals_.begin() + s.val_off, vals_.begin() + s.val_off + s.val_len);
       return true;
     }
@@ -203,8 +198,7 @@ void BpeCache::insert(std::string_view key, const int32_t* ids, size_t n) {
   size_t i = h & mask_;
   while (slots_[i].used) {
     const Slot& s = slots_[i];
-    if (s.hash == h && s.key_len == key.size() &&
-        std::memcmp(keys_.data() + s.key_off, key.data(), key.size()) == 0) {
+    if (s.hash == h && s.key_len == key.size() && std::memcmp(keys_.data() + s.key_off, key.data(), key.size()) == 0) {
       return;  // already present
     }
     i = (i + 1) & mask_;

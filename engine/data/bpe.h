@@ -52,9 +52,7 @@ class BpeMerges {
     uint64_t key = kEmpty;
     Merge merge;
   };
-  static uint64_t pack(int32_t a, int32_t b) {
-    return (uint64_t(uint32_t(a)) << 32) | uint32_t(b);
-  }
+  static uint64_t pack(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
   static size_t hash(uint64_t k) {
     k ^= k >> 31;
     k *= 0x9E3779B97F4A7C15ull;
@@ -68,10 +66,8 @@ class BpeMerges {
 };
 
 // Both append the merged ids of `symbols` (one initial token id per byte) to `out`.
-void bpe_merge_naive(const BpeMerges& merges, const int32_t* symbols, size_t n,
-                     std::vector<int32_t>& out);
-void bpe_merge_heap(const BpeMerges& merges, const int32_t* symbols, size_t n,
-                    std::vector<int32_t>& out);
+void bpe_merge_naive(const BpeMerges& merges, const int32_t* symbols, size_t n, std::vector<int32_t>& out);
+void bpe_merge_heap(const BpeMerges& merges, const int32_t* symbols, size_t n, std::vector<int32_t>& out);
 // Picks one of the two by length (always naive unless merges.heap_safe()).
 void bpe_merge(const BpeMerges& merges, const int32_t* symbols, size_t n, std::vector<int32_t>& out);
 

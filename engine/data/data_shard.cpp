@@ -40,8 +40,8 @@ size_t read_prefix(const std::string& path, void* buf, size_t n) {
 ShardInfo inspect_nanogpt(const std::string& path, uint64_t size) {
   if (size % 2 != 0) {
     throw FileError(path, "has an odd size (" + std::to_string(size) +
-                              " bytes), so it is not whole uint16 tokens: the last byte" +
-                              at(size - 1) + " is cut off");
+                              " bytes), so it is not whole uint16 tokens: the last byte" + at(size - 1) +
+                              " is cut off");
   }
   return ShardInfo{path, DataFormat::kNanoGpt, size / 2, 0};
 }
@@ -55,12 +55,11 @@ ShardInfo inspect_llmc(const std::string& path, uint64_t size, const int32_t* he
   }
   if (size < kShardHeaderBytes) {
     throw FileError(path, "is " + std::to_string(size) +
-                              " bytes, shorter than the 1024-byte llm.c shard header (truncated" +
-                              at(size) + ")");
+                              " bytes, shorter than the 1024-byte llm.c shard header (truncated" + at(size) + ")");
   }
   if (header[1] != kShardVersion) {
-    throw FileError(path, "unsupported shard version " + std::to_string(header[1]) + at(4) +
-                              ", expected " + std::to_string(kShardVersion));
+    throw FileError(path, "unsupported shard version " + std::to_string(header[1]) + at(4) + ", expected " +
+                              std::to_string(kShardVersion));
   }
   if (header[2] < 0) {
     throw FileError(path, "negative token count " + std::to_string(header[2]) + at(8));
@@ -68,14 +67,12 @@ ShardInfo inspect_llmc(const std::string& path, uint64_t size, const int32_t* he
   const uint64_t n = uint64_t(header[2]);
   const uint64_t expected = kShardHeaderBytes + 2 * n;
   if (size < expected) {
-    throw FileError(path, "is shorter than its header says: " + std::to_string(n) +
-                              " tokens need " + std::to_string(expected) + " bytes, but the file" +
-                              " ends" + at(size) + " (truncated)");
+    throw FileError(path, "is shorter than its header says: " + std::to_string(n) + " tokens need " +
+                              std::to_string(expected) + " bytes, but the file" + " ends" + at(size) + " (truncated)");
   }
   if (size > expected) {
-    throw FileError(path, "has " + std::to_string(size - expected) +
-                              " unexpected bytes after its last token" + at(expected) +
-                              " (header says " + std::to_string(n) + " tokens)");
+    throw FileError(path, "has " + std::to_string(size - expected) + " unexpected bytes after its last token" +
+                              at(expected) + " (header says " + std::to_string(n) + " tokens)");
   }
   return ShardInfo{path, DataFormat::kLlmc, n, kShardHeaderBytes};
 }
@@ -121,8 +118,7 @@ ShardInfo inspect_shard(const std::string& path, DataFormat format) {
   return inspect_llmc(path, size, header);
 }
 
-void check_token_range(const ShardInfo& info, const uint16_t* tokens, uint64_t first, uint64_t n,
-                       int vocab_size) {
+void check_token_range(const ShardInfo& info, const uint16_t* tokens, uint64_t first, uint64_t n, int vocab_size) {
   if (vocab_size <= 0 || vocab_size > 65535) return;  // no limit, or every uint16 is valid
   const uint16_t limit = uint16_t(vocab_size);
   // Branch-free scan first: the common case is a clean file.
@@ -132,8 +128,8 @@ void check_token_range(const ShardInfo& info, const uint16_t* tokens, uint64_t f
   for (uint64_t i = 0; i < n; ++i) {
     if (tokens[i] >= limit) {
       throw FileError(info.path, "token " + std::to_string(tokens[i]) + at(info.offset_of(first + i)) +
-                                     " (token index " + std::to_string(first + i) +
-                                     ") is not below the vocab size " + std::to_string(vocab_size));
+                                     " (token index " + std::to_string(first + i) + ") is not below the vocab size " +
+                                     std::to_string(vocab_size));
     }
   }
 }
@@ -141,13 +137,11 @@ void check_token_range(const ShardInfo& info, const uint16_t* tokens, uint64_t f
 ShardView::ShardView(const ShardInfo& info) : info_(info), file_(info.path) {
   // The file may have changed since it was inspected.
   if (file_.size() != info.data_offset + 2 * info.num_tokens) {
-    throw FileError(info.path, "changed size since it was opened (now " +
-                                   std::to_string(file_.size()) + " bytes)");
+    throw FileError(info.path, "changed size since it was opened (now " + std::to_string(file_.size()) + " bytes)");
   }
 }
 
-std::vector<uint16_t> read_shard(const std::string& path, DataFormat format, int vocab_size,
-                                 ShardInfo* info_out) {
+std::vector<uint16_t> read_shard(const std::string& path, DataFormat format, int vocab_size, ShardInfo* info_out) {
   ShardInfo info = inspect_shard(path, format);
   ShardView view(info);
   std::vector<uint16_t> tokens(view.tokens(), view.tokens() + view.size());
@@ -160,8 +154,7 @@ void write_shard(const std::string& path, DataFormat format, const uint16_t* tok
   std::string bytes;
   if (format == DataFormat::kLlmc) {
     if (n > size_t(INT32_MAX)) {
-      throw FileError(path, "cannot hold " + std::to_string(n) +
-                                " tokens: an llm.c shard's count is an int32");
+      throw FileError(path, "cannot hold " + std::to_string(n) + " tokens: an llm.c shard's count is an int32");
     }
     int32_t header[kShardHeaderInts] = {};
     header[0] = kShardMagic;
@@ -177,14 +170,14 @@ void write_shard(const std::string& path, DataFormat format, const uint16_t* tok
 
 // ---- ShardWriter ----------------------------------------------------------------------------
 
-ShardWriter::ShardWriter(std::string dir, std::string split, DataFormat format,
-                         uint64_t shard_tokens)
+ShardWriter::ShardWriter(std::string dir, std::string split, DataFormat format, uint64_t shard_tokens)
     : dir_(std::move(dir)), split_(std::move(split)), format_(format), shard_tokens_(shard_tokens) {
   if (format_ == DataFormat::kAuto) throw std::invalid_argument("ShardWriter needs llmc or nanogpt");
   if (format_ == DataFormat::kLlmc && (shard_tokens_ == 0 || shard_tokens_ > uint64_t(INT32_MAX))) {
-    throw ConfigError("--shard-tokens", "must be between 1 and 2147483647 (an llm.c shard's "
-                                        "token count is an int32), got " +
-                                            std::to_string(shard_tokens_));
+    throw ConfigError("--shard-tokens",
+                      "must be between 1 and 2147483647 (an llm.c shard's "
+                      "token count is an int32), got " +
+                          std::to_string(shard_tokens_));
   }
   buf_.reserve(1 << 16);
 }
@@ -247,8 +240,7 @@ void ShardWriter::append(const int32_t* ids, size_t n) {
     for (size_t k = 0; k < take; ++k) {
       const int32_t id = ids[i + k];
       if (id < 0 || id > 65535) {
-        throw std::out_of_range("token id " + std::to_string(id) +
-                                " does not fit the uint16 token files");
+        throw std::out_of_range("token id " + std::to_string(id) + " does not fit the uint16 token files");
       }
       buf_[k] = uint16_t(id);
     }

@@ -46,8 +46,7 @@ ShardInfo inspect_shard(const std::string& path, DataFormat format = DataFormat:
 
 // Throws FileError naming the first token >= vocab_size among tokens [first, first + n) of a
 // file, with its byte offset.
-void check_token_range(const ShardInfo& info, const uint16_t* tokens, uint64_t first, uint64_t n,
-                       int vocab_size);
+void check_token_range(const ShardInfo& info, const uint16_t* tokens, uint64_t first, uint64_t n, int vocab_size);
 
 // A memory-mapped token file; tokens() points at token 0.
 class ShardView {
@@ -55,9 +54,7 @@ class ShardView {
   ShardView() = default;
   explicit ShardView(const ShardInfo& info);
   const ShardInfo& info() const { return info_; }
-  const uint16_t* tokens() const {
-    return reinterpret_cast<const uint16_t*>(file_.data() + info_.data_offset);
-  }
+  const uint16_t* tokens() const { return reinterpret_cast<const uint16_t*>(file_.data() + info_.data_offset); }
   uint64_t size() const { return info_.num_tokens; }
   bool is_open() const { return file_.is_open(); }
 

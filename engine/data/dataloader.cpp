@@ -58,8 +58,7 @@ std::vector<std::string> expand_data_glob(const std::string& pattern) {
   if (pattern.empty()) throw ConfigError("--train-data", "no data path given");
   struct stat st {};
   if (::stat(pattern.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    throw FileError(pattern, "is a directory; pass a glob of files such as '" + pattern +
-                                 "/train_*.bin'");
+    throw FileError(pattern, "is a directory; pass a glob of files such as '" + pattern + "/train_*.bin'");
   }
   glob_t g{};
   const int rc = ::glob(pattern.c_str(), GLOB_ERR, nullptr, &g);
@@ -75,16 +74,16 @@ std::vector<std::string> expand_data_glob(const std::string& pattern) {
   return out;
 }
 
-DataLoader::DataLoader(const std::string& pattern, DataFormat format, int B, int T, int rank,
-                       int world, uint64_t seed, bool shuffle, int vocab_size)
+DataLoader::DataLoader(const std::string& pattern, DataFormat format, int B, int T, int rank, int world, uint64_t seed,
+                       bool shuffle, int vocab_size)
     : DataLoader(DataLoaderOptions{pattern, format, B, T, rank, world, seed, shuffle, vocab_size}) {}
 
 DataLoader::DataLoader(const DataLoaderOptions& options) : opt_(options) {
   if (opt_.B <= 0) throw ConfigError("--batch-size", "must be positive");
   if (opt_.T <= 0) throw ConfigError("--seq-len", "must be positive");
   if (opt_.world <= 0 || opt_.rank < 0 || opt_.rank >= opt_.world) {
-    throw ConfigError("--rank", "rank " + std::to_string(opt_.rank) + " is outside 0.." +
-                                    std::to_string(opt_.world - 1));
+    throw ConfigError("--rank",
+                      "rank " + std::to_string(opt_.rank) + " is outside 0.." + std::to_string(opt_.world - 1));
   }
   const std::vector<std::string> paths = expand_data_glob(opt_.pattern);
   const uint64_t per_step = uint64_t(opt_.B) * uint64_t(opt_.world);
@@ -92,17 +91,14 @@ DataLoader::DataLoader(const DataLoaderOptions& options) : opt_(options) {
   for (const std::string& p : paths) {
     ShardInfo info = inspect_shard(p, opt_.format);
     if (!files_.empty() && info.format != files_.front().format) {
-      throw FileError(p, std::string("is a ") + data_format_name(info.format) + " file but " +
-                             files_.front().path + " is " +
-                             data_format_name(files_.front().format) +
-                             "; one glob must hold one format");
+      throw FileError(p, std::string("is a ") + data_format_name(info.format) + " file but " + files_.front().path +
+                             " is " + data_format_name(files_.front().format) + "; one glob must hold one format");
     }
     if (info.num_tokens < need) {
       throw FileError(p, "holds " + std::to_string(info.num_tokens) +
-                             " tokens, fewer than one batch needs: B*ranks*T+1 = " +
-                             std::to_string(opt_.B) + "*" + std::to_string(opt_.world) + "*" +
-                             std::to_string(opt_.T) + "+1 = " + std::to_string(need) +
-                             " (the file ends at byte offset " +
+                             " tokens, fewer than one batch needs: B*ranks*T+1 = " + std::to_string(opt_.B) + "*" +
+                             std::to_string(opt_.world) + "*" + std::to_string(opt_.T) +
+                             "+1 = " + std::to_string(need) + " (the file ends at byte offset " +
                              std::to_string(info.offset_of(info.num_tokens)) +
                              "); use a smaller --batch-size or --seq-len, or more data");
     }
@@ -160,9 +156,7 @@ void DataLoader::enter_file() {
   }
 }
 
-uint64_t DataLoader::window_at(uint64_t slot) const {
-  return window_order_.empty() ? slot : window_order_[slot];
-}
+uint64_t DataLoader::window_at(uint64_t slot) const { return window_order_.empty() ? slot : window_order_[slot]; }
 
 void DataLoader::advance() {
   ++step_in_file_;
@@ -181,8 +175,7 @@ void DataLoader::next_batch(int32_t* inputs, int32_t* targets) {
   const ShardInfo& info = view_.info();
   const uint16_t* tok = view_.tokens();
   const uint64_t T = uint64_t(opt_.T);
-  const uint64_t first_slot =
-      step_in_file_ * uint64_t(opt_.B) * uint64_t(opt_.world) + uint64_t(opt_.rank) * opt_.B;
+  const uint64_t first_slot = step_in_file_ * uint64_t(opt_.B) * uint64_t(opt_.world) + uint64_t(opt_.rank) * opt_.B;
   for (int b = 0; b < opt_.B; ++b) {
     const uint64_t start = window_at(first_slot + uint64_t(b)) * T;
     const uint16_t* w = tok + start;
@@ -210,8 +203,9 @@ DataLoaderState DataLoader::state() const {
 
 void DataLoader::restore(const DataLoaderState& s) {
   if (s.magic != kDataLoaderStateMagic) {
-    throw ConfigError("--resume", "the saved data loader state is not from this version of the "
-                                  "engine (bad magic)");
+    throw ConfigError("--resume",
+                      "the saved data loader state is not from this version of the "
+                      "engine (bad magic)");
   }
   if (s.fingerprint != fingerprint_) {
     throw ConfigError("--resume",
@@ -233,11 +227,10 @@ void DataLoader::restore(const DataLoaderState& s) {
 }
 
 std::string DataLoader::describe() const {
-  return opt_.pattern + ": " + std::to_string(files_.size()) + " " +
-         data_format_name(format()) + (files_.size() == 1 ? " file, " : " files, ") +
-         format_count(total_tokens_) + " tokens, " + format_count(steps_per_epoch_) +
-         " steps/epoch (B=" + std::to_string(opt_.B) + " T=" + std::to_string(opt_.T) + " x " +
-         std::to_string(opt_.world) + (opt_.world == 1 ? " rank" : " ranks") +
+  return opt_.pattern + ": " + std::to_string(files_.size()) + " " + data_format_name(format()) +
+         (files_.size() == 1 ? " file, " : " files, ") + format_count(total_tokens_) + " tokens, " +
+         format_count(steps_per_epoch_) + " steps/epoch (B=" + std::to_string(opt_.B) + " T=" + std::to_string(opt_.T) +
+         " x " + std::to_string(opt_.world) + (opt_.world == 1 ? " rank" : " ranks") +
          (opt_.shuffle ? ", shuffled)" : ", in order)");
 }
 

@@ -37,21 +37,21 @@ namespace gpt2 {
 std::vector<std::string> expand_data_glob(const std::string& pattern);
 
 struct DataLoaderOptions {
-  std::string pattern;                   // glob of files, e.g. "data/brown/train_*.bin"
+  std::string pattern;                    // glob of files, e.g. "data/brown/train_*.bin"
   DataFormat format = DataFormat::kAuto;  // --data-format
-  int B = 4;                             // micro-batch size (rows per rank)
-  int T = 1024;                          // sequence length
-  int rank = 0;                          // this process, 0 <= rank < world
-  int world = 1;                         // number of processes
+  int B = 4;                              // micro-batch size (rows per rank)
+  int T = 1024;                           // sequence length
+  int rank = 0;                           // this process, 0 <= rank < world
+  int world = 1;                          // number of processes
   uint64_t seed = 1337;
-  bool shuffle = true;                   // false for validation
-  int vocab_size = 50257;                // tokens must be below this
+  bool shuffle = true;     // false for validation
+  int vocab_size = 50257;  // tokens must be below this
 };
 
 // Everything needed to resume exactly. Plain data: write it byte for byte into a checkpoint.
 struct DataLoaderState {
-  uint64_t magic = 0;         // kDataLoaderStateMagic (format/version of this struct)
-  uint64_t fingerprint = 0;   // data set and batch shape; restore() checks it
+  uint64_t magic = 0;        // kDataLoaderStateMagic (format/version of this struct)
+  uint64_t fingerprint = 0;  // data set and batch shape; restore() checks it
   uint64_t seed = 0;
   uint64_t epoch = 0;         // completed passes over all files
   uint64_t file_cursor = 0;   // position in this epoch's file order
@@ -62,8 +62,8 @@ constexpr uint64_t kDataLoaderStateMagic = 0x3130534c44325047ull;  // "GP2DLS01"
 class DataLoader {
  public:
   explicit DataLoader(const DataLoaderOptions& options);
-  DataLoader(const std::string& pattern, DataFormat format, int B, int T, int rank, int world,
-             uint64_t seed, bool shuffle, int vocab_size = 50257);
+  DataLoader(const std::string& pattern, DataFormat format, int B, int T, int rank, int world, uint64_t seed,
+             bool shuffle, int vocab_size = 50257);
 
   // Writes the next batch: inputs and targets are (B, T) row-major int32 buffers of B*T
   // elements each, owned by the caller. targets[b][t] == inputs[b][t + 1] within a row.

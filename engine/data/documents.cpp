@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "engine/data/tokenizer.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
-#include "engine/data/tokenizer.h"
 
 namespace gpt2 {
 namespace fs = std::filesystem;
@@ -85,8 +85,8 @@ bool DocumentReader::next_plain(std::string& text, bool& starts_document) {
       plain_.read(&buf[old], std::streamsize(want));
       const auto got = uint64_t(plain_.gcount());
       if (got != want) {
-        throw FileError(path, "read failed at byte offset " + std::to_string(plain_pos_ + got) +
-                                  " (file changed while reading?)");
+        throw FileError(
+            path, "read failed at byte offset " + std::to_string(plain_pos_ + got) + " (file changed while reading?)");
       }
       plain_pos_ += got;
     }
@@ -133,8 +133,7 @@ bool DocumentReader::next_jsonl(std::string& text) {
     bytes_read_ += line.size() + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const std::string where =
-        "line " + std::to_string(jsonl_line_) + " (byte offset " + std::to_string(offset) + ")";
+    const std::string where = "line " + std::to_string(jsonl_line_) + " (byte offset " + std::to_string(offset) + ")";
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);

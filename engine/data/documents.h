@@ -22,8 +22,7 @@ class DocumentReader {
  public:
   // Expands the inputs up front (so the total size is known for the progress bar). Throws
   // FileError for a missing path or a directory with no files.
-  explicit DocumentReader(const std::vector<std::string>& inputs,
-                          size_t piece_bytes = size_t{64} << 20);
+  explicit DocumentReader(const std::vector<std::string>& inputs, size_t piece_bytes = size_t{64} << 20);
 
   // Reads the next piece of text. `starts_document` is true for the first piece of each
   // document. Returns false after the last piece.

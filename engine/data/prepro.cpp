@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/data/documents.h"
+#include "engine/data/tokenizer.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
-#include "engine/data/tokenizer.h"
 #include "engine/util/units.h"
 
 namespace gpt2 {
@@ -91,8 +91,7 @@ bool is_val_document(uint64_t index, double val_fraction) {
 PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
   validate(opt);
   const auto t0 = std::chrono::steady_clock::now();
-  const Tokenizer tk = Tokenizer::from_dir(opt.tokenizer_dir.empty() ? default_tokenizer_dir()
-                                                                     : opt.tokenizer_dir);
+  const Tokenizer tk = Tokenizer::from_dir(opt.tokenizer_dir.empty() ? default_tokenizer_dir() : opt.tokenizer_dir);
   const int32_t eot = tk.eot_token();
   DocumentReader reader(opt.inputs, size_t{16} << 20);
   prepare_out_dir(opt);
@@ -115,9 +114,7 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
     // The val part starts after the newline, at the start of a line.
     if (cut != UINT64_MAX) reader.split_single_file_at(cut + 1);
   }
-  auto is_val = [&](uint64_t doc) {
-    return single_doc ? doc == 1 : is_val_document(doc, opt.val_fraction);
-  };
+  auto is_val = [&](uint64_t doc) { return single_doc ? doc == 1 : is_val_document(doc, opt.val_fraction); };
 
   // One batch: pieces of text (whole documents, or parts of long ones), cut again into
   // sub-pieces for the threads.
@@ -163,8 +160,8 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
       try {
         const Job& jb = jobs[i];
         job_ids[i].clear();
-        tk.encode(std::string_view(pieces[jb.piece].text).substr(jb.begin, jb.end - jb.begin),
-                  job_ids[i], caches[size_t(omp_get_thread_num())]);
+        tk.encode(std::string_view(pieces[jb.piece].text).substr(jb.begin, jb.end - jb.begin), job_ids[i],
+                  caches[size_t(omp_get_thread_num())]);
       } catch (...) {
 #pragma omp critical
         if (!failure) failure = std::current_exception();
@@ -207,24 +204,25 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
       {"shard_tokens", opt.shard_tokens},
       {"input_bytes", res.input_bytes},
       {"tokenizer", "gpt2_tokenizer.bin"},
-      {"train", {{"documents", res.train.documents}, {"tokens", res.train.tokens},
-                 {"files", base_names(res.train.files)}}},
-      {"val", {{"documents", res.val.documents}, {"tokens", res.val.tokens},
-               {"files", base_names(res.val.files)}}},
+      {"train",
+       {{"documents", res.train.documents}, {"tokens", res.train.tokens}, {"files", base_names(res.train.files)}}},
+      {"val", {{"documents", res.val.documents}, {"tokens", res.val.tokens}, {"files", base_names(res.val.files)}}},
   };
   write_file_atomic(opt.out_dir + "/prepro.json", manifest.dump(2) + "\n");
 
   char speed[64];
   std::snprintf(speed, sizeof speed, "%.2f s, %.1f MB/s, %d thread%s", res.seconds,
-                double(res.input_bytes) / 1e6 / (res.seconds > 0 ? res.seconds : 1e-9),
-                res.threads, res.threads == 1 ? "" : "s");
+                double(res.input_bytes) / 1e6 / (res.seconds > 0 ? res.seconds : 1e-9), res.threads,
+                res.threads == 1 ? "" : "s");
   const uint64_t docs = single_doc ? 1 : doc_index;
-  log << "prepro: " << format_count(int64_t(docs)) << " document" << (docs == 1 ? "" : "s") << " (" << format_count(int64_t(res.input_bytes))
-      << " bytes) -> " << format_count(int64_t(res.train.tokens + res.val.tokens))
-      << " tokens (" << speed << ")\n";
+  log << "prepro: " << format_count(int64_t(docs)) << " document" << (docs == 1 ? "" : "s") << " ("
+      << format_count(int64_t(res.input_bytes)) << " bytes) -> "
+      << format_count(int64_t(res.train.tokens + res.val.tokens)) << " tokens (" << speed << ")\n";
   auto line = [&](const char* name, const PreproSplit& s) {
     log << "  " << name << ": " << format_count(int64_t(s.documents))
-        << (single_doc ? " part, " : s.documents == 1 ? " document, " : " documents, ")
+        << (single_doc         ? " part, "
+            : s.documents == 1 ? " document, "
+                               : " documents, ")
         << format_count(int64_t(s.tokens)) << " tokens -> ";
     if (s.files.empty()) {
       log << "(none)\n";
@@ -237,8 +235,7 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
   line("train", res.train);
   line("val", res.val);
   if (opt.val_fraction > 0 && res.val.tokens == 0) {
-    log << "  warning: --val-fraction " << opt.val_fraction
-        << " selected no validation tokens (too little input)\n";
+    log << "  warning: --val-fraction " << opt.val_fraction << " selected no validation tokens (too little input)\n";
   }
   return res;
 }

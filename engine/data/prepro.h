@@ -30,14 +30,14 @@
 namespace gpt2 {
 
 struct PreproOptions {
-  std::vector<std::string> inputs;     // files, directories, .jsonl files
+  std::vector<std::string> inputs;  // files, directories, .jsonl files
   std::string out_dir;
-  double val_fraction = 0.05;          // in [0, 1)
-  uint64_t shard_tokens = 100'000'000; // llmc only
+  double val_fraction = 0.05;           // in [0, 1)
+  uint64_t shard_tokens = 100'000'000;  // llmc only
   DataFormat format = DataFormat::kLlmc;
-  std::string tokenizer_dir;           // empty: default_tokenizer_dir()
-  int threads = 0;                     // 0: OpenMP's default
-  bool overwrite = false;              // replace existing shards in out_dir
+  std::string tokenizer_dir;  // empty: default_tokenizer_dir()
+  int threads = 0;            // 0: OpenMP's default
+  bool overwrite = false;     // replace existing shards in out_dir
   ProgressBar::Mode progress = ProgressBar::Mode::kAuto;
 };
 

@@ -13,7 +13,7 @@ namespace {
 
 // Unicode White_Space, written out so the set does not depend on PCRE2_UCP's idea of \s
 // (which adds U+180E) or on JavaScript's (which adds U+FEFF and drops U+0085).
-#define GPT2_WS \
+#define GPT2_WS                                                                               \
   "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}" \
   "\\x{205F}\\x{3000}"
 
@@ -21,8 +21,10 @@ const char kPattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d"
     "| ?\\p{L}+"
     "| ?\\p{N}+"
-    "| ?[^" GPT2_WS "\\p{L}\\p{N}]+"
-    "|[" GPT2_WS "]+(?![^" GPT2_WS "])"
+    "| ?[^" GPT2_WS
+    "\\p{L}\\p{N}]+"
+    "|[" GPT2_WS "]+(?![^" GPT2_WS
+    "])"
     "|[" GPT2_WS "]+";
 
 #undef GPT2_WS
@@ -40,8 +42,8 @@ Pretokenizer::Pretokenizer() {
   if (!code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    throw std::runtime_error("pre-tokenizer regex failed to compile at offset " +
-                             std::to_string(err_off) + ": " + reinterpret_cast<char*>(msg));
+    throw std::runtime_error("pre-tokenizer regex failed to compile at offset " + std::to_string(err_off) + ": " +
+                             reinterpret_cast<char*>(msg));
   }
   code_ = code;
   // JIT is a large speed-up; without it (a PCRE2 built without JIT) matching still works.
@@ -50,8 +52,7 @@ Pretokenizer::Pretokenizer() {
 
 Pretokenizer::~Pretokenizer() { pcre2_code_free(as_code(code_)); }
 
-Pretokenizer::Cursor::Cursor(const Pretokenizer& pre, std::string_view text)
-    : pre_(pre), text_(text) {
+Pretokenizer::Cursor::Cursor(const Pretokenizer& pre, std::string_view text) : pre_(pre), text_(text) {
   match_data_ = pcre2_match_data_create_from_pattern(as_code(pre.code_), nullptr);
   if (!match_data_) throw std::bad_alloc();
 }

@@ -10,9 +10,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "engine/data/pretokenizer.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
-#include "engine/data/pretokenizer.h"
 
 namespace gpt2 {
 
@@ -60,8 +60,7 @@ bool unmap_token(std::string_view s, std::string& out) {
     if (c < 0x80) {
       cp = c;
       i += 1;
-    } else if ((c & 0xE0) == 0xC0 && i + 1 < s.size() &&
-               (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80) {
+    } else if ((c & 0xE0) == 0xC0 && i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80) {
       cp = (uint32_t(c & 0x1F) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3F);
       i += 2;
     } else {
@@ -86,9 +85,7 @@ int unicode_to_byte(uint32_t cp) { return cp < 512 ? byte_tables().from_cp[cp] :
 
 // ---- loading ---------------------------------------------------------------------------------
 
-Tokenizer Tokenizer::from_dir(const std::string& dir) {
-  return from_files(dir + "/encoder.json", dir + "/vocab.bpe");
-}
+Tokenizer Tokenizer::from_dir(const std::string& dir) { return from_files(dir + "/encoder.json", dir + "/vocab.bpe"); }
 
 Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::string& vocab_bpe) {
   Tokenizer tk;
@@ -101,8 +98,7 @@ Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::stri
                     kFetchTokenizerHint);
   }
   if (!j.is_object() || j.empty()) {
-    throw FileError(encoder_json, "expected a JSON object mapping token strings to ids",
-                    kFetchTokenizerHint);
+    throw FileError(encoder_json, "expected a JSON object mapping token strings to ids", kFetchTokenizerHint);
   }
   const size_t vocab = j.size();
   tk.tokens_.assign(vocab, std::string());
@@ -116,13 +112,11 @@ Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::stri
     }
     const int64_t id = it.value().get<int64_t>();
     if (id < 0 || uint64_t(id) >= vocab || seen[size_t(id)]) {
-      throw FileError(encoder_json, "token \"" + it.key() + "\" has id " + std::to_string(id) +
-                                        ", outside 0.." + std::to_string(vocab - 1) +
-                                        " or used twice");
+      throw FileError(encoder_json, "token \"" + it.key() + "\" has id " + std::to_string(id) + ", outside 0.." +
+                                        std::to_string(vocab - 1) + " or used twice");
     }
     if (!unmap_token(it.key(), raw) || raw.empty()) {
-      throw FileError(encoder_json,
-                      "token \"" + it.key() + "\" is not a byte-level BPE token string");
+      throw FileError(encoder_json, "token \"" + it.key() + "\" is not a byte-level BPE token string");
     }
     seen[size_t(id)] = true;
     tk.tokens_[size_t(id)] = raw;
@@ -142,8 +136,7 @@ Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::stri
   const std::string bpe = read_file(vocab_bpe, kFetchTokenizerHint);
   size_t pos = bpe.find('\n');
   if (bpe.compare(0, 8, "#version") != 0 || pos == std::string::npos) {
-    throw FileError(vocab_bpe, with_offset("does not start with a '#version' line", 0),
-                    kFetchTokenizerHint);
+    throw FileError(vocab_bpe, with_offset("does not start with a '#version' line", 0), kFetchTokenizerHint);
   }
   ++pos;
   // For the ordering check below: the ranks of the merges that make and use each token.
@@ -159,23 +152,18 @@ Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::stri
       const size_t sp = line.find(' ');
       if (sp == std::string_view::npos || sp == 0 || sp + 1 >= line.size() ||
           line.find(' ', sp + 1) != std::string_view::npos) {
-        throw FileError(vocab_bpe, with_offset("merge " + std::to_string(rank) +
-                                                   " is not two space-separated tokens",
-                                               pos));
+        throw FileError(vocab_bpe,
+                        with_offset("merge " + std::to_string(rank) + " is not two space-separated tokens", pos));
       }
       std::string_view l = line.substr(0, sp), r = line.substr(sp + 1);
       if (!unmap_token(l, left_raw) || !unmap_token(r, right_raw)) {
-        throw FileError(vocab_bpe, with_offset("merge " + std::to_string(rank) +
-                                                   " holds a character outside the byte table",
-                                               pos));
+        throw FileError(
+            vocab_bpe, with_offset("merge " + std::to_string(rank) + " holds a character outside the byte table", pos));
       }
-      auto li = id_of.find(left_raw), ri = id_of.find(right_raw),
-           mi = id_of.find(left_raw + right_raw);
+      auto li = id_of.find(left_raw), ri = id_of.find(right_raw), mi = id_of.find(left_raw + right_raw);
       if (li == id_of.end() || ri == id_of.end() || mi == id_of.end()) {
-        throw FileError(vocab_bpe, with_offset("merge " + std::to_string(rank) + " (\"" +
-                                                   std::string(line) +
-                                                   "\") uses or makes a token missing from " +
-                                                   encoder_json,
+        throw FileError(vocab_bpe, with_offset("merge " + std::to_string(rank) + " (\"" + std::string(line) +
+                                                   "\") uses or makes a token missing from " + encoder_json,
                                                pos));
       }
       try {
@@ -206,21 +194,18 @@ Tokenizer Tokenizer::from_llmc_bin(const std::string& path) {
   const std::string bytes = read_file(path);
   if (bytes.empty()) throw FileError(path, "is empty; expected an llm.c tokenizer file");
   if (bytes.size() < 256 * sizeof(uint32_t)) {
-    throw FileError(path, "is " + std::to_string(bytes.size()) +
-                              " bytes, shorter than the 1024-byte llm.c tokenizer header");
+    throw FileError(path,
+                    "is " + std::to_string(bytes.size()) + " bytes, shorter than the 1024-byte llm.c tokenizer header");
   }
   uint32_t header[256];
   std::memcpy(header, bytes.data(), sizeof header);
   if (header[0] != kTokenizerMagic) {
     throw FileError(path, with_offset("bad magic " + std::to_string(header[0]) + ", expected " +
-                                          std::to_string(kTokenizerMagic) +
-                                          " (not an llm.c tokenizer file)",
+                                          std::to_string(kTokenizerMagic) + " (not an llm.c tokenizer file)",
                                       0));
   }
   if (header[1] != 1 && header[1] != 2) {
-    throw FileError(path, with_offset("unsupported version " + std::to_string(header[1]) +
-                                          ", expected 1 or 2",
-                                      4));
+    throw FileError(path, with_offset("unsupported version " + std::to_string(header[1]) + ", expected 1 or 2", 4));
   }
   const uint32_t vocab = header[2];
   if (vocab == 0 || vocab > (1u << 24)) {
@@ -230,16 +215,16 @@ Tokenizer Tokenizer::from_llmc_bin(const std::string& path) {
   // Version 1 has no EOT field; llm.c's GPT-2 files use 50256.
   tk.eot_ = header[1] == 2 ? int(header[3]) : (vocab == kGpt2VocabSize ? kGpt2EotToken : -1);
   if (tk.eot_ >= int(vocab)) {
-    throw FileError(path, with_offset("EOT id " + std::to_string(tk.eot_) +
-                                          " is not below the vocab size " + std::to_string(vocab),
-                                      12));
+    throw FileError(
+        path,
+        with_offset("EOT id " + std::to_string(tk.eot_) + " is not below the vocab size " + std::to_string(vocab), 12));
   }
   tk.tokens_.resize(vocab);
   size_t off = sizeof header;
   for (uint32_t i = 0; i < vocab; ++i) {
     if (off >= bytes.size()) {
-      throw FileError(path, with_offset("ends at token " + std::to_string(i) + " of " +
-                                            std::to_string(vocab) + " (file is truncated)",
+      throw FileError(path, with_offset("ends at token " + std::to_string(i) + " of " + std::to_string(vocab) +
+                                            " (file is truncated)",
                                         off));
     }
     const size_t len = static_cast<unsigned char>(bytes[off]);
@@ -247,8 +232,7 @@ Tokenizer Tokenizer::from_llmc_bin(const std::string& path) {
       throw FileError(path, with_offset("token " + std::to_string(i) + " has length 0", off));
     }
     if (off + 1 + len > bytes.size()) {
-      throw FileError(path, with_offset("token " + std::to_string(i) + " needs " +
-                                            std::to_string(len) +
+      throw FileError(path, with_offset("token " + std::to_string(i) + " needs " + std::to_string(len) +
                                             " bytes past the end of the file (truncated)",
                                         off));
     }
@@ -256,9 +240,8 @@ Tokenizer Tokenizer::from_llmc_bin(const std::string& path) {
     off += 1 + len;
   }
   if (off != bytes.size()) {
-    throw FileError(path, with_offset(std::to_string(bytes.size() - off) +
-                                          " unexpected bytes after the last token",
-                                      off));
+    throw FileError(path,
+                    with_offset(std::to_string(bytes.size() - off) + " unexpected bytes after the last token", off));
   }
   for (int b = 0; b < 256; ++b) tk.byte_token_[b] = -1;
   return tk;
@@ -333,9 +316,8 @@ std::string Tokenizer::decode(const int32_t* ids, size_t n) const {
   for (size_t i = 0; i < n; ++i) {
     const int32_t id = ids[i];
     if (id < 0 || size_t(id) >= tokens_.size()) {
-      throw std::out_of_range("token id " + std::to_string(id) + " at position " +
-                              std::to_string(i) + " is outside the vocab [0, " +
-                              std::to_string(tokens_.size()) + ")");
+      throw std::out_of_range("token id " + std::to_string(id) + " at position " + std::to_string(i) +
+                              " is outside the vocab [0, " + std::to_string(tokens_.size()) + ")");
     }
     out += tokens_[size_t(id)];
   }

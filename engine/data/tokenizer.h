@@ -88,7 +88,7 @@ class Tokenizer {
   Tokenizer() = default;
   std::vector<std::string> tokens_;  // id -> raw bytes
   int eot_ = -1;
-  int32_t byte_token_[256] = {};     // byte -> id of the single-byte token
+  int32_t byte_token_[256] = {};  // byte -> id of the single-byte token
   BpeMerges merges_;
   std::shared_ptr<const Pretokenizer> pre_;  // null for a decode-only tokenizer
 };

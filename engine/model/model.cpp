@@ -96,17 +96,23 @@ std::vector<float> Model::gpt2_init(const MemoryPlan& plan, uint64_t seed) {
     const int64_t n = specs[i].numel();
     Rng rng(derive_seed(seed, static_cast<uint64_t>(i)));
     switch (i) {
-      case LN1W: case LN2W: case LNFW:
-        std::fill(p, p + n, 1.0f);
-        break;
-      case LN1B: case LN2B: case LNFB: case QKVB: case ATTPROJB: case FCB: case FCPROJB:
-        break;  // zeros
+      case LN1W:
+      case LN2W:
+      case LNFW: std::fill(p, p + n, 1.0f); break;
+      case LN1B:
+      case LN2B:
+      case LNFB:
+      case QKVB:
+      case ATTPROJB:
+      case FCB:
+      case FCPROJB: break;  // zeros
       case WTE: {
         const int64_t real = static_cast<int64_t>(m.vocab_size) * m.channels;  // padding rows stay 0
         for (int64_t j = 0; j < real; ++j) p[j] = static_cast<float>(0.02 * rng.normal());
         break;
       }
-      case ATTPROJW: case FCPROJW:
+      case ATTPROJW:
+      case FCPROJW:
         for (int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(residual_std * rng.normal());
         break;
       default:  // wpe, qkvw, fcw
@@ -182,8 +188,8 @@ void Model::set_optimizer_state(const OptimizerState& s) {
   const size_t n = static_cast<size_t>(plan_.shard_elems);
   const Buffer* mw = plan_.find_if("master_weights");
   if (s.m.size() != n || s.v.size() != n || (mw ? s.master.size() != n : !s.master.empty()))
-    throw std::invalid_argument("set_optimizer_state: state does not match the plan's shard of " +
-                                std::to_string(n) + " elements");
+    throw std::invalid_argument("set_optimizer_state: state does not match the plan's shard of " + std::to_string(n) +
+                                " elements");
   if (mw) backend_.upload(arena_ + mw->offset, s.master.data(), n * sizeof(float));
   backend_.upload(arena_ + plan_.find("adam_m").offset, s.m.data(), n * sizeof(float));
   backend_.upload(arena_ + plan_.find("adam_v").offset, s.v.data(), n * sizeof(float));
@@ -243,8 +249,7 @@ double Model::head(bool compute_grad, float dloss_scale) {
   const int C = plan_.model.channels, V = plan_.model.vocab_size, Vp = plan_.model.padded_vocab;
   const int N = B_ * T_;
   const int chunk = plan_.run.logits_chunk;
-  if (compute_grad && !plan_.run.training)
-    throw std::logic_error("head: an inference plan has no gradient buffers");
+  if (compute_grad && !plan_.run.training) throw std::logic_error("head: an inference plan has no gradient buffers");
   const TensorRef lnf = buf("act.lnf"), logits = buf("logits.chunk");
   const TensorRef dlnf = compute_grad ? buf("scratch.dbtc") : TensorRef{};
   float* losses = fbuf("logits.losses");
@@ -322,8 +327,7 @@ std::vector<float> Model::decode_step(int32_t token, int pos) {
     be.matmul_forward(a.qkv.at(p * 3 * C), ln1, param(QKVW, l), param(QKVB, l), 1, C, 3 * C);
     be.attention_decode(atty, fbuf("scratch.att"), a.qkv, pos, C, NH);
     be.matmul_forward(x2, atty, param(ATTPROJW, l), param(ATTPROJB, l), 1, C, C);
-    be.residual_layernorm_forward(x2, ln2, a.ln2_mean + p, a.ln2_rstd + p, x, x2, param(LN2W, l), param(LN2B, l), 1,
-                                  C);
+    be.residual_layernorm_forward(x2, ln2, a.ln2_mean + p, a.ln2_rstd + p, x, x2, param(LN2W, l), param(LN2B, l), 1, C);
     be.matmul_forward_gelu(fch, fcg, ln2, param(FCW, l), param(FCB, l), 1, C, 4 * C);
     be.matmul_forward(out, fcg, param(FCPROJW, l), param(FCPROJB, l), 1, 4 * C, C);
     be.residual_forward(out, x2, out, C);
@@ -372,8 +376,8 @@ void Model::backward() {
   backend_.layernorm_backward(dres, grad(LNFW), grad(LNFB), buf("scratch.dbtc"), residual(L), param(LNFW),
                               fbuf("act.lnf_mean"), fbuf("act.lnf_rstd"), N, C);
   for (int l = L - 1; l >= 0; --l) layer_backward(l);
-  backend_.encoder_backward(grad(WTE), grad(WPE), dres, buf("act.inputs").as<int32_t>(), inputs_host_.data(), B_, T_,
-                            C, plan_.model.vocab_size);
+  backend_.encoder_backward(grad(WTE), grad(WPE), dres, buf("act.inputs").as<int32_t>(), inputs_host_.data(), B_, T_, C,
+                            plan_.model.vocab_size);
 }
 
 // ---- optimizer -----------------------------------------------------------------------------------
@@ -386,8 +390,7 @@ void Model::zero_grads() {
 double Model::grad_norm_squared(bool shard_only) {
   if (shard_only && plan_.run.zero_stage == 1) {
     const int64_t begin = static_cast<int64_t>(plan_.run.rank) * plan_.shard_elems;
-    return backend_.global_norm_squared(buf("grads.wte").at(begin), plan_.shard_elems,
-                                        fbuf("workspace.norm_partials"));
+    return backend_.global_norm_squared(buf("grads.wte").at(begin), plan_.shard_elems, fbuf("workspace.norm_partials"));
   }
   return backend_.global_norm_squared(buf("grads.wte"), plan_.flat_param_elems, fbuf("workspace.norm_partials"));
 }

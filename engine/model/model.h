@@ -105,7 +105,7 @@ class Model {
   Backend& backend_;
   std::byte* arena_ = nullptr;
   DType act_dtype_;
-  int B_ = 0, T_ = 0;  // current batch shape (≤ the plan's)
+  int B_ = 0, T_ = 0;                 // current batch shape (≤ the plan's)
   std::vector<int32_t> inputs_host_;  // host copy of the loaded inputs (B·T, sized at start-up)
 };
 

@@ -69,7 +69,10 @@ float f16_bits_to_float(uint16_t h) {
       u = sign;
     } else {  // subnormal: normalise
       int e = -1;
-      do { ++e; mant <<= 1; } while ((mant & 0x400u) == 0);
+      do {
+        ++e;
+        mant <<= 1;
+      } while ((mant & 0x400u) == 0);
       u = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mant & 0x3ffu) << 13;
     }
   } else if (exp == 31) {
@@ -92,11 +95,11 @@ void check_config(const std::string& path, ModelConfig c) {
 
 ModelConfig llmc_header_config(const std::string& path, const int32_t* h) {
   if (h[0] != kLlmcModelMagic)
-    throw FileError(path, "bad magic " + std::to_string(h[0]) +
-                              " at byte offset 0 (expected 20240326, an llm.c model file)");
+    throw FileError(path,
+                    "bad magic " + std::to_string(h[0]) + " at byte offset 0 (expected 20240326, an llm.c model file)");
   if (h[1] != 3 && h[1] != 5)
-    throw FileError(path, "unsupported version " + std::to_string(h[1]) +
-                              " at byte offset 4 (expected 3 = fp32 or 5 = bf16)");
+    throw FileError(
+        path, "unsupported version " + std::to_string(h[1]) + " at byte offset 4 (expected 3 = fp32 or 5 = bf16)");
   ModelConfig c;
   c.name = "custom";
   c.max_seq_len = h[2];
@@ -134,7 +137,9 @@ StFile open_safetensors(const std::string& path, bool read_data) {
   StFile f;
   f.map = MappedFile(path);
   const uint64_t size = f.map.size();
-  if (size < 8) throw FileError(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte safetensors header length");
+  if (size < 8)
+    throw FileError(path,
+                    "file is " + std::to_string(size) + " bytes, shorter than the 8-byte safetensors header length");
   uint64_t n = 0;
   std::memcpy(&n, f.map.data(), 8);
   if (n > size - 8 || n > (1ull << 30))
@@ -178,7 +183,8 @@ StFile open_safetensors(const std::string& path, bool read_data) {
       const uint64_t want = static_cast<uint64_t>(numel) * st_dtype_size(path, it.key(), t.dtype);
       if (t.end < t.begin || t.end - t.begin != want)
         throw FileError(path, "tensor " + it.key() + ": data_offsets [" + std::to_string(t.begin) + ", " +
-                                  std::to_string(t.end) + ") do not hold " + std::to_string(want) + " bytes for its shape");
+                                  std::to_string(t.end) + ") do not hold " + std::to_string(want) +
+                                  " bytes for its shape");
       if (t.end > data_size)
         throw FileError(path, "tensor " + it.key() + " ends at data byte " + std::to_string(t.end) +
                                   " but the file holds only " + std::to_string(data_size) + " data bytes (truncated)");
@@ -324,11 +330,14 @@ ModelConfig read_model_config(const std::string& path, int heads_hint) {
   if (weight_format_for_path(path) == WeightFormat::Safetensors)
     return st_config(path, open_safetensors(path, false), heads_hint);
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw FileError(path, "cannot open model file", "give a preset (d12, d24, d36, d48), an llm.c .bin or a .safetensors file");
+  if (!f)
+    throw FileError(path, "cannot open model file",
+                    "give a preset (d12, d24, d36, d48), an llm.c .bin or a .safetensors file");
   int32_t h[256];
   f.read(reinterpret_cast<char*>(h), sizeof h);
   if (f.gcount() != static_cast<std::streamsize>(sizeof h))
-    throw FileError(path, "file is shorter than the 1024-byte llm.c model header (" + std::to_string(f.gcount()) + " bytes)");
+    throw FileError(path,
+                    "file is shorter than the 1024-byte llm.c model header (" + std::to_string(f.gcount()) + " bytes)");
   ModelConfig c = llmc_header_config(path, h);
   if (heads_hint > 0) c.num_heads = heads_hint;
   return c;
@@ -337,7 +346,8 @@ ModelConfig read_model_config(const std::string& path, int heads_hint) {
 ModelWeights load_llmc_model(const std::string& path) {
   MappedFile map(path);
   if (map.size() < 1024)
-    throw FileError(path, "file is " + std::to_string(map.size()) + " bytes, shorter than the 1024-byte llm.c model header");
+    throw FileError(path,
+                    "file is " + std::to_string(map.size()) + " bytes, shorter than the 1024-byte llm.c model header");
   int32_t h[256];
   std::memcpy(h, map.data(), sizeof h);
   ModelWeights w;
@@ -349,8 +359,8 @@ ModelWeights load_llmc_model(const std::string& path) {
   if (map.size() != want)
     throw FileError(path, "file is " + std::to_string(map.size()) + " bytes but its header (L=" +
                               std::to_string(w.config.num_layers) + " C=" + std::to_string(w.config.channels) +
-                              " maxT=" + std::to_string(w.config.max_seq_len) + " Vp=" +
-                              std::to_string(w.config.padded_vocab) + ", " + (esize == 2 ? "bf16" : "fp32") +
+                              " maxT=" + std::to_string(w.config.max_seq_len) +
+                              " Vp=" + std::to_string(w.config.padded_vocab) + ", " + (esize == 2 ? "bf16" : "fp32") +
                               ") needs exactly " + std::to_string(want) +
                               (map.size() < want ? " (truncated)" : " (trailing bytes: wrong shapes in the header?)"));
   w.data.resize(static_cast<size_t>(n));
@@ -458,8 +468,10 @@ ModelWeights load_model_file(const std::string& path, int heads_hint) {
 }
 
 void save_model_file(const std::string& path, const ModelWeights& w, WeightDType dtype) {
-  if (weight_format_for_path(path) == WeightFormat::Safetensors) save_safetensors(path, w, dtype);
-  else save_llmc_model(path, w, dtype);
+  if (weight_format_for_path(path) == WeightFormat::Safetensors)
+    save_safetensors(path, w, dtype);
+  else
+    save_llmc_model(path, w, dtype);
 }
 
 // ---- layout conversion -----------------------------------------------------------------------------

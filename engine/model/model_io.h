@@ -41,7 +41,7 @@ constexpr int32_t kLlmcModelMagic = 20240326;
 
 struct ModelWeights {
   ModelConfig config;
-  std::vector<float> data;                   // num_parameters(config) values, llm.c file order
+  std::vector<float> data;                       // num_parameters(config) values, llm.c file order
   WeightDType source_dtype = WeightDType::FP32;  // how the file stored them
 
   // Element offset of tensor i in `data`.

@@ -9,8 +9,8 @@
 namespace gpt2 {
 
 std::string run_flags(const RunConfig& r) {
-  std::string s = "--micro-batch " + std::to_string(r.micro_batch) + " --recompute " +
-                  to_string(r.recompute) + " --logits-chunk " + std::to_string(r.logits_chunk);
+  std::string s = "--micro-batch " + std::to_string(r.micro_batch) + " --recompute " + to_string(r.recompute) +
+                  " --logits-chunk " + std::to_string(r.logits_chunk);
   return s;
 }
 
@@ -50,9 +50,9 @@ bool better(const AutoFitCandidate& a, const AutoFitCandidate& b, int L) {
 
 std::string describe(const AutoFitCandidate& c) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "B=%d accum=%d recompute=%s chunk=%d: %s, %.0f tok/s predicted",
-                c.run.micro_batch, c.grad_accum, to_string(c.run.recompute).c_str(),
-                c.run.logits_chunk, format_bytes(c.total_bytes).c_str(), c.predicted.tokens_per_s);
+  std::snprintf(buf, sizeof buf, "B=%d accum=%d recompute=%s chunk=%d: %s, %.0f tok/s predicted", c.run.micro_batch,
+                c.grad_accum, to_string(c.run.recompute).c_str(), c.run.logits_chunk,
+                format_bytes(c.total_bytes).c_str(), c.predicted.tokens_per_s);
   return buf;
 }
 
@@ -71,9 +71,9 @@ AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
   }
   if (base.total_batch_tokens <= 0) base.total_batch_tokens = 524288;
   if (base.total_batch_tokens % (T * W) != 0)
-    throw ConfigError("--total-batch-tokens",
-                      std::to_string(base.total_batch_tokens) + " is not divisible by T×world = " +
-                          std::to_string(T) + "×" + std::to_string(W));
+    throw ConfigError("--total-batch-tokens", std::to_string(base.total_batch_tokens) +
+                                                  " is not divisible by T×world = " + std::to_string(T) + "×" +
+                                                  std::to_string(W));
   const int64_t max_b = base.total_batch_tokens / (T * W);
 
   std::vector<int> batches;
@@ -142,15 +142,14 @@ AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
     if (res.runners_up.size() >= 3) break;
   }
 
-  res.reasons.push_back("chose " + describe(res.best) + ", the fastest of " +
-                        std::to_string(res.fitting) + " fitting configurations (" +
-                        std::to_string(res.considered) + " planned)");
+  res.reasons.push_back("chose " + describe(res.best) + ", the fastest of " + std::to_string(res.fitting) +
+                        " fitting configurations (" + std::to_string(res.considered) + " planned)");
   for (const auto& c : res.runners_up) {
     char pct[32];
     std::snprintf(pct, sizeof pct, "%.1f%%",
                   100.0 * (1.0 - c.predicted.tokens_per_s / res.best.predicted.tokens_per_s));
-    res.reasons.push_back("next best with B=" + std::to_string(c.run.micro_batch) + ": " +
-                          describe(c) + " (" + pct + " slower)");
+    res.reasons.push_back("next best with B=" + std::to_string(c.run.micro_batch) + ": " + describe(c) + " (" + pct +
+                          " slower)");
   }
   // Why not a larger micro-batch without recompute?
   if (!req.fix_micro_batch) {
@@ -163,9 +162,8 @@ AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
       if (run.logits_chunk > 0) run.logits_chunk = std::min<int>(run.logits_chunk, b * static_cast<int>(T));
       MemoryPlan p = make_memory_plan(model, run);
       if (p.total_bytes() > req.budget_bytes) {
-        res.reasons.push_back("B=" + std::to_string(b) + " without recompute needs " +
-                              format_bytes(p.total_bytes()) + ", over the budget of " +
-                              format_bytes(req.budget_bytes));
+        res.reasons.push_back("B=" + std::to_string(b) + " without recompute needs " + format_bytes(p.total_bytes()) +
+                              ", over the budget of " + format_bytes(req.budget_bytes));
         break;
       }
     }

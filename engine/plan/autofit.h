@@ -15,12 +15,12 @@ namespace gpt2 {
 constexpr int kMaxAutoLogitsChunk = 8192;
 
 struct AutoFitRequest {
-  RunConfig base;               // T, total batch, precision, zero, world... are kept as given
-  bool fix_micro_batch = false; // search B unless the user gave one
-  bool fix_recompute = false;   // keep base.recompute when the user gave one
-  bool fix_logits_chunk = false;// keep base.logits_chunk when the user gave one
+  RunConfig base;                 // T, total batch, precision, zero, world... are kept as given
+  bool fix_micro_batch = false;   // search B unless the user gave one
+  bool fix_recompute = false;     // keep base.recompute when the user gave one
+  bool fix_logits_chunk = false;  // keep base.logits_chunk when the user gave one
   int64_t budget_bytes = 0;
-  GpuSpec gpu;                  // compute figures for the throughput model
+  GpuSpec gpu;  // compute figures for the throughput model
 };
 
 struct AutoFitCandidate {
@@ -33,12 +33,12 @@ struct AutoFitCandidate {
 struct AutoFitResult {
   bool found = false;
   AutoFitCandidate best;
-  MemoryPlan plan;                            // the chosen plan (when found)
-  int considered = 0;                         // plans built
-  int fitting = 0;                            // plans that fit
-  std::vector<AutoFitCandidate> runners_up;   // next best fits, each with a different B or policy
-  std::vector<std::string> reasons;           // human-readable: why this one
-  AutoFitCandidate smallest;                  // the least-memory candidate (when nothing fits)
+  MemoryPlan plan;                           // the chosen plan (when found)
+  int considered = 0;                        // plans built
+  int fitting = 0;                           // plans that fit
+  std::vector<AutoFitCandidate> runners_up;  // next best fits, each with a different B or policy
+  std::vector<std::string> reasons;          // human-readable: why this one
+  AutoFitCandidate smallest;                 // the least-memory candidate (when nothing fits)
 };
 
 // Throws ConfigError for invalid requests (the same checks as make_memory_plan). When nothing

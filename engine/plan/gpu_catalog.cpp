@@ -31,14 +31,22 @@ const GpuSpec& find_gpu(const std::string& name) {
 const GpuSpec* match_gpu_by_device_name(const std::string& n) {
   auto has = [&](const char* s) { return n.find(s) != std::string::npos; };
   const char* key = nullptr;
-  if (has("H200")) key = "h200";
-  else if (has("H100") && has("PCIe")) key = "h100-pcie";
-  else if (has("H100")) key = "h100-80gb";
-  else if (has("A100") && (has("80GB") || has("80G"))) key = "a100-80gb";
-  else if (has("A100")) key = "a100-40gb";
-  else if (has("4090")) key = "rtx4090";
-  else if (has("3090")) key = "rtx3090";
-  else if (has("3060")) key = "rtx3060-12gb";
+  if (has("H200"))
+    key = "h200";
+  else if (has("H100") && has("PCIe"))
+    key = "h100-pcie";
+  else if (has("H100"))
+    key = "h100-80gb";
+  else if (has("A100") && (has("80GB") || has("80G")))
+    key = "a100-80gb";
+  else if (has("A100"))
+    key = "a100-40gb";
+  else if (has("4090"))
+    key = "rtx4090";
+  else if (has("3090"))
+    key = "rtx3090";
+  else if (has("3060"))
+    key = "rtx3060-12gb";
   if (!key) return nullptr;
   for (const auto& c : gpu_catalog())
     if (c.name == key) return &c;
@@ -46,8 +54,9 @@ const GpuSpec* match_gpu_by_device_name(const std::string& n) {
 }
 
 GpuSpec generic_gpu(int64_t memory_bytes) {
-  return {"custom", "a card with " + format_bytes(memory_bytes) + " (A100-class speed assumed)",
-          memory_bytes, 312, 19.5, 1555};
+  return {"custom",     "a card with " + format_bytes(memory_bytes) + " (A100-class speed assumed)",
+          memory_bytes, 312,
+          19.5,         1555};
 }
 
 GpuSpec generic_cpu(int64_t memory_bytes) {

@@ -59,25 +59,31 @@ std::string to_string(const Recompute& r) {
     case Recompute::Gelu: return "gelu";
     case Recompute::Norm: return "norm";
     case Recompute::Block: return "block";
-    case Recompute::Budget:
-      return r.budget_layers < 0 ? "budget" : "budget:" + std::to_string(r.budget_layers);
+    case Recompute::Budget: return r.budget_layers < 0 ? "budget" : "budget:" + std::to_string(r.budget_layers);
   }
   return "?";
 }
 
 Recompute parse_recompute(const std::string& s) {
   Recompute r;
-  if (s == "none") r.kind = Recompute::None;
-  else if (s == "gelu") r.kind = Recompute::Gelu;
-  else if (s == "norm") r.kind = Recompute::Norm;
-  else if (s == "block") r.kind = Recompute::Block;
+  if (s == "none")
+    r.kind = Recompute::None;
+  else if (s == "gelu")
+    r.kind = Recompute::Gelu;
+  else if (s == "norm")
+    r.kind = Recompute::Norm;
+  else if (s == "block")
+    r.kind = Recompute::Block;
   else if (s.rfind("budget", 0) == 0) {
     r.kind = Recompute::Budget;
     std::string rest = s.substr(6);
     if (!rest.empty()) {
-      if (rest.front() == ':' ) rest = rest.substr(1);
-      else if (rest.front() == '(' && rest.back() == ')') rest = rest.substr(1, rest.size() - 2);
-      else throw ConfigError("--recompute", "malformed '" + s + "' (use budget:K)");
+      if (rest.front() == ':')
+        rest = rest.substr(1);
+      else if (rest.front() == '(' && rest.back() == ')')
+        rest = rest.substr(1, rest.size() - 2);
+      else
+        throw ConfigError("--recompute", "malformed '" + s + "' (use budget:K)");
       if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos || rest.size() > 6)
         throw ConfigError("--recompute", "malformed '" + s + "' (K must be a layer count, e.g. budget:4)");
       r.budget_layers = std::stoi(rest);
@@ -90,35 +96,32 @@ Recompute parse_recompute(const std::string& s) {
 
 void validate_run_config(const ModelConfig& m, const RunConfig& r) {
   validate(m);
-  if (r.micro_batch <= 0)
-    throw ConfigError("--micro-batch", "must be positive, got " + std::to_string(r.micro_batch));
+  if (r.micro_batch <= 0) throw ConfigError("--micro-batch", "must be positive, got " + std::to_string(r.micro_batch));
   if (r.seq_len <= 0) throw ConfigError("--seq-len", "must be positive, got " + std::to_string(r.seq_len));
   if (r.seq_len > m.max_seq_len)
     throw ConfigError("--seq-len", std::to_string(r.seq_len) + " is larger than the model's context " +
                                        std::to_string(m.max_seq_len) + " (--max-seq-len)");
-  if (r.world_size <= 0)
-    throw ConfigError("--world-size", "must be positive, got " + std::to_string(r.world_size));
+  if (r.world_size <= 0) throw ConfigError("--world-size", "must be positive, got " + std::to_string(r.world_size));
   if (r.rank < 0 || r.rank >= r.world_size)
-    throw ConfigError("--rank", "rank " + std::to_string(r.rank) + " is outside [0, " +
-                                    std::to_string(r.world_size) + ")");
+    throw ConfigError("--rank",
+                      "rank " + std::to_string(r.rank) + " is outside [0, " + std::to_string(r.world_size) + ")");
   if (r.zero_stage != 0 && r.zero_stage != 1)
     throw ConfigError("--zero", "ZeRO stage must be 0 or 1, got " + std::to_string(r.zero_stage));
   const int64_t tokens_per_micro = static_cast<int64_t>(r.micro_batch) * r.seq_len;
   if (tokens_per_micro > (int64_t{1} << 31) / 4)
     throw ConfigError("--micro-batch", "B×T = " + std::to_string(tokens_per_micro) + " tokens is too large");
-  if (r.total_batch_tokens < 0)
-    throw ConfigError("--total-batch-tokens", "must be positive");
+  if (r.total_batch_tokens < 0) throw ConfigError("--total-batch-tokens", "must be positive");
   const int64_t per_step = tokens_per_micro * r.world_size;
   if (r.total_batch_tokens > 0 && r.total_batch_tokens % per_step != 0)
-    throw ConfigError("--total-batch-tokens",
-                      std::to_string(r.total_batch_tokens) + " is not divisible by B×T×world = " +
-                          std::to_string(r.micro_batch) + "×" + std::to_string(r.seq_len) + "×" +
-                          std::to_string(r.world_size) + " = " + std::to_string(per_step));
+    throw ConfigError("--total-batch-tokens", std::to_string(r.total_batch_tokens) +
+                                                  " is not divisible by B×T×world = " + std::to_string(r.micro_batch) +
+                                                  "×" + std::to_string(r.seq_len) + "×" + std::to_string(r.world_size) +
+                                                  " = " + std::to_string(per_step));
   if (r.logits_chunk < 0)
     throw ConfigError("--logits-chunk", "must be positive, got " + std::to_string(r.logits_chunk));
   if (r.recompute.kind == Recompute::Budget && r.recompute.budget_layers > m.num_layers)
-    throw ConfigError("--recompute", "budget:" + std::to_string(r.recompute.budget_layers) +
-                                         " exceeds the model's " + std::to_string(m.num_layers) + " layers");
+    throw ConfigError("--recompute", "budget:" + std::to_string(r.recompute.budget_layers) + " exceeds the model's " +
+                                         std::to_string(m.num_layers) + " layers");
   if (r.precision == Precision::FP32 && r.master_weights == 1)
     throw ConfigError("--master-weights", "fp32 precision already keeps fp32 weights; master weights apply to bf16");
   if (r.reserve_bytes < -1) throw ConfigError("--reserve", "must not be negative");
@@ -135,8 +138,7 @@ int64_t align_up(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
 struct PlanBuilder {
   MemoryPlan& plan;
   int64_t cursor = 0;
-  void add(const std::string& name, Category cat, DType dt, std::vector<int64_t> shape,
-           int64_t numel_override = -1) {
+  void add(const std::string& name, Category cat, DType dt, std::vector<int64_t> shape, int64_t numel_override = -1) {
     int64_t numel = 1;
     for (auto d : shape) numel *= d;
     if (numel_override >= 0) numel = numel_override;
@@ -192,14 +194,28 @@ const Buffer& MemoryPlan::find(const std::string& name) const {
 
 uint64_t MemoryPlan::hash() const {
   Hasher h;
-  h.mix(model.num_layers); h.mix(model.channels); h.mix(model.num_heads);
-  h.mix(model.max_seq_len); h.mix(model.vocab_size); h.mix(model.padded_vocab);
-  h.mix(static_cast<int64_t>(run.device)); h.mix(run.micro_batch); h.mix(run.seq_len);
-  h.mix(grad_accum); h.mix(static_cast<int64_t>(run.precision)); h.mix(run.master_weights);
-  h.mix(to_string(run.recompute)); h.mix(run.logits_chunk); h.mix(run.zero_stage);
+  h.mix(model.num_layers);
+  h.mix(model.channels);
+  h.mix(model.num_heads);
+  h.mix(model.max_seq_len);
+  h.mix(model.vocab_size);
+  h.mix(model.padded_vocab);
+  h.mix(static_cast<int64_t>(run.device));
+  h.mix(run.micro_batch);
+  h.mix(run.seq_len);
+  h.mix(grad_accum);
+  h.mix(static_cast<int64_t>(run.precision));
+  h.mix(run.master_weights);
+  h.mix(to_string(run.recompute));
+  h.mix(run.logits_chunk);
+  h.mix(run.zero_stage);
   h.mix(run.world_size);
   h.mix(run.training ? 1 : 0);
-  for (const auto& b : buffers) { h.mix(b.name); h.mix(b.offset); h.mix(b.bytes); }
+  for (const auto& b : buffers) {
+    h.mix(b.name);
+    h.mix(b.offset);
+    h.mix(b.bytes);
+  }
   h.mix(arena_bytes);
   return h.h;
 }
@@ -210,8 +226,7 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
   plan.model = model;
   RunConfig run = run_in;
 
-  const int64_t L = model.num_layers, C = model.channels, NH = model.num_heads,
-                Vp = model.padded_vocab;
+  const int64_t L = model.num_layers, C = model.channels, NH = model.num_heads, Vp = model.padded_vocab;
   const int64_t B = run.micro_batch, T = run.seq_len, BT = B * T;
   const int64_t W = run.world_size;
   const bool bf16 = run.precision == Precision::BF16;
@@ -261,8 +276,7 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
       pb.add(std::string("grads.") + specs[i].name, Category::Gradients, act, specs[i].shape, padded_numel[i]);
 
     // ---- optimizer state (fp32, flat, sharded under ZeRO-1) -----------------------------------
-    if (run.master_weights == 1)
-      pb.add("master_weights", Category::MasterWeights, f32, {plan.shard_elems});
+    if (run.master_weights == 1) pb.add("master_weights", Category::MasterWeights, f32, {plan.shard_elems});
     pb.add("adam_m", Category::AdamM, f32, {plan.shard_elems});
     pb.add("adam_v", Category::AdamV, f32, {plan.shard_elems});
   }
@@ -341,8 +355,8 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
            {static_cast<int64_t>(cuda::kMatmulWorkspaceBytes / 4)});
   pb.add("workspace.norm_partials", Category::Workspace, f32, {static_cast<int64_t>(cuda::kGlobalNormPartialsFloats)});
   if (run.device == Device::CUDA) {
-    pb.add("workspace.norm_result", Category::Workspace, f32, {1});       // Σ g², read back by the host for the clip scale
-    pb.add("workspace.matmul_bias", Category::Workspace, f32,  // bias-gradient staging (max OC = 4C)
+    pb.add("workspace.norm_result", Category::Workspace, f32, {1});  // Σ g², read back by the host for the clip scale
+    pb.add("workspace.matmul_bias", Category::Workspace, f32,        // bias-gradient staging (max OC = 4C)
            {static_cast<int64_t>(cuda::matmul_bias_scratch_bytes(static_cast<int>(4 * C)) / 4)});
   }
 

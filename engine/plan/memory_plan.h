@@ -77,14 +77,14 @@ Recompute parse_recompute(const std::string& s);
 
 struct RunConfig {
   Device device = Device::CUDA;
-  int micro_batch = 4;                // B
-  int seq_len = 1024;                 // T
-  int64_t total_batch_tokens = 0;     // tokens per optimizer step over all ranks; 0 = B·T·world
+  int micro_batch = 4;             // B
+  int seq_len = 1024;              // T
+  int64_t total_batch_tokens = 0;  // tokens per optimizer step over all ranks; 0 = B·T·world
   Precision precision = Precision::BF16;
-  int master_weights = -1;            // fp32 master copy: 1 on, 0 off, -1 auto (on for bf16)
+  int master_weights = -1;  // fp32 master copy: 1 on, 0 off, -1 auto (on for bf16)
   Recompute recompute;
-  int logits_chunk = 0;               // tokens per lm_head chunk; 0 = min(B·T, kDefaultLogitsChunk)
-  int zero_stage = 0;                 // 0 or 1
+  int logits_chunk = 0;  // tokens per lm_head chunk; 0 = min(B·T, kDefaultLogitsChunk)
+  int zero_stage = 0;    // 0 or 1
   int world_size = 1;
   int rank = 0;
   // false: an inference plan (sampling, evaluation): parameters, forward activations (the KV
@@ -98,36 +98,36 @@ struct RunConfig {
 
 constexpr int kDefaultLogitsChunk = 2048;
 constexpr int64_t kArenaAlignment = 256;
-constexpr int64_t kParamAlignElems = 128;                   // 256 B in bf16, 512 B in fp32
-constexpr int64_t kDefaultCudaReserveBytes = 512ll << 20;   // context + handles, dry-run estimate
-constexpr int64_t kDefaultNcclReserveBytes = 256ll << 20;   // NCCL channels/buffers, world > 1
-constexpr int64_t kCudaAllocGranularity = 2ll << 20;        // cudaMalloc commits 2 MiB pages
+constexpr int64_t kParamAlignElems = 128;                  // 256 B in bf16, 512 B in fp32
+constexpr int64_t kDefaultCudaReserveBytes = 512ll << 20;  // context + handles, dry-run estimate
+constexpr int64_t kDefaultNcclReserveBytes = 256ll << 20;  // NCCL channels/buffers, world > 1
+constexpr int64_t kCudaAllocGranularity = 2ll << 20;       // cudaMalloc commits 2 MiB pages
 
 struct Buffer {
-  std::string name;              // e.g. "params.wte", "act.qkv", "scratch.dqkv"
+  std::string name;  // e.g. "params.wte", "act.qkv", "scratch.dqkv"
   Category category;
   DType dtype;
-  std::vector<int64_t> shape;    // logical shape, e.g. {L, B, T, 3C}
-  int64_t numel;                 // elements the shape holds (plus tail padding for param tensors)
-  int64_t bytes;                 // allocated bytes: numel·dtype_size rounded up to 256
-  int64_t offset;                // byte offset in the arena, a multiple of 256
+  std::vector<int64_t> shape;  // logical shape, e.g. {L, B, T, 3C}
+  int64_t numel;               // elements the shape holds (plus tail padding for param tensors)
+  int64_t bytes;               // allocated bytes: numel·dtype_size rounded up to 256
+  int64_t offset;              // byte offset in the arena, a multiple of 256
 };
 
 struct MemoryPlan {
   ModelConfig model;
-  RunConfig run;                 // as resolved: chunk, master weights, reserve, budget k filled in
-  int grad_accum = 1;            // micro-steps per optimizer step
-  int recompute_layers = 0;      // layers with whole-block recompute (the first ones)
-  int64_t num_params = 0;        // unpadded parameter count
-  int64_t flat_param_elems = 0;  // padded flat parameter view (all 16 tensors + tail padding)
-  int64_t shard_elems = 0;       // master/m/v elements held by this rank
+  RunConfig run;                                 // as resolved: chunk, master weights, reserve, budget k filled in
+  int grad_accum = 1;                            // micro-steps per optimizer step
+  int recompute_layers = 0;                      // layers with whole-block recompute (the first ones)
+  int64_t num_params = 0;                        // unpadded parameter count
+  int64_t flat_param_elems = 0;                  // padded flat parameter view (all 16 tensors + tail padding)
+  int64_t shard_elems = 0;                       // master/m/v elements held by this rank
   int64_t param_offsets[kNumParamTensors] = {};  // element offset of each tensor in the flat view
-  std::vector<Buffer> buffers;   // arena order; offsets increase and never overlap
-  int64_t arena_bytes = 0;       // one allocation of this size holds every buffer
-  int64_t reserve_bytes = 0;     // outside the arena
+  std::vector<Buffer> buffers;                   // arena order; offsets increase and never overlap
+  int64_t arena_bytes = 0;                       // one allocation of this size holds every buffer
+  int64_t reserve_bytes = 0;                     // outside the arena
 
   int64_t total_bytes() const { return arena_bytes + reserve_bytes; }
-  int64_t category_bytes(Category c) const;  // Reserve gives reserve_bytes
+  int64_t category_bytes(Category c) const;           // Reserve gives reserve_bytes
   const Buffer& find(const std::string& name) const;  // throws std::out_of_range
   const Buffer* find_if(const std::string& name) const;
   // Stored per-layer activation index of layer l, or -1 when layer l is block-recomputed.

@@ -7,16 +7,14 @@
 namespace gpt2 {
 
 bool ModelConfig::operator==(const ModelConfig& o) const {
-  return max_seq_len == o.max_seq_len && vocab_size == o.vocab_size &&
-         padded_vocab == o.padded_vocab && num_layers == o.num_layers &&
-         num_heads == o.num_heads && channels == o.channels;
+  return max_seq_len == o.max_seq_len && vocab_size == o.vocab_size && padded_vocab == o.padded_vocab &&
+         num_layers == o.num_layers && num_heads == o.num_heads && channels == o.channels;
 }
 
 std::string ModelConfig::describe() const {
   std::ostringstream s;
-  s << (name.empty() ? "custom" : name) << ": L=" << num_layers << " C=" << channels
-    << " NH=" << num_heads << " maxT=" << max_seq_len << " V=" << vocab_size
-    << " (Vp=" << padded_vocab << ")";
+  s << (name.empty() ? "custom" : name) << ": L=" << num_layers << " C=" << channels << " NH=" << num_heads
+    << " maxT=" << max_seq_len << " V=" << vocab_size << " (Vp=" << padded_vocab << ")";
   return s.str();
 }
 
@@ -68,8 +66,8 @@ ModelConfig preset_config(const std::string& name) {
       return c;
     }
   }
-  throw ConfigError("--model", "unknown model '" + name +
-                                   "' (presets: d12, d24, d36, d48, or a .bin/.safetensors file)");
+  throw ConfigError("--model",
+                    "unknown model '" + name + "' (presets: d12, d24, d36, d48, or a .bin/.safetensors file)");
 }
 
 void validate(const ModelConfig& c) {
@@ -82,17 +80,14 @@ void validate(const ModelConfig& c) {
   positive("--vocab", c.vocab_size);
   positive("--max-seq-len", c.max_seq_len);
   if (c.channels % c.num_heads != 0)
-    throw ConfigError("--heads", std::to_string(c.num_heads) + " heads do not divide width " +
-                                     std::to_string(c.channels));
+    throw ConfigError("--heads",
+                      std::to_string(c.num_heads) + " heads do not divide width " + std::to_string(c.channels));
   if (c.head_size() % 2 != 0)
-    throw ConfigError("--heads", "head size " + std::to_string(c.head_size()) +
-                                     " (width/heads) must be even");
+    throw ConfigError("--heads", "head size " + std::to_string(c.head_size()) + " (width/heads) must be even");
   if (c.padded_vocab < c.vocab_size || c.padded_vocab % 128 != 0)
     throw ConfigError("--vocab", "padded vocab " + std::to_string(c.padded_vocab) +
-                                     " must be a multiple of 128 and at least " +
-                                     std::to_string(c.vocab_size));
-  if (c.num_layers > 4096 || c.channels > 65536 || c.max_seq_len > (1 << 20) ||
-      c.vocab_size > (1 << 24))
+                                     " must be a multiple of 128 and at least " + std::to_string(c.vocab_size));
+  if (c.num_layers > 4096 || c.channels > 65536 || c.max_seq_len > (1 << 20) || c.vocab_size > (1 << 24))
     throw ConfigError("--layers/--width/--max-seq-len/--vocab", "model size out of range");
 }
 
@@ -103,8 +98,7 @@ int64_t ParamTensorSpec::numel() const {
 }
 
 std::array<ParamTensorSpec, kNumParamTensors> param_tensor_specs(const ModelConfig& cfg) {
-  const int64_t L = cfg.num_layers, C = cfg.channels, Vp = cfg.padded_vocab,
-                maxT = cfg.max_seq_len;
+  const int64_t L = cfg.num_layers, C = cfg.channels, Vp = cfg.padded_vocab, maxT = cfg.max_seq_len;
   return {{
       {"wte", {Vp, C}, true},
       {"wpe", {maxT, C}, true},
@@ -135,8 +129,7 @@ double training_flops_per_token(const ModelConfig& cfg, int T) {
   // Matmul FLOPs: 6 per weight per token (forward 2, backward 4), counting the lm_head (Vp·C)
   // but not the position embedding, which is a lookup. Attention: per layer the forward does
   // QKᵀ and PV, 2·2·T·C per token in a full square; causal halves that. Backward is 2× forward.
-  const double N = static_cast<double>(num_parameters(cfg)) -
-                   static_cast<double>(cfg.max_seq_len) * cfg.channels;
+  const double N = static_cast<double>(num_parameters(cfg)) - static_cast<double>(cfg.max_seq_len) * cfg.channels;
   const double attn = 3.0 * cfg.num_layers * 2.0 * 2.0 * T * cfg.channels * 0.5;
   return 6.0 * N + attn;
 }

@@ -11,12 +11,12 @@
 namespace gpt2 {
 
 struct ModelConfig {
-  int max_seq_len = 1024;   // maxT
-  int vocab_size = 50257;   // V
-  int padded_vocab = 50304; // Vp: V rounded up to a multiple of 128 (tensor-core friendly)
-  int num_layers = 12;      // L
-  int num_heads = 12;       // NH
-  int channels = 768;       // C
+  int max_seq_len = 1024;    // maxT
+  int vocab_size = 50257;    // V
+  int padded_vocab = 50304;  // Vp: V rounded up to a multiple of 128 (tensor-core friendly)
+  int num_layers = 12;       // L
+  int num_heads = 12;        // NH
+  int channels = 768;        // C
 
   int head_size() const { return channels / num_heads; }
   bool operator==(const ModelConfig& o) const;
@@ -45,7 +45,22 @@ constexpr int kNumParamTensors = 16;
 
 // The index of each parameter tensor in param_tensor_specs() (llm.c's order).
 enum ParamIndex {
-  WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB, LNFW, LNFB
+  WTE,
+  WPE,
+  LN1W,
+  LN1B,
+  QKVW,
+  QKVB,
+  ATTPROJW,
+  ATTPROJB,
+  LN2W,
+  LN2B,
+  FCW,
+  FCB,
+  FCPROJW,
+  FCPROJB,
+  LNFW,
+  LNFB
 };
 static_assert(LNFB + 1 == kNumParamTensors, "one ParamIndex per parameter tensor");
 

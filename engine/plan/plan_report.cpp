@@ -12,9 +12,8 @@ namespace gpt2 {
 namespace {
 
 constexpr Category kAllCategories[kNumCategories] = {
-    Category::Parameters, Category::Gradients,   Category::MasterWeights, Category::AdamM,
-    Category::AdamV,      Category::Activations, Category::Scratch,       Category::Logits,
-    Category::Workspace,  Category::Reserve};
+    Category::Parameters,  Category::Gradients, Category::MasterWeights, Category::AdamM,     Category::AdamV,
+    Category::Activations, Category::Scratch,   Category::Logits,        Category::Workspace, Category::Reserve};
 
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "(";
@@ -72,9 +71,9 @@ void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, 
   std::snprintf(line, sizeof line,
                 "Run     device=%s precision=%s master_weights=%s B=%d T=%d grad_accum=%d "
                 "(%s tokens/step) recompute=%s logits_chunk=%d zero=%d world_size=%d rank=%d\n",
-                to_string(r.device), to_string(r.precision), r.master_weights == 1 ? "on" : "off",
-                r.micro_batch, r.seq_len, plan.grad_accum, format_count(r.total_batch_tokens).c_str(),
-                to_string(r.recompute).c_str(), r.logits_chunk, r.zero_stage, r.world_size, r.rank);
+                to_string(r.device), to_string(r.precision), r.master_weights == 1 ? "on" : "off", r.micro_batch,
+                r.seq_len, plan.grad_accum, format_count(r.total_batch_tokens).c_str(), to_string(r.recompute).c_str(),
+                r.logits_chunk, r.zero_stage, r.world_size, r.rank);
   os << line << "\n";
 
   const double total = static_cast<double>(plan.total_bytes());
@@ -118,9 +117,8 @@ void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& 
        << run_flags(fit.best.run) << "\n  (grad_accum " << fit.best.grad_accum << ", "
        << format_bytes(fit.best.total_bytes) << "; or pass --micro-batch auto)\n";
   } else {
-    os << "\nNothing fits " << format_bytes(budget.bytes)
-       << ": even the smallest configuration (" << run_flags(fit.smallest.run) << ") needs "
-       << format_bytes(fit.smallest.total_bytes)
+    os << "\nNothing fits " << format_bytes(budget.bytes) << ": even the smallest configuration ("
+       << run_flags(fit.smallest.run) << ") needs " << format_bytes(fit.smallest.total_bytes)
        << ". Use a smaller model, a shorter --seq-len, more GPUs with --zero 1, or a larger card.\n";
   }
 }
@@ -131,9 +129,12 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
   const auto& r = plan.run;
   json j;
   j["model"] = {{"name", plan.model.name.empty() ? "custom" : plan.model.name},
-                {"layers", plan.model.num_layers},     {"heads", plan.model.num_heads},
-                {"width", plan.model.channels},         {"vocab", plan.model.vocab_size},
-                {"padded_vocab", plan.model.padded_vocab}, {"max_seq_len", plan.model.max_seq_len}};
+                {"layers", plan.model.num_layers},
+                {"heads", plan.model.num_heads},
+                {"width", plan.model.channels},
+                {"vocab", plan.model.vocab_size},
+                {"padded_vocab", plan.model.padded_vocab},
+                {"max_seq_len", plan.model.max_seq_len}};
   j["params"] = plan.num_params;
   j["total_bytes"] = plan.total_bytes();
   j["arena_bytes"] = plan.arena_bytes;
@@ -162,11 +163,17 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
   j["categories"] = cats;
   json bufs = json::array();
   for (const auto& b : plan.buffers)
-    bufs.push_back({{"name", b.name}, {"category", to_string(b.category)}, {"dtype", to_string(b.dtype)},
-                    {"shape", b.shape}, {"offset", b.offset}, {"bytes", b.bytes}});
+    bufs.push_back({{"name", b.name},
+                    {"category", to_string(b.category)},
+                    {"dtype", to_string(b.dtype)},
+                    {"shape", b.shape},
+                    {"offset", b.offset},
+                    {"bytes", b.bytes}});
   j["buffers"] = bufs;
   if (autofit) {
-    json a = {{"found", autofit->found}, {"considered", autofit->considered}, {"fitting", autofit->fitting},
+    json a = {{"found", autofit->found},
+              {"considered", autofit->considered},
+              {"fitting", autofit->fitting},
               {"reasons", autofit->reasons}};
     if (autofit->found) {
       a["flags"] = run_flags(autofit->best.run);

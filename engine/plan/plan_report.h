@@ -18,16 +18,15 @@ struct Budget {
 
 struct Verdict {
   bool fits = false;
-  int64_t margin_bytes = 0;     // budget - total (negative when over)
-  std::string text;             // one paragraph: fits or not, by how much, what takes the space
+  int64_t margin_bytes = 0;  // budget - total (negative when over)
+  std::string text;          // one paragraph: fits or not, by how much, what takes the space
 };
 
 Verdict judge(const MemoryPlan& plan, const Budget& budget);
 
 // The human-readable dry run: header, table by category, the 10 largest buffers, the total and
 // the verdict. `autofit` (when given) adds auto-fit's reasons and flags.
-void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget,
-                const AutoFitResult* autofit = nullptr);
+void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, const AutoFitResult* autofit = nullptr);
 
 // Suggestion printed when a plan does not fit: the flags auto-fit would use.
 void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& budget);

@@ -32,8 +32,7 @@ StepTimePrediction predict_step_time(const MemoryPlan& plan, const GpuSpec& gpu)
 
   StepTimePrediction p;
   p.micro_step_s = body_flops / (peak * eff(BT)) + head_flops / (peak * eff(chunk)) +
-                   recompute_flops / (peak * eff(BT)) + recompute_bytes / bw +
-                   launches * kLaunchSeconds;
+                   recompute_flops / (peak * eff(BT)) + recompute_bytes / bw + launches * kLaunchSeconds;
   // AdamW: read grads, params, m, v (and master), write params, m, v (and master).
   const double n = static_cast<double>(plan.shard_elems);
   const double opt_bytes = n * (dsize * 3 + 4.0 * 4 + (r.master_weights == 1 ? 8.0 : 0.0));

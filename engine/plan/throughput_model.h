@@ -21,11 +21,11 @@ constexpr double kHalfEfficiencyTokens = 1024.0;
 constexpr double kLaunchSeconds = 5e-6;
 
 struct StepTimePrediction {
-  double micro_step_s = 0;   // one micro-batch forward+backward
-  double optimizer_s = 0;    // one AdamW update
-  double step_s = 0;         // grad_accum · micro + optimizer
-  double tokens_per_s = 0;   // per rank
-  double flops_per_step = 0; // model FLOPs incl. recompute, per rank
+  double micro_step_s = 0;    // one micro-batch forward+backward
+  double optimizer_s = 0;     // one AdamW update
+  double step_s = 0;          // grad_accum · micro + optimizer
+  double tokens_per_s = 0;    // per rank
+  double flops_per_step = 0;  // model FLOPs incl. recompute, per rank
 };
 
 StepTimePrediction predict_step_time(const MemoryPlan& plan, const GpuSpec& gpu);

@@ -13,10 +13,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "engine/model/model_io.h"
+#include "engine/train/lr_schedule.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
-#include "engine/train/lr_schedule.h"
-#include "engine/model/model_io.h"
 
 namespace gpt2 {
 
@@ -164,8 +164,7 @@ int64_t latest_checkpoint_step(const std::string& dir) {
 }
 
 void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
-                     const nlohmann::json& settings, uint64_t seed, int keep,
-                     const std::function<void()>& barrier) {
+                     const nlohmann::json& settings, uint64_t seed, int keep, const std::function<void()>& barrier) {
   ensure_dir(dir);
   const MemoryPlan& plan = model.plan();
   const int64_t step = trainer.step();
@@ -195,8 +194,7 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
                          {"shard_elems", plan.shard_elems},
                          {"settings", settings}};
   const std::string js = meta.dump();
-  uint64_t payload = 8 + js.size() + 8 + pos.size() + 3 * 8 +
-                     4 * (opt.master.size() + opt.m.size() + opt.v.size());
+  uint64_t payload = 8 + js.size() + 8 + pos.size() + 3 * 8 + 4 * (opt.master.size() + opt.m.size() + opt.v.size());
   AtomicFile f(state_path);
   f.write(kStateMagic, 8);
   const uint32_t ver[2] = {kStateVersion, 0};
@@ -285,9 +283,10 @@ CheckpointData read_state_file(const std::string& path) {
   uint64_t payload;
   std::memcpy(&payload, map.data() + 16, 8);
   if (payload != size - kStateHeaderBytes - kStateTrailerBytes)
-    throw FileError(path, "state file is " + std::to_string(size) + " bytes but its header promises " +
-                              std::to_string(payload + kStateHeaderBytes + kStateTrailerBytes) +
-                              (payload + kStateHeaderBytes + kStateTrailerBytes > size ? " (truncated)" : " (trailing bytes)"));
+    throw FileError(
+        path, "state file is " + std::to_string(size) + " bytes but its header promises " +
+                  std::to_string(payload + kStateHeaderBytes + kStateTrailerBytes) +
+                  (payload + kStateHeaderBytes + kStateTrailerBytes > size ? " (truncated)" : " (trailing bytes)"));
   const uint8_t* body = map.data() + kStateHeaderBytes;
   uint64_t want_hash;
   std::memcpy(&want_hash, body + payload, 8);
@@ -328,8 +327,8 @@ CheckpointData read_state_file(const std::string& path) {
   return d;
 }
 
-int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer,
-                               BatchSource& train, const nlohmann::json& settings) {
+int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer, BatchSource& train,
+                               const nlohmann::json& settings) {
   const MemoryPlan& plan = model.plan();
   if (step < 0) {
     step = latest_checkpoint_step(dir);
@@ -353,7 +352,8 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
   const CheckpointData d = read_state_file(state_path);
   const nlohmann::json& meta = d.settings;
   if (d.step != step)
-    throw FileError(state_path, "holds step " + std::to_string(d.step) + " but its name says step " + std::to_string(step));
+    throw FileError(state_path,
+                    "holds step " + std::to_string(d.step) + " but its name says step " + std::to_string(step));
 
   // The run's settings, flag by flag. The device may change (a CUDA checkpoint resumes on the CPU
   // and back): the model file and optimizer state do not depend on it, as long as the precision,
@@ -381,7 +381,8 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
   const uint64_t h = file_fnv(model_path, &bytes);
   if (bytes != meta.value("model_bytes", uint64_t(0)))
     throw FileError(model_path, "is " + std::to_string(bytes) + " bytes but the checkpoint recorded " +
-                                    std::to_string(meta.value("model_bytes", uint64_t(0))) + " (truncated or replaced)");
+                                    std::to_string(meta.value("model_bytes", uint64_t(0))) +
+                                    " (truncated or replaced)");
   if (hex64(h) != meta.value("model_fnv1a64", ""))
     throw FileError(model_path, "checksum mismatch with the state file's record: the model file is corrupt");
   const ModelWeights w = load_llmc_model(model_path);
@@ -392,7 +393,8 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
   // Everything checked; now restore.
   const size_t n = static_cast<size_t>(plan.shard_elems);
   const bool has_master = plan.find_if("master_weights") != nullptr;
-  if (d.optimizer.m.size() != n || d.optimizer.v.size() != n || (has_master ? d.optimizer.master.size() != n : !d.optimizer.master.empty()))
+  if (d.optimizer.m.size() != n || d.optimizer.v.size() != n ||
+      (has_master ? d.optimizer.master.size() != n : !d.optimizer.master.empty()))
     throw FileError(state_path, "optimizer state holds " + std::to_string(d.optimizer.m.size()) +
                                     " elements per array, the plan needs " + std::to_string(n));
   train.restore_position(d.data_position);

@@ -27,8 +27,8 @@
 // then follows the new total.
 #pragma once
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -67,8 +67,8 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
 // restores the model (parameters, master weights, m, v), the trainer's step and the data
 // position. Throws FileError / ConfigError("--flag") before touching anything on mismatch.
 // Returns the step resumed from.
-int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer,
-                               BatchSource& train, const nlohmann::json& settings);
+int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer, BatchSource& train,
+                               const nlohmann::json& settings);
 
 // Reads and verifies a state file (checksum, sizes) without a model; for tests and tools.
 CheckpointData read_state_file(const std::string& path);

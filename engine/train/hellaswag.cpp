@@ -16,16 +16,18 @@ std::vector<MultipleChoiceExample> load_eval_bin(const std::string& path) {
   int32_t h[256];
   std::memcpy(h, map.data(), sizeof h);
   if (h[0] != kEvalFileMagic)
-    throw FileError(path, "bad magic " + std::to_string(h[0]) + " at byte offset 0 (expected 20240522, an llm.c eval file)");
-  if (h[1] != 1) throw FileError(path, "unsupported eval file version " + std::to_string(h[1]) + " (expected 1: uint16 tokens)");
+    throw FileError(path,
+                    "bad magic " + std::to_string(h[0]) + " at byte offset 0 (expected 20240522, an llm.c eval file)");
+  if (h[1] != 1)
+    throw FileError(path, "unsupported eval file version " + std::to_string(h[1]) + " (expected 1: uint16 tokens)");
   if (h[2] < 0) throw FileError(path, "negative example count in the header");
   const uint8_t* p = map.data() + 1024;
   const uint64_t n16 = (map.size() - 1024) / 2;
   uint64_t at = 0;
   auto get = [&](int64_t ex, const char* what) -> uint16_t {
     if (at >= n16)
-      throw FileError(path, "truncated in example " + std::to_string(ex) + " (reading its " + what + " at byte offset " +
-                                std::to_string(1024 + 2 * at) + ")");
+      throw FileError(path, "truncated in example " + std::to_string(ex) + " (reading its " + what +
+                                " at byte offset " + std::to_string(1024 + 2 * at) + ")");
     uint16_t v;
     std::memcpy(&v, p + 2 * at, 2);
     ++at;
@@ -54,11 +56,12 @@ std::vector<MultipleChoiceExample> load_eval_bin(const std::string& path) {
       for (auto& t : end) t = get(i, "completion tokens");
     }
     if (static_cast<uint64_t>(bytes) != 2 * (at - start))
-      throw FileError(path, "example " + std::to_string(i) + " says it is " + std::to_string(bytes) + " bytes but holds " +
-                                std::to_string(2 * (at - start)));
+      throw FileError(path, "example " + std::to_string(i) + " says it is " + std::to_string(bytes) +
+                                " bytes but holds " + std::to_string(2 * (at - start)));
     out.push_back(std::move(e));
   }
-  if (at != n16) throw FileError(path, "trailing data after the " + std::to_string(h[2]) + " examples the header lists");
+  if (at != n16)
+    throw FileError(path, "trailing data after the " + std::to_string(h[2]) + " examples the header lists");
   return out;
 }
 
@@ -67,8 +70,12 @@ void write_eval_bin(const std::string& path, const std::vector<MultipleChoiceExa
   int32_t longest = 0;
   for (size_t i = 0; i < examples.size(); ++i) {
     const auto& e = examples[i];
-    std::vector<uint16_t> s = {65535, 0, static_cast<uint16_t>(i), static_cast<uint16_t>(e.label),
-                               static_cast<uint16_t>(e.endings.size()), static_cast<uint16_t>(e.context.size())};
+    std::vector<uint16_t> s = {65535,
+                               0,
+                               static_cast<uint16_t>(i),
+                               static_cast<uint16_t>(e.label),
+                               static_cast<uint16_t>(e.endings.size()),
+                               static_cast<uint16_t>(e.context.size())};
     for (int32_t t : e.context) s.push_back(static_cast<uint16_t>(t));
     for (const auto& end : e.endings) {
       s.push_back(static_cast<uint16_t>(end.size()));
@@ -153,7 +160,8 @@ MultipleChoiceResult evaluate_multiple_choice(Model& model, const std::vector<Mu
     for (const auto& end : e.endings) {
       seq = e.context;
       seq.insert(seq.end(), end.begin(), end.end());
-      if (seq.size() < 2 || end.empty()) throw std::invalid_argument("example " + std::to_string(i) + ": nothing to score");
+      if (seq.size() < 2 || end.empty())
+        throw std::invalid_argument("example " + std::to_string(i) + ": nothing to score");
       // Keep the last T + 1 tokens (the ending must fit).
       if (seq.size() > static_cast<size_t>(T) + 1) seq.erase(seq.begin(), seq.end() - (T + 1));
       const int len = static_cast<int>(seq.size()) - 1;
@@ -161,8 +169,8 @@ MultipleChoiceResult evaluate_multiple_choice(Model& model, const std::vector<Mu
       targets.assign(seq.begin() + 1, seq.end());
       const int64_t bad = model.load_batch(inputs.data(), targets.data(), 1, len);
       if (bad >= 0)
-        throw std::invalid_argument("HellaSwag example " + std::to_string(i) + ": a token is outside the model's vocabulary [0, " +
-                                    std::to_string(V) + ")");
+        throw std::invalid_argument("HellaSwag example " + std::to_string(i) +
+                                    ": a token is outside the model's vocabulary [0, " + std::to_string(V) + ")");
       model.forward();
       model.head(false, 0.0f);
       const std::vector<float> losses = model.token_losses();

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/model/model.h"
 #include "engine/data/tokenizer.h"
+#include "engine/model/model.h"
 
 namespace gpt2 {
 

@@ -67,8 +67,10 @@ StepResult Trainer::train_step() {
   const bool zero1 = plan.run.zero_stage == 1 && collective;
   double norm_sq = 0;
   if (collective) {
-    if (zero1) comm->reduce_scatter(model_.flat_grads(), plan.flat_param_elems, ReduceOp::Avg);
-    else comm->all_reduce(model_.flat_grads(), plan.flat_param_elems, ReduceOp::Avg);
+    if (zero1)
+      comm->reduce_scatter(model_.flat_grads(), plan.flat_param_elems, ReduceOp::Avg);
+    else
+      comm->all_reduce(model_.flat_grads(), plan.flat_param_elems, ReduceOp::Avg);
     r.loss = comm->all_reduce_scalar(r.loss, ReduceOp::Avg);
   }
   norm_sq = zero1 ? comm->all_reduce_scalar(model_.grad_norm_squared(true), ReduceOp::Sum) : model_.grad_norm_squared();
@@ -139,10 +141,14 @@ void Trainer::log_step(std::ostream& out, const StepResult& r) {
     out << "\n" << std::flush;
   }
   if (log_.is_open()) {
-    nlohmann::json j = {{"step", r.step},   {"loss", r.loss},
-                        {"lr", r.lr},       {"grad_norm", r.grad_norm},
-                        {"tokens", r.tokens}, {"ms", r.ms},
-                        {"tok_per_s", r.tokens_per_s}, {"mfu", nullptr},
+    nlohmann::json j = {{"step", r.step},
+                        {"loss", r.loss},
+                        {"lr", r.lr},
+                        {"grad_norm", r.grad_norm},
+                        {"tokens", r.tokens},
+                        {"ms", r.ms},
+                        {"tok_per_s", r.tokens_per_s},
+                        {"mfu", nullptr},
                         {"memory", model_.plan().arena_bytes}};
     if (r.mfu) j["mfu"] = *r.mfu;
     if (r.skipped) j["skipped"] = true;

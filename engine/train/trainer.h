@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "engine/data/batch_source.h"
-#include "engine/train/lr_schedule.h"
 #include "engine/model/model.h"
+#include "engine/train/lr_schedule.h"
 
 namespace gpt2 {
 
@@ -26,27 +26,27 @@ struct TrainOptions {
   LrSchedule lr;
   float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
   float weight_decay = 0.1f;
-  float grad_clip = 1.0f;      // 0 = no clipping
+  float grad_clip = 1.0f;  // 0 = no clipping
   uint64_t seed = 1337;
-  int64_t val_every = 0;       // 0 = only after the last step
+  int64_t val_every = 0;  // 0 = only after the last step
   int64_t val_batches = 4;
-  bool skip_nonfinite = false; // skip the update instead of stopping
+  bool skip_nonfinite = false;  // skip the update instead of stopping
   int64_t print_every = 1;
-  std::string log_path;        // JSONL, one object per step
-  double peak_flops = 0;       // the device's peak FLOP/s for MFU; 0 = unknown (mfu is null)
+  std::string log_path;   // JSONL, one object per step
+  double peak_flops = 0;  // the device's peak FLOP/s for MFU; 0 = unknown (mfu is null)
 };
 
 struct StepResult {
-  int64_t step = 0;            // 1-based
-  double loss = 0;             // mean over the step's tokens
+  int64_t step = 0;  // 1-based
+  double loss = 0;   // mean over the step's tokens
   double lr = 0;
-  double grad_norm = 0;        // before clipping
+  double grad_norm = 0;  // before clipping
   double ms = 0;
   double tokens_per_s = 0;
-  bool skipped = false;        // non-finite, update skipped
+  bool skipped = false;  // non-finite, update skipped
   std::optional<double> val_loss;
-  int64_t tokens = 0;          // tokens trained on so far, this step included
-  std::optional<double> mfu;   // model FLOPs utilisation, when the peak is known
+  int64_t tokens = 0;         // tokens trained on so far, this step included
+  std::optional<double> mfu;  // model FLOPs utilisation, when the peak is known
 };
 
 // The factor torch.nn.utils.clip_grad_norm_ applies: min(1, clip / (norm + 1e-6)).
@@ -66,7 +66,10 @@ class Trainer {
 
   int64_t step() const { return step_; }
   int64_t updates() const { return updates_; }
-  void set_position(int64_t step, int64_t updates) { step_ = step; updates_ = updates; }
+  void set_position(int64_t step, int64_t updates) {
+    step_ = step;
+    updates_ = updates;
+  }
   // Called by run() after each step is logged (checkpoints, samples, extra evals).
   void set_step_hook(std::function<void(const StepResult&)> hook) { hook_ = std::move(hook); }
 
@@ -78,8 +81,8 @@ class Trainer {
   TrainOptions opt_;
   BatchSource& train_;
   BatchSource* val_;
-  int64_t step_ = 0;     // steps taken
-  int64_t updates_ = 0;  // AdamW updates applied (skipped steps don't count)
+  int64_t step_ = 0;                       // steps taken
+  int64_t updates_ = 0;                    // AdamW updates applied (skipped steps don't count)
   std::vector<int32_t> inputs_, targets_;  // host staging for one micro-batch
   std::ofstream log_;
   std::function<void(const StepResult&)> hook_;

@@ -28,7 +28,8 @@ class FileError : public std::runtime_error {
  public:
   FileError(std::string path, const std::string& message, std::string hint = "")
       : std::runtime_error(path + ": " + message + (hint.empty() ? "" : "\n  HINT: " + hint)),
-        path_(std::move(path)), hint_(std::move(hint)) {}
+        path_(std::move(path)),
+        hint_(std::move(hint)) {}
   const std::string& path() const { return path_; }
   const std::string& hint() const { return hint_; }
 

@@ -32,8 +32,7 @@ int open_regular(const std::string& path, const std::string& hint, uint64_t* siz
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw FileError(path, S_ISDIR(st.st_mode) ? "is a directory, expected a file"
-                                              : "is not a regular file");
+    throw FileError(path, S_ISDIR(st.st_mode) ? "is a directory, expected a file" : "is not a regular file");
   }
   *size = static_cast<uint64_t>(st.st_size);
   return fd;
@@ -66,8 +65,7 @@ void MappedFile::release() {
   path_.clear();
 }
 
-MappedFile::MappedFile(MappedFile&& o) noexcept
-    : path_(std::move(o.path_)), data_(o.data_), size_(o.size_) {
+MappedFile::MappedFile(MappedFile&& o) noexcept : path_(std::move(o.path_)), data_(o.data_), size_(o.size_) {
   o.data_ = nullptr;
   o.size_ = 0;
   o.path_.clear();

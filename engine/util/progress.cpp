@@ -77,8 +77,7 @@ void ProgressBar::finish() {
 }
 
 void ProgressBar::draw(bool final_line) {
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double frac = total_ ? double(done_) / double(total_) : 1.0;
   constexpr int kWidth = 20;
   const int filled = int(frac * kWidth + 0.5);

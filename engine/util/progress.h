@@ -15,8 +15,7 @@ class ProgressBar {
  public:
   enum class Mode { kAuto, kAlways, kNever };
   // kAuto shows the bar only when `total` is at least `min_total` (a "long" job).
-  ProgressBar(std::string label, uint64_t total, Mode mode = Mode::kAuto,
-              uint64_t min_total = 16'000'000);
+  ProgressBar(std::string label, uint64_t total, Mode mode = Mode::kAuto, uint64_t min_total = 16'000'000);
   ~ProgressBar();  // ends the line if the bar was drawn
   // `done` counts toward `total` (bytes); `tokens` is shown with its rate.
   void update(uint64_t done, uint64_t tokens);

@@ -11,8 +11,7 @@ namespace gpt2 {
 
 int64_t parse_bytes(const std::string& text, const std::string& flag) {
   const auto bad = [&](const std::string& why) {
-    return ConfigError(flag, "malformed size '" + text + "' (" + why +
-                                 "; examples: 12GiB, 11.5G, 512MiB, 24GB)");
+    return ConfigError(flag, "malformed size '" + text + "' (" + why + "; examples: 12GiB, 11.5G, 512MiB, 24GB)");
   };
   size_t i = 0;
   while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
@@ -27,16 +26,26 @@ int64_t parse_bytes(const std::string& text, const std::string& flag) {
   std::string unit;
   for (; i < text.size(); ++i) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
   double mult = 0;
-  if (unit.empty() || unit == "b") mult = 1;
-  else if (unit == "k" || unit == "kib") mult = 1024.0;
-  else if (unit == "m" || unit == "mib") mult = 1024.0 * 1024;
-  else if (unit == "g" || unit == "gib") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "t" || unit == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "kb") mult = 1e3;
-  else if (unit == "mb") mult = 1e6;
-  else if (unit == "gb") mult = 1e9;
-  else if (unit == "tb") mult = 1e12;
-  else throw bad("unknown unit '" + unit + "'");
+  if (unit.empty() || unit == "b")
+    mult = 1;
+  else if (unit == "k" || unit == "kib")
+    mult = 1024.0;
+  else if (unit == "m" || unit == "mib")
+    mult = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gib")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tib")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "kb")
+    mult = 1e3;
+  else if (unit == "mb")
+    mult = 1e6;
+  else if (unit == "gb")
+    mult = 1e9;
+  else if (unit == "tb")
+    mult = 1e12;
+  else
+    throw bad("unknown unit '" + unit + "'");
   const double bytes = value * mult;
   if (bytes < 1) throw bad("must be positive");
   if (bytes > 9.0e18) throw bad("too large");
@@ -47,10 +56,14 @@ std::string format_bytes(int64_t bytes) {
   char buf[64];
   const double b = static_cast<double>(bytes);
   const double ab = std::fabs(b);
-  if (ab >= kGiB) std::snprintf(buf, sizeof buf, "%.2f GiB", b / kGiB);
-  else if (ab >= kMiB) std::snprintf(buf, sizeof buf, "%.1f MiB", b / kMiB);
-  else if (ab >= kKiB) std::snprintf(buf, sizeof buf, "%.1f KiB", b / kKiB);
-  else std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+  if (ab >= kGiB)
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / kGiB);
+  else if (ab >= kMiB)
+    std::snprintf(buf, sizeof buf, "%.1f MiB", b / kMiB);
+  else if (ab >= kKiB)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", b / kKiB);
+  else
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
   return buf;
 }
 

@@ -7,8 +7,7 @@
 
 namespace gpt2::cpu {
 
-void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
-                  const AdamWParams& hp, bool decay) {
+void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& hp, bool decay) {
   // Scalars in double then rounded once, as PyTorch does with its Python-float step size.
   const double bc1 = 1.0 - std::pow(static_cast<double>(hp.beta1), hp.t);
   const double bc2 = 1.0 - std::pow(static_cast<double>(hp.beta2), hp.t);
@@ -28,8 +27,8 @@ void adamw_update(float* params, const float* grads, float* m, float* v, size_t 
   }
 }
 
-void adamw_update_ranges(float* params, const float* grads, float* m, float* v,
-                         const AdamWRange* ranges, int num_ranges, const AdamWParams& hp) {
+void adamw_update_ranges(float* params, const float* grads, float* m, float* v, const AdamWRange* ranges,
+                         int num_ranges, const AdamWParams& hp) {
   for (int r = 0; r < num_ranges; r++) {
     const size_t o = ranges[r].offset;
     adamw_update(params + o, grads + o, m + o, v + o, ranges[r].count, hp, ranges[r].decay);

@@ -40,10 +40,9 @@ struct AdamWRange {
 };
 
 // decay == false ignores hp.weight_decay for this call.
-void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
-                  const AdamWParams& hp, bool decay);
+void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& hp, bool decay);
 
-void adamw_update_ranges(float* params, const float* grads, float* m, float* v,
-                         const AdamWRange* ranges, int num_ranges, const AdamWParams& hp);
+void adamw_update_ranges(float* params, const float* grads, float* m, float* v, const AdamWRange* ranges,
+                         int num_ranges, const AdamWParams& hp);
 
 }  // namespace gpt2::cpu

@@ -43,9 +43,9 @@ inline void dots(const float* a, const float* b, size_t stride, int HS, int n, f
 
 // The work of one (b, h): the OpenMP loops below hand whole heads to threads, so every sum
 // has one fixed order. Compiled for AVX-512, AVX2 and baseline, picked at load time.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-head_forward(float* y, float* lse, float* s, const float* base, int T, int C, int HS, int h,
-             float scale) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void head_forward(float* y, float* lse, float* s,
+                                                                               const float* base, int T, int C, int HS,
+                                                                               int h, float scale) {
   const size_t C3 = static_cast<size_t>(3) * C;
   for (int i = 0; i < T; i++) {
     const float* q = base + i * C3 + h * HS;
@@ -73,9 +73,11 @@ head_forward(float* y, float* lse, float* s, const float* base, int T, int C, in
   }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-head_backward(float* dbase, float* ds, const float* dy, const float* base, const float* y,
-              const float* lrow, int T, int C, int HS, int h, float scale) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void head_backward(float* dbase, float* ds,
+                                                                                const float* dy, const float* base,
+                                                                                const float* y, const float* lrow,
+                                                                                int T, int C, int HS, int h,
+                                                                                float scale) {
   const size_t C3 = static_cast<size_t>(3) * C;
   // This (b,h) owns its q, k, v slices of dqkv: zero dk, dv; dq is written row by row.
   for (int t = 0; t < T; t++) {
@@ -120,8 +122,7 @@ head_backward(float* dbase, float* ds, const float* dy, const float* base, const
 
 }  // namespace
 
-void attention_forward(float* y, float* lse, float* scratch, const float* qkv,
-                       int B, int T, int C, int NH) {
+void attention_forward(float* y, float* lse, float* scratch, const float* qkv, int B, int T, int C, int NH) {
   const int HS = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -134,8 +135,8 @@ void attention_forward(float* y, float* lse, float* scratch, const float* qkv,
   }
 }
 
-void attention_backward(float* dqkv, float* scratch, const float* dy, const float* qkv,
-                        const float* y, const float* lse, int B, int T, int C, int NH) {
+void attention_backward(float* dqkv, float* scratch, const float* dy, const float* qkv, const float* y,
+                        const float* lse, int B, int T, int C, int NH) {
   const int HS = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -143,8 +144,8 @@ void attention_backward(float* dqkv, float* scratch, const float* dy, const floa
     for (int h = 0; h < NH; h++) {
       const size_t bh = static_cast<size_t>(b) * NH + h;
       const size_t off = static_cast<size_t>(b) * T;
-      head_backward(dqkv + off * 3 * C, scratch + bh * T, dy + off * C, qkv + off * 3 * C,
-                    y + off * C, lse + bh * T, T, C, HS, h, scale);
+      head_backward(dqkv + off * 3 * C, scratch + bh * T, dy + off * C, qkv + off * 3 * C, y + off * C, lse + bh * T, T,
+                    C, HS, h, scale);
     }
   }
 }

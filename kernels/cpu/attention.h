@@ -24,14 +24,11 @@
 
 namespace gpt2::cpu {
 
-inline size_t attention_scratch_floats(int B, int T, int NH) {
-  return static_cast<size_t>(B) * NH * T;
-}
+inline size_t attention_scratch_floats(int B, int T, int NH) { return static_cast<size_t>(B) * NH * T; }
 
-void attention_forward(float* y, float* lse, float* scratch, const float* qkv,
-                       int B, int T, int C, int NH);
+void attention_forward(float* y, float* lse, float* scratch, const float* qkv, int B, int T, int C, int NH);
 
-void attention_backward(float* dqkv, float* scratch, const float* dy, const float* qkv,
-                        const float* y, const float* lse, int B, int T, int C, int NH);
+void attention_backward(float* dqkv, float* scratch, const float* dy, const float* qkv, const float* y,
+                        const float* lse, int B, int T, int C, int NH);
 
 }  // namespace gpt2::cpu

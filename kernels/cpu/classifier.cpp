@@ -15,8 +15,8 @@ namespace {
 // One row: returns its loss; with grad, overwrites the row with dlogits. Vectorised (compiled
 // for AVX-512, AVX2 and baseline, picked at load time). The exponentials are summed in double
 // with 8 fixed lanes, so the order of the sum does not depend on the vector width.
-__attribute__((target_clones("avx512f", "avx2", "default"))) float
-row_xent(float* row, int tgt, int V, int Vp, float dloss_scale, bool grad) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) float row_xent(float* row, int tgt, int V, int Vp,
+                                                                            float dloss_scale, bool grad) {
   float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
   for (int v = 0; v < V; v++) mx = row[v] > mx ? row[v] : mx;
@@ -47,8 +47,8 @@ row_xent(float* row, int tgt, int V, int Vp, float dloss_scale, bool grad) {
 
 }  // namespace
 
-int64_t classifier_forward_backward(float* losses, float* logits, const int32_t* targets,
-                                    int N, int V, int Vp, float dloss_scale, bool compute_grad) {
+int64_t classifier_forward_backward(float* losses, float* logits, const int32_t* targets, int N, int V, int Vp,
+                                    float dloss_scale, bool compute_grad) {
   // Validate first so a bad target leaves every buffer untouched (no partial writes, no UB).
   for (int i = 0; i < N; i++) {
     if (targets[i] < 0 || targets[i] >= V) return i;

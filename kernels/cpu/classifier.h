@@ -24,7 +24,7 @@ namespace gpt2::cpu {
 
 // Returns -1 on success, or the index of the first target outside [0, V) (nothing written).
 // compute_grad = false (evaluation) leaves the logits untouched and only writes losses.
-int64_t classifier_forward_backward(float* losses, float* logits, const int32_t* targets,
-                                    int N, int V, int Vp, float dloss_scale, bool compute_grad);
+int64_t classifier_forward_backward(float* losses, float* logits, const int32_t* targets, int N, int V, int Vp,
+                                    float dloss_scale, bool compute_grad);
 
 }  // namespace gpt2::cpu

@@ -15,8 +15,7 @@ int64_t encoder_check_tokens(const int32_t* tokens, int64_t n, int V) {
   return -1;
 }
 
-void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                     int B, int T, int C) {
+void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B, int T, int C) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; b++) {
     for (int t = 0; t < T; t++) {
@@ -29,8 +28,7 @@ void encoder_forward(float* out, const int32_t* tokens, const float* wte, const 
   }
 }
 
-void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                      int B, int T, int C) {
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B, int T, int C) {
   // Threads own disjoint channel slices; each walks (b,t) in ascending order, so every
   // dwte/dwpe element receives its contributions in the same order whatever the thread count.
   constexpr int kSlice = 64;

@@ -21,10 +21,8 @@ namespace gpt2::cpu {
 // Returns the flat index (b*T + t) of the first token outside [0, V), or -1 if all are valid.
 int64_t encoder_check_tokens(const int32_t* tokens, int64_t n, int V);
 
-void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                     int B, int T, int C);
+void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B, int T, int C);
 
-void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                      int B, int T, int C);
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B, int T, int C);
 
 }  // namespace gpt2::cpu

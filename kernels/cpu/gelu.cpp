@@ -15,8 +15,8 @@ namespace {
 constexpr float kSqrt2OverPi = 0.7978845608028654f;  // sqrt(2/pi)
 constexpr float kCoef = 0.044715f;
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-gelu_fwd_range(float* out, const float* inp, size_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void gelu_fwd_range(float* out, const float* inp,
+                                                                                 size_t n) {
 #pragma omp simd
   for (size_t i = 0; i < n; i++) {
     const float x = inp[i];
@@ -25,8 +25,8 @@ gelu_fwd_range(float* out, const float* inp, size_t n) {
   }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-gelu_bwd_range(float* dinp, const float* inp, const float* dout, size_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void gelu_bwd_range(float* dinp, const float* inp,
+                                                                                 const float* dout, size_t n) {
 #pragma omp simd
   for (size_t i = 0; i < n; i++) {
     const float x = inp[i];

@@ -29,16 +29,13 @@ double global_norm_squared(const float* x, size_t n) {
       const double d = x[i];
       lane[l] += d * d;
     }
-    partial[blk] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
-                   ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    partial[blk] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
   }
   double total = 0.0;
   for (int blk = 0; blk < kGlobalNormBlocks; blk++) total += partial[blk];
   return total;
 }
 
-float global_norm(const float* x, size_t n) {
-  return static_cast<float>(std::sqrt(global_norm_squared(x, n)));
-}
+float global_norm(const float* x, size_t n) { return static_cast<float>(std::sqrt(global_norm_squared(x, n))); }
 
 }  // namespace gpt2::cpu

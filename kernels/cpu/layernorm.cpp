@@ -13,8 +13,8 @@ namespace {
 
 // The one normalisation routine: the forward and the recompute both call it, and it is kept
 // out of line so both get the very same instructions (bitwise identical outputs).
-__attribute__((noinline)) void normalise_row(float* out, const float* x, float mean, float rstd,
-                                             const float* weight, const float* bias, int C) {
+__attribute__((noinline)) void normalise_row(float* out, const float* x, float mean, float rstd, const float* weight,
+                                             const float* bias, int C) {
   for (int c = 0; c < C; c++) {
     const float n = (x[c] - mean) * rstd;
     out[c] = n * weight[c] + bias[c];
@@ -23,8 +23,8 @@ __attribute__((noinline)) void normalise_row(float* out, const float* x, float m
 
 }  // namespace
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
-                       const float* weight, const float* bias, int B, int T, int C) {
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int B, int T, int C) {
   const int64_t N = static_cast<int64_t>(B) * T;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; i++) {
@@ -48,8 +48,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
   }
 }
 
-void layernorm_recompute(float* out, const float* inp, const float* mean, const float* rstd,
-                         const float* weight, const float* bias, int B, int T, int C) {
+void layernorm_recompute(float* out, const float* inp, const float* mean, const float* rstd, const float* weight,
+                         const float* bias, int B, int T, int C) {
   const int64_t N = static_cast<int64_t>(B) * T;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; i++) {
@@ -57,9 +57,8 @@ void layernorm_recompute(float* out, const float* inp, const float* mean, const 
   }
 }
 
-void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
-                        const float* inp, const float* weight, const float* mean,
-                        const float* rstd, int B, int T, int C) {
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int B, int T, int C) {
   const int64_t N = static_cast<int64_t>(B) * T;
   // Pass 1 (rows in parallel): dinp.
 #pragma omp parallel for schedule(static)

@@ -26,16 +26,15 @@ namespace gpt2::cpu {
 
 constexpr float kLayerNormEps = 1e-5f;
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
-                       const float* weight, const float* bias, int B, int T, int C);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int B, int T, int C);
 
 // Recomputes `out` from the saved mean/rstd (recompute policies). Bitwise identical to the
 // output of layernorm_forward for the same inputs: the forward calls the same routine.
-void layernorm_recompute(float* out, const float* inp, const float* mean, const float* rstd,
-                         const float* weight, const float* bias, int B, int T, int C);
+void layernorm_recompute(float* out, const float* inp, const float* mean, const float* rstd, const float* weight,
+                         const float* bias, int B, int T, int C);
 
-void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
-                        const float* inp, const float* weight, const float* mean,
-                        const float* rstd, int B, int T, int C);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int B, int T, int C);
 
 }  // namespace gpt2::cpu

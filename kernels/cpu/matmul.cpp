@@ -39,8 +39,8 @@ struct GemmKernel {
   int mr, nr, mc, nc, kc;
   void (*pack_a)(float* dst, const GemmArgs& g, long i0, int mc, long k0, int kc);
   void (*pack_b)(float* dst, const GemmArgs& g, long j0, int nc, long k0, int kc);
-  void (*macro)(const GemmArgs& g, long i0, long j0, int mc, int nc, int kc, const float* packA,
-                const float* packB, bool from_zero);
+  void (*macro)(const GemmArgs& g, long i0, long j0, int mc, int nc, int kc, const float* packA, const float* packB,
+                bool from_zero);
 };
 
 #pragma GCC push_options
@@ -90,8 +90,7 @@ struct Isa {
 Isa pick_isa() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return {&isa_avx512::kernel, "avx512"};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {&isa_avx2::kernel, "avx2"};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {&isa_avx2::kernel, "avx2"};
   return {&isa_sse2::kernel, "sse2"};
 }
 
@@ -182,8 +181,7 @@ bool matmul_force_isa(const char* name) {
   return true;
 }
 
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias,
-                    int N, int C, int OC) {
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
   if (bias != nullptr) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) std::memcpy(out + static_cast<long>(n) * OC, bias, sizeof(float) * OC);
@@ -192,8 +190,8 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
   gemm(GemmArgs{N, OC, C, inp, C, 1, weight, 1, C, out, OC, bias != nullptr});
 }
 
-void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout,
-                     const float* inp, const float* weight, int N, int C, int OC) {
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int N, int C, int OC) {
   if (dinp != nullptr) {
     // dinp(n,c) = sum_o dout(n,o) * W(o,c):  A = dout (N×OC), B = W (OC×C).
     gemm(GemmArgs{N, C, OC, dout, OC, 1, weight, C, 1, dinp, C, false});

@@ -26,11 +26,10 @@
 
 namespace gpt2::cpu {
 
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias,
-                    int N, int C, int OC);
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
 
-void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout,
-                     const float* inp, const float* weight, int N, int C, int OC);
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int N, int C, int OC);
 
 // The instruction set the matmul dispatched to on this machine ("avx512", "avx2", "sse2").
 const char* matmul_isa();

@@ -8,16 +8,16 @@ namespace gpt2::cuda {
 
 namespace {
 constexpr int kThreads = 256;
-constexpr int kPerThread = 8;                         // elements per thread: 16 B of bf16, 32 B of fp32
-constexpr int kPerBlock = kThreads * kPerThread;      // elements per block
+constexpr int kPerThread = 8;                     // elements per thread: 16 B of bf16, 32 B of fp32
+constexpr int kPerBlock = kThreads * kPerThread;  // elements per block
 
 // Passed by value (~0.8 KB of kernel parameters).
 struct AdamWArgs {
   int num_ranges;
-  uint32_t decay_mask;                         // bit r: range r gets weight decay
+  uint32_t decay_mask;  // bit r: range r gets weight decay
   uint64_t offset[kAdamWMaxRanges];
   uint64_t count[kAdamWMaxRanges];
-  uint64_t first_block[kAdamWMaxRanges + 1];   // blocks of range r: [first_block[r], first_block[r+1])
+  uint64_t first_block[kAdamWMaxRanges + 1];  // blocks of range r: [first_block[r], first_block[r+1])
   float lr, beta1, beta2, eps;
   float step_size, bc2_sqrt, decay_factor, grad_scale;
   float max_grad_norm;
@@ -82,10 +82,9 @@ __device__ __forceinline__ void store_span(T* dst, const float (&src)[kPerThread
 // Block b belongs to the range r with first_block[r] <= b < first_block[r+1]; it updates up to
 // kPerBlock consecutive elements of it, kPerThread per thread.
 template <typename T>
-static __global__ void __launch_bounds__(kThreads) adamw_kernel(T* params, float* master, const T* __restrict__ grads,
-                                                                float* __restrict__ m, float* __restrict__ v,
-                                                                const float* __restrict__ grad_norm_sq,
-                                                                const AdamWArgs args) {
+static __global__ void __launch_bounds__(kThreads)
+    adamw_kernel(T* params, float* master, const T* __restrict__ grads, float* __restrict__ m, float* __restrict__ v,
+                 const float* __restrict__ grad_norm_sq, const AdamWArgs args) {
   int r = 0;
   while (r + 1 < args.num_ranges && blockIdx.x >= args.first_block[r + 1]) ++r;
   const uint64_t local = (blockIdx.x - args.first_block[r]) * static_cast<uint64_t>(kPerBlock) +
@@ -195,17 +194,18 @@ static void adamw_impl(T* params, float* master, const T* grads, float* m, float
   a.max_grad_norm = max_grad_norm;
   a.seed = step_seed(seed, hp.t);
   a.index_base = index_base;
-  CUDA_CHECK(launch(adamw_kernel<T>, static_cast<unsigned>(blocks), kThreads, 0, stream, params, master, grads, m, v, grad_norm_sq, a));
+  CUDA_CHECK(launch(adamw_kernel<T>, static_cast<unsigned>(blocks), kThreads, 0, stream, params, master, grads, m, v,
+                    grad_norm_sq, a));
 }
 
 void adamw_update(bf16* params, float* master, const bf16* grads, float* m, float* v, const AdamWRange* ranges,
-                  int num_ranges, const AdamWParams& hp, uint32_t seed, size_t index_base,
-                  const float* grad_norm_sq, float max_grad_norm, cudaStream_t s) {
+                  int num_ranges, const AdamWParams& hp, uint32_t seed, size_t index_base, const float* grad_norm_sq,
+                  float max_grad_norm, cudaStream_t s) {
   adamw_impl(params, master, grads, m, v, ranges, num_ranges, hp, seed, index_base, grad_norm_sq, max_grad_norm, s);
 }
 void adamw_update(float* params, float* master, const float* grads, float* m, float* v, const AdamWRange* ranges,
-                  int num_ranges, const AdamWParams& hp, uint32_t seed, size_t index_base,
-                  const float* grad_norm_sq, float max_grad_norm, cudaStream_t s) {
+                  int num_ranges, const AdamWParams& hp, uint32_t seed, size_t index_base, const float* grad_norm_sq,
+                  float max_grad_norm, cudaStream_t s) {
   adamw_impl(params, master, grads, m, v, ranges, num_ranges, hp, seed, index_base, grad_norm_sq, max_grad_norm, s);
 }
 

@@ -45,11 +45,11 @@ using AdamWRange = ::gpt2::cpu::AdamWRange;
 constexpr int kAdamWMaxRanges = 32;
 
 void adamw_update(bf16* params, float* master, const bf16* grads, float* m, float* v, const AdamWRange* ranges,
-                  int num_ranges, const AdamWParams& hp, uint32_t seed, size_t index_base,
-                  const float* grad_norm_sq, float max_grad_norm, cudaStream_t stream);
+                  int num_ranges, const AdamWParams& hp, uint32_t seed, size_t index_base, const float* grad_norm_sq,
+                  float max_grad_norm, cudaStream_t stream);
 void adamw_update(float* params, float* master, const float* grads, float* m, float* v, const AdamWRange* ranges,
-                  int num_ranges, const AdamWParams& hp, uint32_t seed, size_t index_base,
-                  const float* grad_norm_sq, float max_grad_norm, cudaStream_t stream);
+                  int num_ranges, const AdamWParams& hp, uint32_t seed, size_t index_base, const float* grad_norm_sq,
+                  float max_grad_norm, cudaStream_t stream);
 
 // The stochastic rounding the kernel applies, exposed so tests can recompute it on the host:
 // the bf16 bits written for fp32 value x at flat element index `index`.

@@ -304,7 +304,7 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
         l[e >> 1] += p;
       }
 
-    // O += P·V; P's accumulator tiles 2kk, 2kk+1 form the A operand of key step kk.
+      // O += P·V; P's accumulator tiles 2kk, 2kk+1 form the A operand of key step kk.
 #pragma unroll
     for (int kk = 0; kk < BK / 16; ++kk) {
       const uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
@@ -329,8 +329,8 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
   const float inv0 = l[0] > 0.f ? 1.f / l[0] : 0.f;
   const float inv1 = l[1] > 0.f ? 1.f / l[1] : 0.f;
   // sQ rows of this warp were only ever read by this warp (its Q fragments): reuse them as staging.
-  store_warp_rows<HS>(sQ + warp * 16 * LD, o, inv0, inv1, y + static_cast<size_t>(b) * T * C + h * HS, C, row_w,
-                      T, lane);
+  store_warp_rows<HS>(sQ + warp * 16 * LD, o, inv0, inv1, y + static_cast<size_t>(b) * T * C + h * HS, C, row_w, T,
+                      lane);
   if (t == 0) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -346,9 +346,8 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
 
 // D[b,h,t] = dy[b,t,h,:] · y[b,t,h,:], one warp per (b, t, h) row, fp32 maths.
 template <typename S>
-__global__ void __launch_bounds__(128)
-    row_dot_kernel(float* __restrict__ D, const S* __restrict__ dy, const S* __restrict__ y, int B, int T, int NH,
-                   int HS) {
+__global__ void __launch_bounds__(128) row_dot_kernel(float* __restrict__ D, const S* __restrict__ dy,
+                                                      const S* __restrict__ y, int B, int T, int NH, int HS) {
   const size_t row = static_cast<size_t>(blockIdx.x) * 4 + threadIdx.x / 32;  // (b·T + t)·NH + h
   const int lane = threadIdx.x % 32;
   if (row >= static_cast<size_t>(B) * T * NH) return;
@@ -379,12 +378,12 @@ __global__ void __launch_bounds__(BK / 16 * 32)
   static_assert(BK % BQ == 0 && BQ % 16 == 0 && BK % 16 == 0, "tile sizes");
 
   GPT2_DYNAMIC_SHARED(unsigned char, smem_raw);
-  bf16* sK = reinterpret_cast<bf16*>(smem_raw);  // [BK][LD]
-  bf16* sV = sK + BK * LD;                       // [BK][LD]
-  bf16* sQ = sV + BK * LD;                       // [2][BQ][LD]
-  bf16* sdO = sQ + 2 * BQ * LD;                  // [2][BQ][LD]
+  bf16* sK = reinterpret_cast<bf16*>(smem_raw);             // [BK][LD]
+  bf16* sV = sK + BK * LD;                                  // [BK][LD]
+  bf16* sQ = sV + BK * LD;                                  // [2][BQ][LD]
+  bf16* sdO = sQ + 2 * BQ * LD;                             // [2][BQ][LD]
   float* sL = reinterpret_cast<float*>(sdO + 2 * BQ * LD);  // [2][BQ] lse
-  float* sD = sL + 2 * BQ;                                   // [2][BQ] D
+  float* sD = sL + 2 * BQ;                                  // [2][BQ] D
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane >> 2, t = lane & 3;
@@ -473,7 +472,7 @@ __global__ void __launch_bounds__(BK / 16 * 32)
         st[j][e] = p;
       }
 
-    // dV += Pᵀ·dY, dK += dSᵀ·Q (k = queries)
+      // dV += Pᵀ·dY, dK += dSᵀ·Q (k = queries)
 #pragma unroll
     for (int kk = 0; kk < BQ / 16; ++kk) {
       const uint32_t pa[4] = {pack_bf16(st[2 * kk][0], st[2 * kk][1]), pack_bf16(st[2 * kk][2], st[2 * kk][3]),
@@ -608,7 +607,7 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
         dp[j][e] = p * (dp[j][e] - drow[e >> 1]);
       }
 
-    // dQ += dS·K (k = keys)
+      // dQ += dS·K (k = keys)
 #pragma unroll
     for (int kk = 0; kk < BK / 16; ++kk) {
       const uint32_t da[4] = {pack_bf16(dp[2 * kk][0], dp[2 * kk][1]), pack_bf16(dp[2 * kk][2], dp[2 * kk][3]),
@@ -625,8 +624,8 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
   }
 
   // This warp's rows of sQ were only read by this warp: stage dQ (scaled) through them.
-  store_warp_rows<HS>(sQ + warp * 16 * LD, dq, scale, scale, dqkv + static_cast<size_t>(b) * T * C3 + h * HS, C3,
-                      row_w, T, lane);
+  store_warp_rows<HS>(sQ + warp * 16 * LD, dq, scale, scale, dqkv + static_cast<size_t>(b) * T * C3 + h * HS, C3, row_w,
+                      T, lane);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -636,9 +635,8 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
 // ---------------------------------------------------------------------------------------------
 
 template <typename S, int HS>
-__global__ void __launch_bounds__(128)
-    simple_forward_kernel(S* __restrict__ y, float* __restrict__ lse, const S* __restrict__ qkv, int T, int NH,
-                          float scale) {
+__global__ void __launch_bounds__(128) simple_forward_kernel(S* __restrict__ y, float* __restrict__ lse,
+                                                             const S* __restrict__ qkv, int T, int NH, float scale) {
   constexpr int R = HS / 32;
   __shared__ float sq[4][HS];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -688,8 +686,7 @@ __global__ void __launch_bounds__(128)
 template <typename S, int HS>
 __global__ void __launch_bounds__(128)
     simple_backward_dq_kernel(S* __restrict__ dqkv, const S* __restrict__ dy, const S* __restrict__ qkv,
-                              const float* __restrict__ lse, const float* __restrict__ Dg, int T, int NH,
-                              float scale) {
+                              const float* __restrict__ lse, const float* __restrict__ Dg, int T, int NH, float scale) {
   constexpr int R = HS / 32;
   __shared__ float sq[4][HS], sdy[4][HS];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -806,7 +803,7 @@ void check_shape(int B, int T, int NH, int HS) {
   GPT2_REQUIRE(HS == 64 || HS == 128);
   GPT2_REQUIRE(B >= 1 && T >= 1 && NH >= 1);
   GPT2_REQUIRE(static_cast<long long>(B) * NH <= 0x7fffffffLL);  // grid.x
-  GPT2_REQUIRE(CEIL_DIV(T, 4) <= 65535);                           // grid.y of the simple kernels
+  GPT2_REQUIRE(CEIL_DIV(T, 4) <= 65535);                         // grid.y of the simple kernels
 }
 
 template <typename Kernel>
@@ -826,8 +823,8 @@ void launch_flash_forward(bf16* y, float* lse, const bf16* qkv, int B, int T, in
 }
 
 template <int HS>
-void launch_flash_backward(bf16* dqkv, const float* D, const bf16* dy, const bf16* qkv, const float* lse, int B,
-                           int T, int NH, cudaStream_t stream) {
+void launch_flash_backward(bf16* dqkv, const float* D, const bf16* dy, const bf16* qkv, const float* lse, int B, int T,
+                           int NH, cudaStream_t stream) {
   // HS=128 halves the inner tile of both kernels: keeps the dK/dV kernel's registers (Sᵀ, dPᵀ,
   // dK, dV accumulators) under 255 and the dQ kernel's shared memory under 99 KB (sm_86/89).
   constexpr int BKV = 64, BQ_KV = HS == 64 ? 64 : 32;  // dK/dV kernel: key block, query step
@@ -838,19 +835,22 @@ void launch_flash_backward(bf16* dqkv, const float* D, const bf16* dy, const bf1
   constexpr size_t smem_kv = dkv_smem_bytes<HS, BKV, BQ_KV>();
   auto kv = flash_backward_dkv_kernel<HS, BKV, BQ_KV>;
   set_smem(kv, smem_kv);
-  CUDA_CHECK(launch(kv, dim3(B * NH, CEIL_DIV(T, BKV)), BKV / 16 * 32, smem_kv, stream, dqkv, dy, qkv, lse, D, T, NH, sl, scale));
+  CUDA_CHECK(launch(kv, dim3(B * NH, CEIL_DIV(T, BKV)), BKV / 16 * 32, smem_kv, stream, dqkv, dy, qkv, lse, D, T, NH,
+                    sl, scale));
 
   constexpr size_t smem_q = dq_smem_bytes<HS, BQD, BK_D>();
   auto qk = flash_backward_dq_kernel<HS, BQD, BK_D>;
   set_smem(qk, smem_q);
-  CUDA_CHECK(launch(qk, dim3(B * NH, CEIL_DIV(T, BQD)), BQD / 16 * 32, smem_q, stream, dqkv, dy, qkv, lse, D, T, NH, sl, scale));
+  CUDA_CHECK(launch(qk, dim3(B * NH, CEIL_DIV(T, BQD)), BQD / 16 * 32, smem_q, stream, dqkv, dy, qkv, lse, D, T, NH, sl,
+                    scale));
 }
 
 template <typename S>
 void launch_row_dot(float* D, const S* dy, const S* y, int B, int T, int NH, int HS, cudaStream_t stream) {
   const size_t rows = static_cast<size_t>(B) * T * NH;
   GPT2_REQUIRE(CEIL_DIV(rows, 4) <= 0x7fffffffULL);
-  CUDA_CHECK(launch(row_dot_kernel<S>, static_cast<unsigned>(CEIL_DIV(rows, 4)), 128, 0, stream, D, dy, y, B, T, NH, HS));
+  CUDA_CHECK(
+      launch(row_dot_kernel<S>, static_cast<unsigned>(CEIL_DIV(rows, 4)), 128, 0, stream, D, dy, y, B, T, NH, HS));
 }
 
 template <typename S>
@@ -866,19 +866,23 @@ void simple_forward(S* y, float* lse, const S* qkv, int B, int T, int NH, int HS
 }
 
 template <typename S>
-void simple_backward(S* dqkv, float* scratch_att, const S* dy, const S* qkv, const S* y, const float* lse, int B,
-                     int T, int NH, int HS, cudaStream_t stream) {
+void simple_backward(S* dqkv, float* scratch_att, const S* dy, const S* qkv, const S* y, const float* lse, int B, int T,
+                     int NH, int HS, cudaStream_t stream) {
   check_shape(B, T, NH, HS);
   GPT2_REQUIRE(dqkv && scratch_att && dy && qkv && y && lse);
   launch_row_dot<S>(scratch_att, dy, y, B, T, NH, HS, stream);
   const dim3 grid(B * NH, CEIL_DIV(T, 4));
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   if (HS == 64) {
-    CUDA_CHECK(launch(simple_backward_dq_kernel<S, 64>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
-    CUDA_CHECK(launch(simple_backward_dkv_kernel<S, 64>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
+    CUDA_CHECK(
+        launch(simple_backward_dq_kernel<S, 64>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
+    CUDA_CHECK(
+        launch(simple_backward_dkv_kernel<S, 64>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
   } else {
-    CUDA_CHECK(launch(simple_backward_dq_kernel<S, 128>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
-    CUDA_CHECK(launch(simple_backward_dkv_kernel<S, 128>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
+    CUDA_CHECK(
+        launch(simple_backward_dq_kernel<S, 128>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
+    CUDA_CHECK(launch(simple_backward_dkv_kernel<S, 128>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH,
+                      scale));
   }
 }
 
@@ -929,8 +933,7 @@ void attention_backward(float* dqkv, float* scratch_att, const float* dy, const 
   simple_backward<float>(dqkv, scratch_att, dy, qkv, y, lse, B, T, NH, HS, stream);
 }
 
-void attention_forward_simple(bf16* y, float* lse, const bf16* qkv, int B, int T, int NH, int HS,
-                              cudaStream_t stream) {
+void attention_forward_simple(bf16* y, float* lse, const bf16* qkv, int B, int T, int NH, int HS, cudaStream_t stream) {
   simple_forward<bf16>(y, lse, qkv, B, T, NH, HS, stream);
 }
 void attention_forward_simple(float* y, float* lse, const float* qkv, int B, int T, int NH, int HS,
@@ -941,9 +944,8 @@ void attention_backward_simple(bf16* dqkv, float* scratch_att, const bf16* dy, c
                                const float* lse, int B, int T, int NH, int HS, cudaStream_t stream) {
   simple_backward<bf16>(dqkv, scratch_att, dy, qkv, y, lse, B, T, NH, HS, stream);
 }
-void attention_backward_simple(float* dqkv, float* scratch_att, const float* dy, const float* qkv,
-                               const float* y, const float* lse, int B, int T, int NH, int HS,
-                               cudaStream_t stream) {
+void attention_backward_simple(float* dqkv, float* scratch_att, const float* dy, const float* qkv, const float* y,
+                               const float* lse, int B, int T, int NH, int HS, cudaStream_t stream) {
   simple_backward<float>(dqkv, scratch_att, dy, qkv, y, lse, B, T, NH, HS, stream);
 }
 

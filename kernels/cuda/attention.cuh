@@ -40,14 +40,12 @@ void attention_backward(float* dqkv, float* scratch_att, const float* dy, const 
 // The simple scalar kernels (one warp per row, no tensor cores), same contract as above. They are
 // what the fp32 overloads run; the bf16 overloads exist for tests that cross-check the
 // tensor-core path.
-void attention_forward_simple(bf16* y, float* lse, const bf16* qkv, int B, int T, int NH, int HS,
-                              cudaStream_t stream);
+void attention_forward_simple(bf16* y, float* lse, const bf16* qkv, int B, int T, int NH, int HS, cudaStream_t stream);
 void attention_forward_simple(float* y, float* lse, const float* qkv, int B, int T, int NH, int HS,
                               cudaStream_t stream);
 void attention_backward_simple(bf16* dqkv, float* scratch_att, const bf16* dy, const bf16* qkv, const bf16* y,
                                const float* lse, int B, int T, int NH, int HS, cudaStream_t stream);
-void attention_backward_simple(float* dqkv, float* scratch_att, const float* dy, const float* qkv,
-                               const float* y, const float* lse, int B, int T, int NH, int HS,
-                               cudaStream_t stream);
+void attention_backward_simple(float* dqkv, float* scratch_att, const float* dy, const float* qkv, const float* y,
+                               const float* lse, int B, int T, int NH, int HS, cudaStream_t stream);
 
 }  // namespace gpt2::cuda

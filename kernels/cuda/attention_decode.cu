@@ -18,8 +18,8 @@ __device__ float block_max(float v) {
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) attention_decode_kernel(T* y, float* scratch, const T* qkv, int pos,
-                                                                    int C, int NH) {
+__global__ void __launch_bounds__(kThreads)
+    attention_decode_kernel(T* y, float* scratch, const T* qkv, int pos, int C, int NH) {
   const int h = blockIdx.x;
   const int HS = C / NH;
   const float scale = rsqrtf(static_cast<float>(HS));

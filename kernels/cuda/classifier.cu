@@ -45,8 +45,9 @@ __device__ __forceinline__ void block_merge(float& m, float& s) {
 }  // namespace
 
 template <typename T>
-static __global__ void __launch_bounds__(kThreads) classifier_kernel(float* losses, T* logits, const int32_t* __restrict__ targets, int V, int Vp,
-                                         float dloss_scale, bool compute_grad) {
+static __global__ void __launch_bounds__(kThreads)
+    classifier_kernel(float* losses, T* logits, const int32_t* __restrict__ targets, int V, int Vp, float dloss_scale,
+                      bool compute_grad) {
   constexpr int VEC = kVec<T>;
   T* x = logits + static_cast<size_t>(blockIdx.x) * Vp;
   const int target = targets[blockIdx.x];
@@ -96,7 +97,8 @@ static void classifier_impl(float* losses, T* logits, const int32_t* targets, in
   GPT2_REQUIRE(Vp % kVec<T> == 0 && is_aligned16(logits));
   GPT2_REQUIRE(losses && targets);
   if (N == 0) return;
-  CUDA_CHECK(launch(classifier_kernel<T>, N, kThreads, 0, stream, losses, logits, targets, V, Vp, dloss_scale, compute_grad));
+  CUDA_CHECK(
+      launch(classifier_kernel<T>, N, kThreads, 0, stream, losses, logits, targets, V, Vp, dloss_scale, compute_grad));
 }
 
 void classifier_forward_backward(float* losses, bf16* logits, const int32_t* targets, int N, int V, int Vp,

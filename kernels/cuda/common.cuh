@@ -46,8 +46,8 @@ inline void check_cublas(cublasStatus_t st, const char* stmt, const char* file, 
 #define CUDA_CHECK(stmt) ::gpt2::cuda::check_cuda((stmt), #stmt, __FILE__, __LINE__)
 #define CUBLAS_CHECK(stmt) ::gpt2::cuda::check_cublas((stmt), #stmt, __FILE__, __LINE__)
 // Launcher preconditions (alignment, divisibility): a violated one is a bug in the caller.
-#define GPT2_REQUIRE(cond)                                                                        \
-  do {                                                                                            \
+#define GPT2_REQUIRE(cond)                                                                            \
+  do {                                                                                                \
     if (!(cond)) ::gpt2::cuda::report_failure("precondition", "violated", #cond, __FILE__, __LINE__); \
   } while (0)
 
@@ -61,7 +61,7 @@ inline void check_nccl(ncclResult_t r, const char* stmt, const char* file, int l
 #define NCCL_CHECK(stmt) ::gpt2::cuda::check_nccl((stmt), #stmt, __FILE__, __LINE__)
 #endif
 
-#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+#define CEIL_DIV(a, b) (((a) + (b)-1) / (b))
 
 namespace gpt2::cuda {
 
@@ -73,9 +73,13 @@ __device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); 
 template <typename T>
 __device__ __forceinline__ T from_float(float x);
 template <>
-__device__ __forceinline__ float from_float<float>(float x) { return x; }
+__device__ __forceinline__ float from_float<float>(float x) {
+  return x;
+}
 template <>
-__device__ __forceinline__ bf16 from_float<bf16>(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ bf16 from_float<bf16>(float x) {
+  return __float2bfloat16_rn(x);
+}
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll

@@ -84,7 +84,8 @@ template <typename T, int V>
 static void encoder_forward_launch(T* out, const int32_t* tokens, const T* wte, const T* wpe, int B, int T_, int C,
                                    cudaStream_t stream) {
   const size_t work = static_cast<size_t>(B) * T_ * (C / V);
-  CUDA_CHECK(launch(encoder_forward_kernel<T, V>, static_cast<unsigned>(CEIL_DIV(work, static_cast<size_t>(kThreads))), kThreads, 0, stream, out, tokens, wte, wpe, B * T_, T_, C));
+  CUDA_CHECK(launch(encoder_forward_kernel<T, V>, static_cast<unsigned>(CEIL_DIV(work, static_cast<size_t>(kThreads))),
+                    kThreads, 0, stream, out, tokens, wte, wpe, B * T_, T_, C));
 }
 
 template <typename T>
@@ -108,13 +109,14 @@ static void encoder_backward_launch(T* dwte, T* dwpe, const int32_t* scratch, in
   const int32_t* seg_count = seg_start + num_segments;
   const int vecs = C / V;
   const dim3 grid(static_cast<unsigned>(num_segments), static_cast<unsigned>(CEIL_DIV(vecs, kSegThreads)));
-  CUDA_CHECK(launch(wte_backward_kernel<T, V>, grid, kSegThreads, 0, stream, dwte, dout, sorted_pos, seg_tok, seg_start, seg_count, C));
+  CUDA_CHECK(launch(wte_backward_kernel<T, V>, grid, kSegThreads, 0, stream, dwte, dout, sorted_pos, seg_tok, seg_start,
+                    seg_count, C));
   const size_t work = static_cast<size_t>(T_) * vecs;
-  CUDA_CHECK(launch(wpe_backward_kernel<T, V>, static_cast<unsigned>(CEIL_DIV(work, static_cast<size_t>(kThreads))), kThreads, 0, stream, dwpe, dout, B, T_, C));
+  CUDA_CHECK(launch(wpe_backward_kernel<T, V>, static_cast<unsigned>(CEIL_DIV(work, static_cast<size_t>(kThreads))),
+                    kThreads, 0, stream, dwpe, dout, B, T_, C));
 }
 
-int encoder_backward_prepare(int32_t* scratch, const int32_t* tokens_host, int B, int T_, int V,
-                             cudaStream_t stream) {
+int encoder_backward_prepare(int32_t* scratch, const int32_t* tokens_host, int B, int T_, int V, cudaStream_t stream) {
   GPT2_REQUIRE(B > 0 && T_ > 0 && V > 0 && scratch != nullptr && tokens_host != nullptr);
   GPT2_REQUIRE(static_cast<int64_t>(B) * T_ < (int64_t{1} << 29));  // 4·B·T scratch ints indexable by int
   const int BT = B * T_;
@@ -183,8 +185,8 @@ void encoder_backward(bf16* dwte, bf16* dwpe, int32_t* scratch, const bf16* dout
   const int S = encoder_backward_prepare(scratch, tokens_host, B, T, V, s);
   encoder_backward_impl(dwte, dwpe, scratch, S, dout, B, T, C, s);
 }
-void encoder_backward(float* dwte, float* dwpe, int32_t* scratch, const float* dout, const int32_t* tokens_host,
-                      int B, int T, int C, int V, cudaStream_t s) {
+void encoder_backward(float* dwte, float* dwpe, int32_t* scratch, const float* dout, const int32_t* tokens_host, int B,
+                      int T, int C, int V, cudaStream_t s) {
   const int S = encoder_backward_prepare(scratch, tokens_host, B, T, V, s);
   encoder_backward_impl(dwte, dwpe, scratch, S, dout, B, T, C, s);
 }

@@ -59,7 +59,7 @@ void encoder_backward(float* dwte, float* dwpe, const int32_t* scratch, int num_
 // prepare + kernels in one call.
 void encoder_backward(bf16* dwte, bf16* dwpe, int32_t* scratch, const bf16* dout, const int32_t* tokens_host, int B,
                       int T, int C, int V, cudaStream_t stream);
-void encoder_backward(float* dwte, float* dwpe, int32_t* scratch, const float* dout, const int32_t* tokens_host,
-                      int B, int T, int C, int V, cudaStream_t stream);
+void encoder_backward(float* dwte, float* dwpe, int32_t* scratch, const float* dout, const int32_t* tokens_host, int B,
+                      int T, int C, int V, cudaStream_t stream);
 
 }  // namespace gpt2::cuda

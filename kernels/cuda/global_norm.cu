@@ -15,8 +15,8 @@ __device__ __forceinline__ double warp_sum_d(double v) {
 }  // namespace
 
 template <typename T>
-static __global__ void __launch_bounds__(kThreads) global_norm_partials_kernel(double* partials, const T* __restrict__ x,
-                                                                                size_t n) {
+static __global__ void __launch_bounds__(kThreads)
+    global_norm_partials_kernel(double* partials, const T* __restrict__ x, size_t n) {
   constexpr int V = kVec<T>;
   const size_t stride = static_cast<size_t>(gridDim.x) * kThreads * kPerThread;
   double acc = 0.0;

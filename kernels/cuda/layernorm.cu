@@ -36,9 +36,9 @@ LnShape ln_shape(int C, bool aligned) {
 // every instantiation must fit 64 registers per thread (the rare very wide ones spill instead of
 // failing to launch).
 template <typename T, int V, int SWEEPS, bool RESIDUAL>
-static __global__ void __launch_bounds__(1024) layernorm_forward_kernel(T* out, float* mean_out, float* rstd_out, T* residual, const T* a,
-                                                const T* b, const T* __restrict__ weight, const T* __restrict__ bias,
-                                                int C) {
+static __global__ void __launch_bounds__(1024)
+    layernorm_forward_kernel(T* out, float* mean_out, float* rstd_out, T* residual, const T* a, const T* b,
+                             const T* __restrict__ weight, const T* __restrict__ bias, int C) {
   const size_t row = blockIdx.x;
   const size_t base = row * static_cast<size_t>(C);
   float x[SWEEPS][V];
@@ -116,10 +116,10 @@ static __global__ void layernorm_recompute_kernel(T* out, const T* __restrict__ 
 // Block k handles rows [k*rows_per_block, min(N, (k+1)*rows_per_block)). dweight/dbias partials
 // for its channels stay in registers across rows and go to scratch[k][0..C) and scratch[k][C..2C).
 template <typename T, int V, int SWEEPS>
-static __global__ void __launch_bounds__(1024) layernorm_backward_kernel(T* dinp, float* __restrict__ scratch, const T* __restrict__ dout,
-                                                 const T* __restrict__ inp, const T* __restrict__ weight,
-                                                 const float* __restrict__ mean, const float* __restrict__ rstd, int N,
-                                                 int C, int rows_per_block) {
+static __global__ void __launch_bounds__(1024)
+    layernorm_backward_kernel(T* dinp, float* __restrict__ scratch, const T* __restrict__ dout,
+                              const T* __restrict__ inp, const T* __restrict__ weight, const float* __restrict__ mean,
+                              const float* __restrict__ rstd, int N, int C, int rows_per_block) {
   const int row0 = blockIdx.x * rows_per_block;
   const int row1 = min(N, row0 + rows_per_block);
   float w[SWEEPS][V], dw[SWEEPS][V], db[SWEEPS][V];
@@ -184,9 +184,8 @@ static __global__ void __launch_bounds__(1024) layernorm_backward_kernel(T* dinp
 // 2C partial columns, threadIdx.y sums partial rows y, y+32, ...; the 32 sums are then added in
 // y order. Columns [0,C) go to dweight, [C,2C) to dbias (+=).
 template <typename T>
-static __global__ void __launch_bounds__(1024) layernorm_param_grad_kernel(T* dweight, T* dbias,
-                                                                           const float* __restrict__ scratch, int G,
-                                                                           int C) {
+static __global__ void __launch_bounds__(1024)
+    layernorm_param_grad_kernel(T* dweight, T* dbias, const float* __restrict__ scratch, int G, int C) {
   __shared__ float sums[32][33];
   const int col = blockIdx.x * 32 + threadIdx.x;
   float acc = 0.0f;
@@ -210,16 +209,23 @@ static __global__ void __launch_bounds__(1024) layernorm_param_grad_kernel(T* dw
 template <typename T, int V, int SWEEPS, bool RESIDUAL>
 static void ln_forward_launch(int threads, T* out, float* mean, float* rstd, T* residual, const T* a, const T* b,
                               const T* weight, const T* bias, int N, int C, cudaStream_t stream) {
-  CUDA_CHECK(launch(layernorm_forward_kernel<T, V, SWEEPS, RESIDUAL>, N, threads, 0, stream, out, mean, rstd, residual, a, b, weight, bias, C));
+  CUDA_CHECK(launch(layernorm_forward_kernel<T, V, SWEEPS, RESIDUAL>, N, threads, 0, stream, out, mean, rstd, residual,
+                    a, b, weight, bias, C));
 }
 
 template <typename T, int V, bool RESIDUAL>
 static void ln_forward_sweeps(const LnShape& sh, T* out, float* mean, float* rstd, T* residual, const T* a, const T* b,
                               const T* weight, const T* bias, int N, int C, cudaStream_t stream) {
   switch (sh.sweeps) {
-    case 1: return ln_forward_launch<T, V, 1, RESIDUAL>(sh.threads, out, mean, rstd, residual, a, b, weight, bias, N, C, stream);
-    case 2: return ln_forward_launch<T, V, 2, RESIDUAL>(sh.threads, out, mean, rstd, residual, a, b, weight, bias, N, C, stream);
-    default: return ln_forward_launch<T, V, 4, RESIDUAL>(sh.threads, out, mean, rstd, residual, a, b, weight, bias, N, C, stream);
+    case 1:
+      return ln_forward_launch<T, V, 1, RESIDUAL>(sh.threads, out, mean, rstd, residual, a, b, weight, bias, N, C,
+                                                  stream);
+    case 2:
+      return ln_forward_launch<T, V, 2, RESIDUAL>(sh.threads, out, mean, rstd, residual, a, b, weight, bias, N, C,
+                                                  stream);
+    default:
+      return ln_forward_launch<T, V, 4, RESIDUAL>(sh.threads, out, mean, rstd, residual, a, b, weight, bias, N, C,
+                                                  stream);
   }
 }
 
@@ -242,22 +248,25 @@ template <typename T>
 static void ln_recompute_impl(T* out, const T* inp, const float* mean, const float* rstd, const T* weight,
                               const T* bias, int N, int C, cudaStream_t stream) {
   GPT2_REQUIRE(N > 0 && C > 0);
-  const bool vec = C % kVec<T> == 0 && is_aligned16(out) && is_aligned16(inp) && is_aligned16(weight) &&
-                   is_aligned16(bias);
+  const bool vec =
+      C % kVec<T> == 0 && is_aligned16(out) && is_aligned16(inp) && is_aligned16(weight) && is_aligned16(bias);
   const int V = vec ? kVec<T> : 1;
   const size_t work = static_cast<size_t>(N) * (C / V);
   const unsigned blocks = static_cast<unsigned>(CEIL_DIV(work, size_t{256}));
   if (vec)
-    CUDA_CHECK(launch(layernorm_recompute_kernel<T, kVec<T>>, blocks, 256, 0, stream, out, inp, mean, rstd, weight, bias, N, C));
+    CUDA_CHECK(launch(layernorm_recompute_kernel<T, kVec<T>>, blocks, 256, 0, stream, out, inp, mean, rstd, weight,
+                      bias, N, C));
   else
-    CUDA_CHECK(launch(layernorm_recompute_kernel<T, 1>, blocks, 256, 0, stream, out, inp, mean, rstd, weight, bias, N, C));
+    CUDA_CHECK(
+        launch(layernorm_recompute_kernel<T, 1>, blocks, 256, 0, stream, out, inp, mean, rstd, weight, bias, N, C));
 }
 
 template <typename T, int V, int SWEEPS>
 static void ln_backward_launch(int G, int threads, T* dinp, float* scratch, const T* dout, const T* inp,
                                const T* weight, const float* mean, const float* rstd, int N, int C, int rpb,
                                cudaStream_t stream) {
-  CUDA_CHECK(launch(layernorm_backward_kernel<T, V, SWEEPS>, G, threads, 0, stream, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb));
+  CUDA_CHECK(launch(layernorm_backward_kernel<T, V, SWEEPS>, G, threads, 0, stream, dinp, scratch, dout, inp, weight,
+                    mean, rstd, N, C, rpb));
 }
 
 template <typename T, int V>
@@ -265,16 +274,21 @@ static void ln_backward_sweeps(const LnShape& sh, int G, T* dinp, float* scratch
                                const T* weight, const float* mean, const float* rstd, int N, int C, int rpb,
                                cudaStream_t stream) {
   switch (sh.sweeps) {
-    case 1: return ln_backward_launch<T, V, 1>(G, sh.threads, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb, stream);
-    case 2: return ln_backward_launch<T, V, 2>(G, sh.threads, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb, stream);
-    default: return ln_backward_launch<T, V, 4>(G, sh.threads, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb, stream);
+    case 1:
+      return ln_backward_launch<T, V, 1>(G, sh.threads, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb,
+                                         stream);
+    case 2:
+      return ln_backward_launch<T, V, 2>(G, sh.threads, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb,
+                                         stream);
+    default:
+      return ln_backward_launch<T, V, 4>(G, sh.threads, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb,
+                                         stream);
   }
 }
 
 template <typename T>
 static void ln_backward_impl(T* dinp, T* dweight, T* dbias, float* scratch, const T* dout, const T* inp,
-                             const T* weight, const float* mean, const float* rstd, int N, int C,
-                             cudaStream_t stream) {
+                             const T* weight, const float* mean, const float* rstd, int N, int C, cudaStream_t stream) {
   GPT2_REQUIRE(N > 0 && C > 0);
   GPT2_REQUIRE(dinp && dweight && dbias && scratch && dout && inp && weight && mean && rstd);
   const bool aligned = is_aligned16(dinp) && is_aligned16(dout) && is_aligned16(inp) && is_aligned16(weight);
@@ -288,24 +302,24 @@ static void ln_backward_impl(T* dinp, T* dweight, T* dbias, float* scratch, cons
     ln_backward_sweeps<T, kVec<T>>(sh, G, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb, stream);
   else
     ln_backward_sweeps<T, 1>(sh, G, dinp, scratch, dout, inp, weight, mean, rstd, N, C, rpb, stream);
-  CUDA_CHECK(launch(layernorm_param_grad_kernel<T>, CEIL_DIV(2 * C, 32), dim3(32, 32), 0, stream, dweight, dbias, scratch, G, C));
+  CUDA_CHECK(launch(layernorm_param_grad_kernel<T>, CEIL_DIV(2 * C, 32), dim3(32, 32), 0, stream, dweight, dbias,
+                    scratch, G, C));
 }
 
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight, const bf16* bias,
                        int N, int C, cudaStream_t s) {
   ln_forward_impl<bf16, false>(out, mean, rstd, nullptr, inp, nullptr, weight, bias, N, C, s);
 }
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int N, int C, cudaStream_t s) {
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int N, int C, cudaStream_t s) {
   ln_forward_impl<float, false>(out, mean, rstd, nullptr, inp, nullptr, weight, bias, N, C, s);
 }
 void residual_layernorm_forward(bf16* residual, bf16* out, float* mean, float* rstd, const bf16* a, const bf16* b,
                                 const bf16* weight, const bf16* bias, int N, int C, cudaStream_t s) {
   ln_forward_impl<bf16, true>(out, mean, rstd, residual, a, b, weight, bias, N, C, s);
 }
-void residual_layernorm_forward(float* residual, float* out, float* mean, float* rstd, const float* a,
-                                const float* b, const float* weight, const float* bias, int N, int C,
-                                cudaStream_t s) {
+void residual_layernorm_forward(float* residual, float* out, float* mean, float* rstd, const float* a, const float* b,
+                                const float* weight, const float* bias, int N, int C, cudaStream_t s) {
   ln_forward_impl<float, true>(out, mean, rstd, residual, a, b, weight, bias, N, C, s);
 }
 void layernorm_recompute(bf16* out, const bf16* inp, const float* mean, const float* rstd, const bf16* weight,
@@ -320,9 +334,8 @@ void layernorm_backward(bf16* dinp, bf16* dweight, bf16* dbias, float* scratch, 
                         const bf16* weight, const float* mean, const float* rstd, int N, int C, cudaStream_t s) {
   ln_backward_impl(dinp, dweight, dbias, scratch, dout, inp, weight, mean, rstd, N, C, s);
 }
-void layernorm_backward(float* dinp, float* dweight, float* dbias, float* scratch, const float* dout,
-                        const float* inp, const float* weight, const float* mean, const float* rstd, int N, int C,
-                        cudaStream_t s) {
+void layernorm_backward(float* dinp, float* dweight, float* dbias, float* scratch, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int N, int C, cudaStream_t s) {
   ln_backward_impl(dinp, dweight, dbias, scratch, dout, inp, weight, mean, rstd, N, C, s);
 }
 

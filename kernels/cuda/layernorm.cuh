@@ -50,15 +50,14 @@ constexpr float kLayerNormEpsilon = 1e-5f;
 // mean and rstd may be nullptr (not saved; inference).
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight, const bf16* bias,
                        int N, int C, cudaStream_t stream);
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int N, int C, cudaStream_t stream);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int N, int C, cudaStream_t stream);
 
 // residual = a + b (residual may alias a or b), out = LN(residual).
 void residual_layernorm_forward(bf16* residual, bf16* out, float* mean, float* rstd, const bf16* a, const bf16* b,
                                 const bf16* weight, const bf16* bias, int N, int C, cudaStream_t stream);
-void residual_layernorm_forward(float* residual, float* out, float* mean, float* rstd, const float* a,
-                                const float* b, const float* weight, const float* bias, int N, int C,
-                                cudaStream_t stream);
+void residual_layernorm_forward(float* residual, float* out, float* mean, float* rstd, const float* a, const float* b,
+                                const float* weight, const float* bias, int N, int C, cudaStream_t stream);
 
 void layernorm_recompute(bf16* out, const bf16* inp, const float* mean, const float* rstd, const bf16* weight,
                          const bf16* bias, int N, int C, cudaStream_t stream);
@@ -68,8 +67,7 @@ void layernorm_recompute(float* out, const float* inp, const float* mean, const 
 // scratch: device, layernorm_backward_scratch_floats(N, C) floats.
 void layernorm_backward(bf16* dinp, bf16* dweight, bf16* dbias, float* scratch, const bf16* dout, const bf16* inp,
                         const bf16* weight, const float* mean, const float* rstd, int N, int C, cudaStream_t stream);
-void layernorm_backward(float* dinp, float* dweight, float* dbias, float* scratch, const float* dout,
-                        const float* inp, const float* weight, const float* mean, const float* rstd, int N, int C,
-                        cudaStream_t stream);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, float* scratch, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int N, int C, cudaStream_t stream);
 
 }  // namespace gpt2::cuda

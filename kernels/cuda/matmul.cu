@@ -10,9 +10,13 @@ namespace {
 template <typename T>
 constexpr cudaDataType_t lt_type();
 template <>
-constexpr cudaDataType_t lt_type<bf16>() { return CUDA_R_16BF; }
+constexpr cudaDataType_t lt_type<bf16>() {
+  return CUDA_R_16BF;
+}
 template <>
-constexpr cudaDataType_t lt_type<float>() { return CUDA_R_32F; }
+constexpr cudaDataType_t lt_type<float>() {
+  return CUDA_R_32F;
+}
 
 // One GEMM in cuBLAS terms: D (m,n, ld ldd) = alpha·op(A)·op(B) + beta·D, column-major.
 struct LtProblem {
@@ -57,8 +61,10 @@ bool lt_matmul(MatmulContext& ctx, T* D, const T* A, const T* B, const LtProblem
   if (p.bias)
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias));
   if (p.aux) {
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &p.aux, sizeof p.aux));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &p.aux_ld, sizeof p.aux_ld));
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &p.aux, sizeof p.aux));
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &p.aux_ld, sizeof p.aux_ld));
   }
   // Stored shapes: op(A) is (m,k), so A is (k,m) when transposed; op(B) is (k,n).
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ds.a, type, p.transA ? p.k : p.m, p.transA ? p.m : p.k, p.lda));
@@ -66,20 +72,37 @@ bool lt_matmul(MatmulContext& ctx, T* D, const T* A, const T* B, const LtProblem
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ds.d, type, p.m, p.n, p.ldd));
 
   const int al_a = pointer_alignment(A), al_b = pointer_alignment(B), al_d = pointer_alignment(D);
-  const std::array<int64_t, 16> key = {static_cast<int64_t>(type), p.m, p.n, p.k, p.transA, p.transB, p.lda, p.ldb,
-                                       p.ldd, p.beta != 0.0f, static_cast<int64_t>(p.epilogue), al_a, al_b, al_d,
+  const std::array<int64_t, 16> key = {static_cast<int64_t>(type),
+                                       p.m,
+                                       p.n,
+                                       p.k,
+                                       p.transA,
+                                       p.transB,
+                                       p.lda,
+                                       p.ldb,
+                                       p.ldd,
+                                       p.beta != 0.0f,
+                                       static_cast<int64_t>(p.epilogue),
+                                       al_a,
+                                       al_b,
+                                       al_d,
                                        p.bias ? pointer_alignment(p.bias) : 0,
                                        p.aux ? pointer_alignment(p.aux) * 1000000 + p.aux_ld : 0};
   auto it = ctx.cache.find(key);
   if (it == ctx.cache.end()) {
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&ds.pref));
     const uint64_t ws = ctx.workspace_bytes;
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    CUBLAS_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
     const uint32_t ua = al_a, ub = al_b, ud = al_d;
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ua, sizeof ua));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ub, sizeof ub));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ud, sizeof ud));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ud, sizeof ud));
+    CUBLAS_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ua, sizeof ua));
+    CUBLAS_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ub, sizeof ub));
+    CUBLAS_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ud, sizeof ud));
+    CUBLAS_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ud, sizeof ud));
     cublasLtMatmulHeuristicResult_t res{};
     int count = 0;
     const cublasStatus_t st =
@@ -96,8 +119,8 @@ bool lt_matmul(MatmulContext& ctx, T* D, const T* A, const T* B, const LtProblem
     return false;
   }
   const float alpha = 1.0f;
-  CUBLAS_CHECK(cublasLtMatmul(ctx.handle, ds.op, &alpha, A, ds.a, B, ds.b, &p.beta, D, ds.d, D, ds.d,
-                              &it->second.algo, ctx.workspace, ctx.workspace_bytes, stream));
+  CUBLAS_CHECK(cublasLtMatmul(ctx.handle, ds.op, &alpha, A, ds.a, B, ds.b, &p.beta, D, ds.d, D, ds.d, &it->second.algo,
+                              ctx.workspace, ctx.workspace_bytes, stream));
   return true;
 }
 
@@ -173,7 +196,8 @@ static void matmul_forward_impl(MatmulContext& ctx, T* out, T* pre_gelu, const T
     lt_matmul<T>(ctx, dst, weight, inp, p, stream, true);
     if (bias) {
       const size_t total = static_cast<size_t>(N) * OC;
-      CUDA_CHECK(launch(add_bias_kernel<T>, static_cast<unsigned>(CEIL_DIV(total, size_t{256})), 256, 0, stream, dst, bias, N, OC));
+      CUDA_CHECK(launch(add_bias_kernel<T>, static_cast<unsigned>(CEIL_DIV(total, size_t{256})), 256, 0, stream, dst,
+                        bias, N, OC));
     }
   }
   if (pre_gelu) gelu_forward(out, pre_gelu, static_cast<size_t>(N) * OC, stream);
@@ -226,7 +250,8 @@ static void matmul_backward_impl(MatmulContext& ctx, T* dinp, T* dweight, T* dbi
     p.epilogue = CUBLASLT_EPILOGUE_BGRADB;
     p.bias = ctx.bias_scratch;
     if (lt_matmul<T>(ctx, dweight, inp, dout, p, stream, false)) {
-      CUDA_CHECK(launch(add_vector_kernel<T>, CEIL_DIV(OC, 256), 256, 0, stream, dbias, static_cast<const T*>(ctx.bias_scratch), OC));
+      CUDA_CHECK(launch(add_vector_kernel<T>, CEIL_DIV(OC, 256), 256, 0, stream, dbias,
+                        static_cast<const T*>(ctx.bias_scratch), OC));
       bias_done = true;
     }
   }
@@ -269,9 +294,8 @@ void matmul_backward(MatmulContext& ctx, bf16* dinp, bf16* dweight, bf16* dbias,
                      const bf16* weight, const bf16* pre_gelu, int N, int C, int OC, cudaStream_t s) {
   matmul_backward_impl(ctx, dinp, dweight, dbias, dout, inp, weight, pre_gelu, N, C, OC, s);
 }
-void matmul_backward(MatmulContext& ctx, float* dinp, float* dweight, float* dbias, const float* dout,
-                     const float* inp, const float* weight, const float* pre_gelu, int N, int C, int OC,
-                     cudaStream_t s) {
+void matmul_backward(MatmulContext& ctx, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, const float* pre_gelu, int N, int C, int OC, cudaStream_t s) {
   matmul_backward_impl(ctx, dinp, dweight, dbias, dout, inp, weight, pre_gelu, N, C, OC, s);
 }
 

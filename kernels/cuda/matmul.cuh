@@ -51,9 +51,9 @@ namespace gpt2::cuda {
 
 struct MatmulContext {
   cublasLtHandle_t handle = nullptr;
-  void* workspace = nullptr;        // the plan's workspace.cublaslt
+  void* workspace = nullptr;  // the plan's workspace.cublaslt
   size_t workspace_bytes = 0;
-  void* bias_scratch = nullptr;     // optional; matmul_bias_scratch_bytes(max OC) bytes (see below)
+  void* bias_scratch = nullptr;  // optional; matmul_bias_scratch_bytes(max OC) bytes (see below)
   size_t bias_scratch_bytes = 0;
   bool allow_fused_epilogues = true;  // false: always the unfused paths (tests compare both)
 
@@ -81,9 +81,8 @@ void matmul_forward(MatmulContext& ctx, float* out, float* pre_gelu, const float
 // with it, dinp receives the gradient with respect to pre_gelu (GELU backward fused).
 void matmul_backward(MatmulContext& ctx, bf16* dinp, bf16* dweight, bf16* dbias, const bf16* dout, const bf16* inp,
                      const bf16* weight, const bf16* pre_gelu, int N, int C, int OC, cudaStream_t stream);
-void matmul_backward(MatmulContext& ctx, float* dinp, float* dweight, float* dbias, const float* dout,
-                     const float* inp, const float* weight, const float* pre_gelu, int N, int C, int OC,
-                     cudaStream_t stream);
+void matmul_backward(MatmulContext& ctx, float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, const float* pre_gelu, int N, int C, int OC, cudaStream_t stream);
 
 // A plain D = op(A)·op(B) (+ beta·D) in the storage type, column-major, for the benchmark's GEMM
 // ceiling and for tests. m, n, k and leading dimensions as in cuBLAS.

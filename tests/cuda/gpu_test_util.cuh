@@ -113,8 +113,8 @@ inline bool check_close(const char* name, const std::vector<float>& got, const s
     }
     if (std::fabs(ref[i]) > 1e-6) max_rel = std::fmax(max_rel, d / std::fabs(ref[i]));
   }
-  std::printf("  %s %-24s max|d| %.3e  max rel %.3e  (atol %.1e rtol %.1e)%s", bad ? "FAIL" : "ok  ", name,
-              max_abs, max_rel, atol, rtol, bad ? "" : "\n");
+  std::printf("  %s %-24s max|d| %.3e  max rel %.3e  (atol %.1e rtol %.1e)%s", bad ? "FAIL" : "ok  ", name, max_abs,
+              max_rel, atol, rtol, bad ? "" : "\n");
   if (bad) std::printf("  %zu bad; worst [%zu] got %g ref %g\n", bad, worst, got[worst], ref[worst]);
   return bad == 0;
 }

@@ -106,8 +106,8 @@ int main() {
       if (b != w) ++bad;
       if (std::fabs(bf16_bits_to_float(b)) > std::fabs(master[i])) ++up;
     }
-    std::printf("  %s %-24s %zu of %zu differ from the host recomputation; %.1f%% rounded up\n",
-                bad ? "FAIL" : "ok  ", "params (stochastic)", bad, inrange, 100.0 * up / inrange);
+    std::printf("  %s %-24s %zu of %zu differ from the host recomputation; %.1f%% rounded up\n", bad ? "FAIL" : "ok  ",
+                "params (stochastic)", bad, inrange, 100.0 * up / inrange);
     ok &= bad == 0;
     // Unbiased rounding rounds up about half the time on random data; far from that is a bug.
     ok &= up > inrange / 4 && up < 3 * inrange / 4;
@@ -164,8 +164,7 @@ int main() {
     upload(d_pb, p0);
     upload(d_m, m0);
     upload(d_v, v0);
-    cuda::adamw_update(d_pb.ptr, nullptr, d_gb.ptr, d_m.ptr, d_v.ptr, kRanges.data(), R, hp, seed, 0, nullptr, 0.0f,
-                       0);
+    cuda::adamw_update(d_pb.ptr, nullptr, d_gb.ptr, d_m.ptr, d_v.ptr, kRanges.data(), R, hp, seed, 0, nullptr, 0.0f, 0);
     sync_or_die();
     const auto p = download(d_pb);
     ok &= check_close("params (within 1 ulp)", p, ref_p, 0.0f, 1.0f / 128);

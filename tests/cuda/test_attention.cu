@@ -164,8 +164,8 @@ struct Outputs {
 
 // Runs forward then backward (on the forward's own y, lse) with storage S on the given path.
 template <typename S>
-Outputs run_gpu(bool flash, const std::vector<float>& qkv, const std::vector<float>& dy, int B, int T, int NH,
-                int HS, bool* guards_ok) {
+Outputs run_gpu(bool flash, const std::vector<float>& qkv, const std::vector<float>& dy, int B, int T, int NH, int HS,
+                bool* guards_ok) {
   const int C = NH * HS;
   const size_t n_qkv = static_cast<size_t>(B) * T * 3 * C, n_y = static_cast<size_t>(B) * T * C;
   const size_t n_lse = static_cast<size_t>(B) * NH * T;
@@ -183,11 +183,10 @@ Outputs run_gpu(bool flash, const std::vector<float>& qkv, const std::vector<flo
   d_dqkv.poison();
   d_scratch.poison();
   if (flash)
-    gpt2::cuda::attention_backward(d_dqkv.ptr, d_scratch.ptr, d_dy.ptr, d_qkv.ptr, d_y.ptr, d_lse.ptr, B, T, NH, HS,
-                                   0);
+    gpt2::cuda::attention_backward(d_dqkv.ptr, d_scratch.ptr, d_dy.ptr, d_qkv.ptr, d_y.ptr, d_lse.ptr, B, T, NH, HS, 0);
   else
-    gpt2::cuda::attention_backward_simple(d_dqkv.ptr, d_scratch.ptr, d_dy.ptr, d_qkv.ptr, d_y.ptr, d_lse.ptr, B, T,
-                                          NH, HS, 0);
+    gpt2::cuda::attention_backward_simple(d_dqkv.ptr, d_scratch.ptr, d_dy.ptr, d_qkv.ptr, d_y.ptr, d_lse.ptr, B, T, NH,
+                                          HS, 0);
   CUDA_CHECK(cudaDeviceSynchronize());
   *guards_ok = guard_intact(d_y, n_y, "y") && guard_intact(d_lse, n_lse, "lse") &&
                guard_intact(d_dqkv, n_qkv, "dqkv") && guard_intact(d_scratch, n_lse, "scratch_att");
@@ -242,8 +241,8 @@ void test_case(int B, int NH, int T, int HS, uint64_t seed) {
   ref.dqkv.resize(qkv.size());
   std::vector<float> scratch(gpt2::cpu::attention_scratch_floats(B, T, NH));
   gpt2::cpu::attention_forward(ref.y.data(), ref.lse.data(), scratch.data(), qkv.data(), B, T, C, NH);
-  gpt2::cpu::attention_backward(ref.dqkv.data(), scratch.data(), dy.data(), qkv.data(), ref.y.data(), ref.lse.data(),
-                                B, T, C, NH);
+  gpt2::cpu::attention_backward(ref.dqkv.data(), scratch.data(), dy.data(), qkv.data(), ref.y.data(), ref.lse.data(), B,
+                                T, C, NH);
 
   Outputs naive;
   naive_bf16_attention(naive.y, naive.lse, naive.dqkv, qkv, dy, B, T, NH, HS);
@@ -285,8 +284,7 @@ void test_determinism(int B, int NH, int T, int HS) {
   for (int run = 0; run < 3; ++run) {
     d_dqkv.poison();
     d_scratch.poison();
-    gpt2::cuda::attention_backward(d_dqkv.ptr, d_scratch.ptr, d_dy.ptr, d_qkv.ptr, d_y.ptr, d_lse.ptr, B, T, NH, HS,
-                                   0);
+    gpt2::cuda::attention_backward(d_dqkv.ptr, d_scratch.ptr, d_dy.ptr, d_qkv.ptr, d_y.ptr, d_lse.ptr, B, T, NH, HS, 0);
     CUDA_CHECK(cudaDeviceSynchronize());
     std::vector<bf16> h = fetch_all(d_dqkv);
     if (run == 0)
@@ -311,8 +309,7 @@ void test_memory(int B, int NH, int T, int HS, const char* what) {
   d_dy.zero();
   auto run = [&] {
     gpt2::cuda::attention_forward(d_y.ptr, d_lse.ptr, d_qkv.ptr, B, T, NH, HS, 0);
-    gpt2::cuda::attention_backward(d_dqkv.ptr, d_scratch.ptr, d_dy.ptr, d_qkv.ptr, d_y.ptr, d_lse.ptr, B, T, NH, HS,
-                                   0);
+    gpt2::cuda::attention_backward(d_dqkv.ptr, d_scratch.ptr, d_dy.ptr, d_qkv.ptr, d_y.ptr, d_lse.ptr, B, T, NH, HS, 0);
   };
   run();
   CUDA_CHECK(cudaDeviceSynchronize());
@@ -338,8 +335,8 @@ int main(int argc, char** argv) {
     int B, NH, T, HS;
   };
   const std::vector<Case> full = {
-      {1, 1, 1, 64},   {1, 1, 1, 128},   {2, 3, 17, 64},   {2, 2, 17, 128},  {1, 2, 64, 64},
-      {2, 1, 65, 128}, {1, 3, 200, 64},  {2, 2, 333, 128}, {3, 4, 128, 64},  {1, 2, 1000, 64},
+      {1, 1, 1, 64},    {1, 1, 1, 128},    {2, 3, 17, 64},    {2, 2, 17, 128}, {1, 2, 64, 64},
+      {2, 1, 65, 128},  {1, 3, 200, 64},   {2, 2, 333, 128},  {3, 4, 128, 64}, {1, 2, 1000, 64},
       {1, 2, 1024, 64}, {1, 2, 1024, 128}, {1, 1, 1000, 128},
   };
   // Under the SIMT layer (every mma/ldmatrix emulated per thread, the simple kernels' rows
@@ -352,7 +349,7 @@ int main(int argc, char** argv) {
   // for HS 128) are taken. All three paths (flash bf16, simple bf16, simple fp32) on each;
   // determinism and memory checks for both head sizes with several blocks.
   const std::vector<Case> emulated = {
-      {1, 1, 1, 64}, {1, 1, 1, 128}, {2, 3, 17, 64}, {2, 2, 17, 128},
+      {1, 1, 1, 64},  {1, 1, 1, 128},  {2, 3, 17, 64},  {2, 2, 17, 128},
       {1, 2, 64, 64}, {2, 2, 65, 128}, {1, 1, 150, 64}, {1, 1, 150, 128},
   };
   uint64_t seed = 1234;

@@ -80,8 +80,8 @@ int main() {
   bool ok = true;
   ok &= run_case<cuda::bf16>(6, 50257, 50304, 1);  // GPT-2's vocabulary, padded to 50304
   ok &= run_case<float>(3, 50257, 50304, 2);
-  ok &= run_case<cuda::bf16>(5, 100, 128, 3);      // padding inside a 16-byte vector
-  ok &= run_case<float>(4, 128, 128, 4);           // no padding
-  ok &= run_case<cuda::bf16>(1, 1, 8, 5);          // one real column: loss 0, dlogits 0
+  ok &= run_case<cuda::bf16>(5, 100, 128, 3);  // padding inside a 16-byte vector
+  ok &= run_case<float>(4, 128, 128, 4);       // no padding
+  ok &= run_case<cuda::bf16>(1, 1, 8, 5);      // one real column: loss 0, dlogits 0
   return finish("test_classifier", ok);
 }

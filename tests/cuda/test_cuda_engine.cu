@@ -109,8 +109,10 @@ struct StepOutcome {
 StepOutcome run(Device d, Precision p, const char* policy, int steps, int chunk = kChunk) {
   const MemoryPlan plan = make_memory_plan(small_model(), small_run(d, p, policy, chunk));
   std::unique_ptr<Backend> be;
-  if (d == Device::CPU) be = std::make_unique<CpuBackend>();
-  else be = make_cuda_backend(0);
+  if (d == Device::CPU)
+    be = std::make_unique<CpuBackend>();
+  else
+    be = make_cuda_backend(0);
   Model model(plan, *be);
   model.init_gpt2(1234);
   SyntheticSource data(kVocab, kMicroBatch, kSeqLen, 99);
@@ -191,7 +193,8 @@ int main() {
   const StepOutcome c1 = run(Device::CUDA, Precision::FP32, "none", 1, kChunkSmall);
   const StepOutcome c2 = run(Device::CUDA, Precision::FP32, "none", 1, kChunkAll);
   std::printf("  %.9f vs %.9f\n", c1.losses[0], c2.losses[0]);
-  expect(std::fabs(c1.losses[0] - c2.losses[0]) <= 1e-6 * std::fabs(c2.losses[0]), "chunk size does not change the loss");
+  expect(std::fabs(c1.losses[0] - c2.losses[0]) <= 1e-6 * std::fabs(c2.losses[0]),
+         "chunk size does not change the loss");
 
   std::printf(g_failures ? "test_cuda_engine: %d FAILED\n" : "test_cuda_engine: all passed\n", g_failures);
   return g_failures ? 1 : 0;

@@ -46,8 +46,8 @@ static bool run_case(int B, int T_, int C, uint64_t seed) {
   cpu::residual_forward(ref_res.data(), a.data(), b.data(), NC);
   ref_res = as_stored<T>(ref_res);
   std::vector<float> ref_out2(NC), ref_mean2(N), ref_rstd2(N);
-  cpu::layernorm_forward(ref_out2.data(), ref_mean2.data(), ref_rstd2.data(), ref_res.data(), w.data(), bias.data(),
-                         B, T_, C);
+  cpu::layernorm_forward(ref_out2.data(), ref_mean2.data(), ref_rstd2.data(), ref_res.data(), w.data(), bias.data(), B,
+                         T_, C);
   std::vector<float> ref_dinp = dinp0, ref_dw = dw0, ref_db = db0;
   cpu::layernorm_backward(ref_dinp.data(), ref_dw.data(), ref_db.data(), dout.data(), a.data(), w.data(),
                           ref_mean.data(), ref_rstd.data(), B, T_, C);
@@ -98,16 +98,16 @@ static bool run_case(int B, int T_, int C, uint64_t seed) {
   d_out.poison();
   d_mean.poison();
   d_rstd.poison();
-  cuda::residual_layernorm_forward(d_res.ptr, d_out.ptr, d_mean.ptr, d_rstd.ptr, d_a.ptr, d_b.ptr, d_w.ptr,
-                                   d_bias.ptr, N, C, 0);
+  cuda::residual_layernorm_forward(d_res.ptr, d_out.ptr, d_mean.ptr, d_rstd.ptr, d_a.ptr, d_b.ptr, d_w.ptr, d_bias.ptr,
+                                   N, C, 0);
   sync_or_die();
   ok &= check_close("fused residual", download(d_res), ref_res, 1e-6f, kBf16 ? rtol : 1e-6f);
   ok &= check_close("fused out", download(d_out), ref_out2, atol_out, rtol);
   ok &= check_close("fused mean", download(d_mean), ref_mean2, 1e-6f, 1e-5f);
   ok &= check_close("fused rstd", download(d_rstd), ref_rstd2, 1e-6f, 1e-5f);
   // In place: residual aliases a (x += y, then LN).
-  cuda::residual_layernorm_forward(d_a.ptr, d_out.ptr, d_mean.ptr, d_rstd.ptr, d_a.ptr, d_b.ptr, d_w.ptr, d_bias.ptr,
-                                   N, C, 0);
+  cuda::residual_layernorm_forward(d_a.ptr, d_out.ptr, d_mean.ptr, d_rstd.ptr, d_a.ptr, d_b.ptr, d_w.ptr, d_bias.ptr, N,
+                                   C, 0);
   sync_or_die();
   ok &= check_close("fused residual in place", download(d_a), ref_res, 1e-6f, kBf16 ? rtol : 1e-6f);
   return ok;
@@ -125,11 +125,11 @@ int main() {
     // N > 1024 rows (2 rows per backward block).
     ok &= run_case<cuda::bf16>(2, 37, 320, 1);
     ok &= run_case<float>(2, 37, 320, 2);
-    ok &= run_case<cuda::bf16>(3, 5, 36, 5);   // scalar path (36 % 8 != 0)
-    ok &= run_case<float>(1, 3, 4104, 6);      // fp32 vector path with 2 sweeps
+    ok &= run_case<cuda::bf16>(3, 5, 36, 5);    // scalar path (36 % 8 != 0)
+    ok &= run_case<float>(1, 3, 4104, 6);       // fp32 vector path with 2 sweeps
     ok &= run_case<cuda::bf16>(700, 2, 64, 7);  // N = 1400 rows > 1024 backward blocks: 2 rows per block
   } else {
-    ok &= run_case<cuda::bf16>(4, 37, 768, 1);   // d12 width, T not a multiple of anything
+    ok &= run_case<cuda::bf16>(4, 37, 768, 1);  // d12 width, T not a multiple of anything
     ok &= run_case<float>(4, 37, 768, 2);
     ok &= run_case<cuda::bf16>(2, 65, 1600, 3);  // d48 width (1600/8 = 200 vectors: 224 threads)
     ok &= run_case<float>(2, 65, 1600, 4);       // fp32: 400 vectors

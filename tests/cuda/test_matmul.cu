@@ -117,11 +117,11 @@ int main() {
     // case with no multiple of 8 anywhere (GELU epilogue refused: BIAS + gelu_forward, then
     // DGELU on C = 40), and a bias-less forward (lm_head).
     for (bool fused : {true, false}) {
-      ok &= run_case<cuda::bf16>(ctx, 96, 64, 200, true, false, fused, 1);   // qkv-like, N > 32
-      ok &= run_case<cuda::bf16>(ctx, 37, 64, 256, true, false, fused, 2);   // fc, awkward N
-      ok &= run_case<cuda::bf16>(ctx, 37, 256, 64, true, true, fused, 3);    // fcproj with GELU backward
-      ok &= run_case<cuda::bf16>(ctx, 19, 96, 392, true, true, fused, 5);    // fc forward with GELU
-      ok &= run_case<cuda::bf16>(ctx, 9, 40, 52, true, true, fused, 6);      // no multiple of 8 anywhere
+      ok &= run_case<cuda::bf16>(ctx, 96, 64, 200, true, false, fused, 1);  // qkv-like, N > 32
+      ok &= run_case<cuda::bf16>(ctx, 37, 64, 256, true, false, fused, 2);  // fc, awkward N
+      ok &= run_case<cuda::bf16>(ctx, 37, 256, 64, true, true, fused, 3);   // fcproj with GELU backward
+      ok &= run_case<cuda::bf16>(ctx, 19, 96, 392, true, true, fused, 5);   // fc forward with GELU
+      ok &= run_case<cuda::bf16>(ctx, 9, 40, 52, true, true, fused, 6);     // no multiple of 8 anywhere
       ok &= run_case<float>(ctx, 37, 64, 48, true, false, fused, 7);
       ok &= run_case<float>(ctx, 20, 96, 384, true, true, fused, 8);
     }

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "engine/data/data_shard.h"
-#include "engine/util/errors.h"
 #include "engine/data/tokenizer.h"
+#include "engine/util/errors.h"
 
 namespace {
 

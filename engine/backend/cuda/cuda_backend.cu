@@ -18,8 +18,8 @@
 #include "engine/backend/adamw_step.h"
 #include "engine/backend/cuda/device_arena.cuh"
 #include "engine/backend/cuda_backend_factory.h"
-#include "engine/util/errors.h"
 #include "engine/plan/gpu_catalog.h"
+#include "engine/util/errors.h"
 #include "kernels/cuda/adamw.cuh"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_decode.cuh"
@@ -40,7 +40,9 @@ using cuda::bf16;
 
 bool is_bf16(TensorRef t) { return t.dtype == DType::BF16; }
 template <typename T>
-T* p(TensorRef t) { return t.as<T>(); }
+T* p(TensorRef t) {
+  return t.as<T>();
+}
 
 class CudaBackend final : public CudaBackendBase {
  public:
@@ -79,9 +81,7 @@ class CudaBackend final : public CudaBackendBase {
   }
 
   Device device() const override { return Device::CUDA; }
-  std::string describe() const override {
-    return "cuda (" + name_ + ", sm_" + std::to_string(sm_) + ", cuBLASLt)";
-  }
+  std::string describe() const override { return "cuda (" + name_ + ", sm_" + std::to_string(sm_) + ", cuBLASLt)"; }
   std::string device_name() const override { return name_; }
   double peak_bf16_tflops() const override {
     const GpuSpec* g = match_gpu_by_device_name(name_);
@@ -153,8 +153,10 @@ class CudaBackend final : public CudaBackendBase {
   // ---- ops: dispatch on the storage dtype --------------------------------------------------------
   void encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,
                        int C) override {
-    if (is_bf16(out)) cuda::encoder_forward(p<bf16>(out), tokens, p<bf16>(wte), p<bf16>(wpe), B, T, C, stream_);
-    else cuda::encoder_forward(p<float>(out), tokens, p<float>(wte), p<float>(wpe), B, T, C, stream_);
+    if (is_bf16(out))
+      cuda::encoder_forward(p<bf16>(out), tokens, p<bf16>(wte), p<bf16>(wpe), B, T, C, stream_);
+    else
+      cuda::encoder_forward(p<float>(out), tokens, p<float>(wte), p<float>(wpe), B, T, C, stream_);
   }
   void encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* /*tokens*/,
                         const int32_t* tokens_host, int B, int T, int C, int V) override {
@@ -162,16 +164,18 @@ class CudaBackend final : public CudaBackendBase {
       cuda::encoder_backward(p<bf16>(dwte), p<bf16>(dwpe), encoder_scratch_, p<bf16>(dout), tokens_host, B, T, C, V,
                              stream_);
     else
-      cuda::encoder_backward(p<float>(dwte), p<float>(dwpe), encoder_scratch_, p<float>(dout), tokens_host, B, T, C,
-                             V, stream_);
+      cuda::encoder_backward(p<float>(dwte), p<float>(dwpe), encoder_scratch_, p<float>(dout), tokens_host, B, T, C, V,
+                             stream_);
   }
   void layernorm_forward(TensorRef out, float* mean, float* rstd, TensorRef inp, TensorRef w, TensorRef b, int N,
                          int C) override {
-    if (is_bf16(out)) cuda::layernorm_forward(p<bf16>(out), mean, rstd, p<bf16>(inp), p<bf16>(w), p<bf16>(b), N, C, stream_);
-    else cuda::layernorm_forward(p<float>(out), mean, rstd, p<float>(inp), p<float>(w), p<float>(b), N, C, stream_);
+    if (is_bf16(out))
+      cuda::layernorm_forward(p<bf16>(out), mean, rstd, p<bf16>(inp), p<bf16>(w), p<bf16>(b), N, C, stream_);
+    else
+      cuda::layernorm_forward(p<float>(out), mean, rstd, p<float>(inp), p<float>(w), p<float>(b), N, C, stream_);
   }
-  void residual_layernorm_forward(TensorRef residual, TensorRef out, float* mean, float* rstd, TensorRef a,
-                                  TensorRef b, TensorRef w, TensorRef bias, int N, int C) override {
+  void residual_layernorm_forward(TensorRef residual, TensorRef out, float* mean, float* rstd, TensorRef a, TensorRef b,
+                                  TensorRef w, TensorRef bias, int N, int C) override {
     if (is_bf16(out))
       cuda::residual_layernorm_forward(p<bf16>(residual), p<bf16>(out), mean, rstd, p<bf16>(a), p<bf16>(b), p<bf16>(w),
                                        p<bf16>(bias), N, C, stream_);
@@ -179,8 +183,8 @@ class CudaBackend final : public CudaBackendBase {
       cuda::residual_layernorm_forward(p<float>(residual), p<float>(out), mean, rstd, p<float>(a), p<float>(b),
                                        p<float>(w), p<float>(bias), N, C, stream_);
   }
-  void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd, TensorRef w,
-                           TensorRef b, int N, int C) override {
+  void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd, TensorRef w, TensorRef b,
+                           int N, int C) override {
     if (is_bf16(out))
       cuda::layernorm_recompute(p<bf16>(out), p<bf16>(inp), mean, rstd, p<bf16>(w), p<bf16>(b), N, C, stream_);
     else
@@ -192,8 +196,8 @@ class CudaBackend final : public CudaBackendBase {
       cuda::layernorm_backward(p<bf16>(dinp), p<bf16>(dw), p<bf16>(db), ln_scratch_, p<bf16>(dout), p<bf16>(inp),
                                p<bf16>(w), mean, rstd, N, C, stream_);
     else
-      cuda::layernorm_backward(p<float>(dinp), p<float>(dw), p<float>(db), ln_scratch_, p<float>(dout),
-                               p<float>(inp), p<float>(w), mean, rstd, N, C, stream_);
+      cuda::layernorm_backward(p<float>(dinp), p<float>(dw), p<float>(db), ln_scratch_, p<float>(dout), p<float>(inp),
+                               p<float>(w), mean, rstd, N, C, stream_);
   }
   void matmul_forward(TensorRef out, TensorRef inp, TensorRef w, TensorRef bias, int N, int C, int OC) override {
     if (is_bf16(out))
@@ -216,8 +220,8 @@ class CudaBackend final : public CudaBackendBase {
       cuda::matmul_backward(mm_, p<bf16>(dinp), p<bf16>(dw), p<bf16>(db), p<bf16>(dout), p<bf16>(inp), p<bf16>(w),
                             nullptr, N, C, OC, stream_);
     else
-      cuda::matmul_backward(mm_, p<float>(dinp), p<float>(dw), p<float>(db), p<float>(dout), p<float>(inp),
-                            p<float>(w), nullptr, N, C, OC, stream_);
+      cuda::matmul_backward(mm_, p<float>(dinp), p<float>(dw), p<float>(db), p<float>(dout), p<float>(inp), p<float>(w),
+                            nullptr, N, C, OC, stream_);
   }
   void matmul_backward_gelu(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w,
                             TensorRef pre_gelu, int N, int C, int OC) override {
@@ -226,25 +230,33 @@ class CudaBackend final : public CudaBackendBase {
       cuda::matmul_backward(mm_, p<bf16>(dinp), p<bf16>(dw), p<bf16>(db), p<bf16>(dout), p<bf16>(inp), p<bf16>(w),
                             p<bf16>(pre_gelu), N, C, OC, stream_);
     else
-      cuda::matmul_backward(mm_, p<float>(dinp), p<float>(dw), p<float>(db), p<float>(dout), p<float>(inp),
-                            p<float>(w), p<float>(pre_gelu), N, C, OC, stream_);
+      cuda::matmul_backward(mm_, p<float>(dinp), p<float>(dw), p<float>(db), p<float>(dout), p<float>(inp), p<float>(w),
+                            p<float>(pre_gelu), N, C, OC, stream_);
   }
   void gelu_forward(TensorRef out, TensorRef inp, int64_t n) override {
-    if (is_bf16(out)) cuda::gelu_forward(p<bf16>(out), p<bf16>(inp), static_cast<size_t>(n), stream_);
-    else cuda::gelu_forward(p<float>(out), p<float>(inp), static_cast<size_t>(n), stream_);
+    if (is_bf16(out))
+      cuda::gelu_forward(p<bf16>(out), p<bf16>(inp), static_cast<size_t>(n), stream_);
+    else
+      cuda::gelu_forward(p<float>(out), p<float>(inp), static_cast<size_t>(n), stream_);
   }
   void gelu_backward(TensorRef dinp, TensorRef inp, TensorRef dout, int64_t n) override {
-    if (is_bf16(dinp)) cuda::gelu_backward(p<bf16>(dinp), p<bf16>(inp), p<bf16>(dout), static_cast<size_t>(n), stream_);
-    else cuda::gelu_backward(p<float>(dinp), p<float>(inp), p<float>(dout), static_cast<size_t>(n), stream_);
+    if (is_bf16(dinp))
+      cuda::gelu_backward(p<bf16>(dinp), p<bf16>(inp), p<bf16>(dout), static_cast<size_t>(n), stream_);
+    else
+      cuda::gelu_backward(p<float>(dinp), p<float>(inp), p<float>(dout), static_cast<size_t>(n), stream_);
   }
   void residual_forward(TensorRef out, TensorRef a, TensorRef b, int64_t n) override {
-    if (is_bf16(out)) cuda::residual_forward(p<bf16>(out), p<bf16>(a), p<bf16>(b), static_cast<size_t>(n), stream_);
-    else cuda::residual_forward(p<float>(out), p<float>(a), p<float>(b), static_cast<size_t>(n), stream_);
+    if (is_bf16(out))
+      cuda::residual_forward(p<bf16>(out), p<bf16>(a), p<bf16>(b), static_cast<size_t>(n), stream_);
+    else
+      cuda::residual_forward(p<float>(out), p<float>(a), p<float>(b), static_cast<size_t>(n), stream_);
   }
   void attention_forward(TensorRef y, float* lse, float* /*scratch*/, TensorRef qkv, int B, int T, int C,
                          int NH) override {
-    if (is_bf16(y)) cuda::attention_forward(p<bf16>(y), lse, p<bf16>(qkv), B, T, NH, C / NH, stream_);
-    else cuda::attention_forward(p<float>(y), lse, p<float>(qkv), B, T, NH, C / NH, stream_);
+    if (is_bf16(y))
+      cuda::attention_forward(p<bf16>(y), lse, p<bf16>(qkv), B, T, NH, C / NH, stream_);
+    else
+      cuda::attention_forward(p<float>(y), lse, p<float>(qkv), B, T, NH, C / NH, stream_);
   }
   void attention_backward(TensorRef dqkv, float* scratch, TensorRef dy, TensorRef qkv, TensorRef y, const float* lse,
                           int B, int T, int C, int NH) override {
@@ -252,23 +264,28 @@ class CudaBackend final : public CudaBackendBase {
       cuda::attention_backward(p<bf16>(dqkv), scratch, p<bf16>(dy), p<bf16>(qkv), p<bf16>(y), lse, B, T, NH, C / NH,
                                stream_);
     else
-      cuda::attention_backward(p<float>(dqkv), scratch, p<float>(dy), p<float>(qkv), p<float>(y), lse, B, T, NH,
-                               C / NH, stream_);
+      cuda::attention_backward(p<float>(dqkv), scratch, p<float>(dy), p<float>(qkv), p<float>(y), lse, B, T, NH, C / NH,
+                               stream_);
   }
   void attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) override {
-    if (is_bf16(y)) cuda::attention_decode(p<bf16>(y), scratch, p<bf16>(qkv), pos, C, NH, stream_);
-    else cuda::attention_decode(p<float>(y), scratch, p<float>(qkv), pos, C, NH, stream_);
+    if (is_bf16(y))
+      cuda::attention_decode(p<bf16>(y), scratch, p<bf16>(qkv), pos, C, NH, stream_);
+    else
+      cuda::attention_decode(p<float>(y), scratch, p<float>(qkv), pos, C, NH, stream_);
   }
   void classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp, float dloss_scale,
                   bool compute_grad) override {
     if (is_bf16(logits))
       cuda::classifier_forward_backward(losses, p<bf16>(logits), targets, N, V, Vp, dloss_scale, compute_grad, stream_);
     else
-      cuda::classifier_forward_backward(losses, p<float>(logits), targets, N, V, Vp, dloss_scale, compute_grad, stream_);
+      cuda::classifier_forward_backward(losses, p<float>(logits), targets, N, V, Vp, dloss_scale, compute_grad,
+                                        stream_);
   }
   double global_norm_squared(TensorRef x, int64_t n, float* partials) override {
-    if (is_bf16(x)) cuda::global_norm_squared(norm_result_, partials, p<bf16>(x), static_cast<size_t>(n), stream_);
-    else cuda::global_norm_squared(norm_result_, partials, p<float>(x), static_cast<size_t>(n), stream_);
+    if (is_bf16(x))
+      cuda::global_norm_squared(norm_result_, partials, p<bf16>(x), static_cast<size_t>(n), stream_);
+    else
+      cuda::global_norm_squared(norm_result_, partials, p<float>(x), static_cast<size_t>(n), stream_);
     float host = 0;
     download(&host, norm_result_, sizeof host);
     return host;
@@ -283,7 +300,8 @@ class CudaBackend final : public CudaBackendBase {
                          hp, seed, static_cast<size_t>(s.index_base), nullptr, 0.0f, stream_);
     else
       cuda::adamw_update(p<float>(params), master, p<float>(grads), m, v, ranges.data(),
-                         static_cast<int>(ranges.size()), hp, seed, static_cast<size_t>(s.index_base), nullptr, 0.0f, stream_);
+                         static_cast<int>(ranges.size()), hp, seed, static_cast<size_t>(s.index_base), nullptr, 0.0f,
+                         stream_);
   }
 
  private:

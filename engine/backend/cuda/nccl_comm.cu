@@ -51,7 +51,8 @@ class NcclCommunicator final : public Communicator {
     return "NCCL, rank " + std::to_string(rank_) + " of " + std::to_string(world_);
   }
   void all_reduce(TensorRef buf, int64_t n, ReduceOp op) override {
-    NCCL_CHECK(ncclAllReduce(buf.ptr, buf.ptr, static_cast<size_t>(n), nccl_type(buf.dtype), nccl_op(op), comm_, stream_));
+    NCCL_CHECK(
+        ncclAllReduce(buf.ptr, buf.ptr, static_cast<size_t>(n), nccl_type(buf.dtype), nccl_op(op), comm_, stream_));
     wait("all-reduce");
   }
   void reduce_scatter(TensorRef buf, int64_t n, ReduceOp op) override {
@@ -62,8 +63,8 @@ class NcclCommunicator final : public Communicator {
   }
   void all_gather(TensorRef buf, int64_t n) override {
     const int64_t shard = n / world_;
-    NCCL_CHECK(ncclAllGather(buf.at(rank_ * shard).ptr, buf.ptr, static_cast<size_t>(shard), nccl_type(buf.dtype), comm_,
-                             stream_));
+    NCCL_CHECK(ncclAllGather(buf.at(rank_ * shard).ptr, buf.ptr, static_cast<size_t>(shard), nccl_type(buf.dtype),
+                             comm_, stream_));
     wait("all-gather");
   }
   void broadcast(TensorRef buf, int64_t n, int root) override {

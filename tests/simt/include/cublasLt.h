@@ -127,31 +127,31 @@ enum cublasLtEpilogue_t {
 
 // Value types in comments are those SetAttribute requires (the size argument must match).
 enum cublasLtMatmulDescAttributes_t {
-  CUBLASLT_MATMUL_DESC_COMPUTE_TYPE = 0,               // int32_t (cublasComputeType_t)
-  CUBLASLT_MATMUL_DESC_SCALE_TYPE = 1,                 // int32_t (cudaDataType_t)
-  CUBLASLT_MATMUL_DESC_POINTER_MODE = 2,               // int32_t, default HOST
-  CUBLASLT_MATMUL_DESC_TRANSA = 3,                     // int32_t, default CUBLAS_OP_N
-  CUBLASLT_MATMUL_DESC_TRANSB = 4,                     // int32_t, default CUBLAS_OP_N
-  CUBLASLT_MATMUL_DESC_TRANSC = 5,                     // int32_t, only CUBLAS_OP_N
-  CUBLASLT_MATMUL_DESC_FILL_MODE = 6,                  // int32_t
-  CUBLASLT_MATMUL_DESC_EPILOGUE = 7,                   // uint32_t, default DEFAULT
-  CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8,               // void*
-  CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE = 10,         // int64_t
-  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER = 11,      // void*
-  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD = 12,           // int64_t
-  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_BATCH_STRIDE = 13, // int64_t
-  CUBLASLT_MATMUL_DESC_ALPHA_VECTOR_BATCH_STRIDE = 14, // int64_t
-  CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET = 15,           // int32_t
-  CUBLASLT_MATMUL_DESC_A_SCALE_POINTER = 17,           // void*
-  CUBLASLT_MATMUL_DESC_B_SCALE_POINTER = 18,           // void*
-  CUBLASLT_MATMUL_DESC_C_SCALE_POINTER = 19,           // void*
-  CUBLASLT_MATMUL_DESC_D_SCALE_POINTER = 20,           // void*
-  CUBLASLT_MATMUL_DESC_AMAX_D_POINTER = 21,            // void*
-  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE = 22,    // int32_t, default -1 (D's type)
-  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_SCALE_POINTER = 23,// void*
-  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_AMAX_POINTER = 24, // void*
-  CUBLASLT_MATMUL_DESC_FAST_ACCUM = 25,                // int8_t
-  CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = 26,            // int32_t, default -1 (D's type)
+  CUBLASLT_MATMUL_DESC_COMPUTE_TYPE = 0,                 // int32_t (cublasComputeType_t)
+  CUBLASLT_MATMUL_DESC_SCALE_TYPE = 1,                   // int32_t (cudaDataType_t)
+  CUBLASLT_MATMUL_DESC_POINTER_MODE = 2,                 // int32_t, default HOST
+  CUBLASLT_MATMUL_DESC_TRANSA = 3,                       // int32_t, default CUBLAS_OP_N
+  CUBLASLT_MATMUL_DESC_TRANSB = 4,                       // int32_t, default CUBLAS_OP_N
+  CUBLASLT_MATMUL_DESC_TRANSC = 5,                       // int32_t, only CUBLAS_OP_N
+  CUBLASLT_MATMUL_DESC_FILL_MODE = 6,                    // int32_t
+  CUBLASLT_MATMUL_DESC_EPILOGUE = 7,                     // uint32_t, default DEFAULT
+  CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8,                 // void*
+  CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE = 10,           // int64_t
+  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER = 11,        // void*
+  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD = 12,             // int64_t
+  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_BATCH_STRIDE = 13,   // int64_t
+  CUBLASLT_MATMUL_DESC_ALPHA_VECTOR_BATCH_STRIDE = 14,   // int64_t
+  CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET = 15,             // int32_t
+  CUBLASLT_MATMUL_DESC_A_SCALE_POINTER = 17,             // void*
+  CUBLASLT_MATMUL_DESC_B_SCALE_POINTER = 18,             // void*
+  CUBLASLT_MATMUL_DESC_C_SCALE_POINTER = 19,             // void*
+  CUBLASLT_MATMUL_DESC_D_SCALE_POINTER = 20,             // void*
+  CUBLASLT_MATMUL_DESC_AMAX_D_POINTER = 21,              // void*
+  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE = 22,      // int32_t, default -1 (D's type)
+  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_SCALE_POINTER = 23,  // void*
+  CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_AMAX_POINTER = 24,   // void*
+  CUBLASLT_MATMUL_DESC_FAST_ACCUM = 25,                  // int8_t
+  CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = 26,              // int32_t, default -1 (D's type)
 };
 
 enum cublasLtMatrixLayoutAttribute_t {
@@ -166,15 +166,15 @@ enum cublasLtMatrixLayoutAttribute_t {
 };
 
 enum cublasLtMatmulPreferenceAttributes_t {
-  CUBLASLT_MATMUL_PREF_SEARCH_MODE = 0,           // uint32_t
-  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,   // uint64_t, default 0
-  CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK = 3, // uint32_t
-  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5, // uint32_t, default 256
-  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6, // uint32_t, default 256
-  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7, // uint32_t, default 256
-  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8, // uint32_t, default 256
-  CUBLASLT_MATMUL_PREF_MAX_WAVES_COUNT = 9,       // float
-  CUBLASLT_MATMUL_PREF_IMPL_MASK = 12,            // uint64_t
+  CUBLASLT_MATMUL_PREF_SEARCH_MODE = 0,            // uint32_t
+  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,    // uint64_t, default 0
+  CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK = 3,  // uint32_t
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,  // uint32_t, default 256
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,  // uint32_t, default 256
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,  // uint32_t, default 256
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8,  // uint32_t, default 256
+  CUBLASLT_MATMUL_PREF_MAX_WAVES_COUNT = 9,        // float
+  CUBLASLT_MATMUL_PREF_IMPL_MASK = 12,             // uint64_t
 };
 
 // ---- Functions -----------------------------------------------------------------------------------
@@ -190,8 +190,8 @@ cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComput
 cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc);
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
                                               const void* buf, size_t sizeInBytes);
-cublasStatus_t cublasLtMatmulDescGetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
-                                              void* buf, size_t sizeInBytes, size_t* sizeWritten);
+cublasStatus_t cublasLtMatmulDescGetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, void* buf,
+                                              size_t sizeInBytes, size_t* sizeWritten);
 
 cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType_t type, uint64_t rows,
                                           uint64_t cols, int64_t ld);
@@ -222,8 +222,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
                                               int* returnAlgoCount);
 
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t computeDesc, const void* alpha,
-                              const void* A, cublasLtMatrixLayout_t Adesc, const void* B,
-                              cublasLtMatrixLayout_t Bdesc, const void* beta, const void* C,
-                              cublasLtMatrixLayout_t Cdesc, void* D, cublasLtMatrixLayout_t Ddesc,
-                              const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspaceSizeInBytes,
-                              cudaStream_t stream);
+                              const void* A, cublasLtMatrixLayout_t Adesc, const void* B, cublasLtMatrixLayout_t Bdesc,
+                              const void* beta, const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
+                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* algo, void* workspace,
+                              size_t workspaceSizeInBytes, cudaStream_t stream);

@@ -25,9 +25,7 @@ void report(bool ok, const std::string& name, const std::string& detail) {
 
 const char* tname(cudaDataType_t t) { return t == CUDA_R_16BF ? "bf16" : "fp32"; }
 size_t tsize(cudaDataType_t t) { return t == CUDA_R_16BF ? 2 : 4; }
-float round_to(cudaDataType_t t, float v) {
-  return t == CUDA_R_16BF ? simt::bf16_to_f32(simt::f32_to_bf16_rn(v)) : v;
-}
+float round_to(cudaDataType_t t, float v) { return t == CUDA_R_16BF ? simt::bf16_to_f32(simt::f32_to_bf16_rn(v)) : v; }
 
 // Device buffer holding values of one type, with host-side float views.
 struct Dev {
@@ -51,7 +49,8 @@ struct Dev {
   std::vector<float> download() const {
     std::vector<float> v(count);
     for (size_t i = 0; i < count; ++i)
-      v[i] = type == CUDA_R_16BF ? simt::bf16_to_f32(static_cast<const uint16_t*>(p)[i]) : static_cast<const float*>(p)[i];
+      v[i] =
+          type == CUDA_R_16BF ? simt::bf16_to_f32(static_cast<const uint16_t*>(p)[i]) : static_cast<const float*>(p)[i];
     return v;
   }
 };
@@ -316,13 +315,13 @@ void test_large() {
 }
 
 void test_epilogues() {
-  const cublasLtEpilogue_t epis[] = {CUBLASLT_EPILOGUE_RELU,          CUBLASLT_EPILOGUE_BIAS,
-                                     CUBLASLT_EPILOGUE_GELU,          CUBLASLT_EPILOGUE_GELU_BIAS,
-                                     CUBLASLT_EPILOGUE_GELU_AUX,      CUBLASLT_EPILOGUE_GELU_AUX_BIAS,
-                                     CUBLASLT_EPILOGUE_DGELU,         CUBLASLT_EPILOGUE_DGELU_BGRAD,
-                                     CUBLASLT_EPILOGUE_BGRADA,        CUBLASLT_EPILOGUE_BGRADB};
-  const char* names[] = {"RELU", "BIAS", "GELU", "GELU_BIAS", "GELU_AUX", "GELU_AUX_BIAS", "DGELU", "DGELU_BGRAD",
-                         "BGRADA", "BGRADB"};
+  const cublasLtEpilogue_t epis[] = {CUBLASLT_EPILOGUE_RELU,     CUBLASLT_EPILOGUE_BIAS,
+                                     CUBLASLT_EPILOGUE_GELU,     CUBLASLT_EPILOGUE_GELU_BIAS,
+                                     CUBLASLT_EPILOGUE_GELU_AUX, CUBLASLT_EPILOGUE_GELU_AUX_BIAS,
+                                     CUBLASLT_EPILOGUE_DGELU,    CUBLASLT_EPILOGUE_DGELU_BGRAD,
+                                     CUBLASLT_EPILOGUE_BGRADA,   CUBLASLT_EPILOGUE_BGRADB};
+  const char* names[] = {"RELU",          "BIAS",  "GELU",        "GELU_BIAS", "GELU_AUX",
+                         "GELU_AUX_BIAS", "DGELU", "DGELU_BGRAD", "BGRADA",    "BGRADB"};
   const cudaDataType_t types[2] = {CUDA_R_32F, CUDA_R_16BF};
   for (cudaDataType_t t : types) {
     for (size_t e = 0; e < sizeof epis / sizeof epis[0]; ++e) {
@@ -332,10 +331,10 @@ void test_epilogues() {
       cs.g.alpha = 1.25f;
       cs.g.beta = (epi == CUBLASLT_EPILOGUE_BGRADA || epi == CUBLASLT_EPILOGUE_BGRADB) ? 1.0f : 0.0f;
       cs.g.epi = epi;
-      const bool has_bias_in = epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS ||
-                               epi == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
-      const bool bgrad = epi == CUBLASLT_EPILOGUE_BGRADA || epi == CUBLASLT_EPILOGUE_BGRADB ||
-                         epi == CUBLASLT_EPILOGUE_DGELU_BGRAD;
+      const bool has_bias_in =
+          epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS || epi == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+      const bool bgrad =
+          epi == CUBLASLT_EPILOGUE_BGRADA || epi == CUBLASLT_EPILOGUE_BGRADB || epi == CUBLASLT_EPILOGUE_DGELU_BGRAD;
       const bool aux_out = epi == CUBLASLT_EPILOGUE_GELU_AUX || epi == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
       const bool aux_in = epi == CUBLASLT_EPILOGUE_DGELU || epi == CUBLASLT_EPILOGUE_DGELU_BGRAD;
       const int64_t bias_len = epi == CUBLASLT_EPILOGUE_BGRADB ? cs.g.n : cs.g.m;
@@ -370,7 +369,9 @@ void test_epilogues() {
       }
       auto bias_at = [&](int64_t i) { return has_bias_in ? static_cast<double>(bias_h[static_cast<size_t>(i)]) : 0.0; };
       auto pre = [&](int64_t i, int64_t j) { return cs.lin(i, j, ta) + bias_at(i); };
-      auto pre_bound = [&](int64_t i, int64_t j) { return cs.lin_bound(i, j) + std::ldexp(std::fabs(bias_at(i)), -23); };
+      auto pre_bound = [&](int64_t i, int64_t j) {
+        return cs.lin_bound(i, j) + std::ldexp(std::fabs(bias_at(i)), -23);
+      };
       auto out = [&](int64_t i, int64_t j) {
         const double x = pre(i, j);
         switch (epi) {
@@ -392,9 +393,8 @@ void test_epilogues() {
       std::string detail = "D " + cmp_detail(c);
       bool ok = c.bad == 0 && c.pad_ok;
       if (aux_out) {
-        const Cmp ca = compare(aux.download(), cs.g.m, cs.g.n, aux_ld, pre, [&](int64_t i, int64_t j) {
-          return pre_bound(i, j) + cs.out_round(pre(i, j)) + 1e-7;
-        });
+        const Cmp ca = compare(aux.download(), cs.g.m, cs.g.n, aux_ld, pre,
+                               [&](int64_t i, int64_t j) { return pre_bound(i, j) + cs.out_round(pre(i, j)) + 1e-7; });
         ok = ok && ca.bad == 0 && ca.pad_ok;
         detail += "; aux " + cmp_detail(ca);
       }
@@ -414,8 +414,8 @@ void test_epilogues() {
         }
         ok = ok && worst <= 1.0;
         char buf[96];
-        std::snprintf(buf, sizeof buf, "; bias gradient (length %lld) max err/bound %.3g", static_cast<long long>(bias_len),
-                      worst);
+        std::snprintf(buf, sizeof buf, "; bias gradient (length %lld) max err/bound %.3g",
+                      static_cast<long long>(bias_len), worst);
         detail += buf;
       }
       report(ok, name, detail);
@@ -545,8 +545,7 @@ void test_invalid() {
     expect_status("workspace not 256-byte aligned",
                   run_gemm(base.g, A.p, B.p, D.p, D.p, static_cast<char*>(ws.p) + 16, 1 << 10).matmul,
                   CUBLAS_STATUS_INVALID_VALUE);
-    expect_status("valid workspace", run_gemm(base.g, A.p, B.p, D.p, D.p, ws.p, 1 << 14).matmul,
-                  CUBLAS_STATUS_SUCCESS);
+    expect_status("valid workspace", run_gemm(base.g, A.p, B.p, D.p, D.p, ws.p, 1 << 14).matmul, CUBLAS_STATUS_SUCCESS);
   }
   {  // Alignment: an algorithm chosen for aligned pointers must not run on misaligned ones
     Gemm g = base.g;

@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
   const size_t at = bad.err.find("runtime error: index 10 out of bounds");
   check(bad.status != 0 && at != std::string::npos,
         "static __shared__ int[10]: s[10] = ... is reported (UBSan bounds check)",
-        "exit " + std::to_string(bad.status) + (at != std::string::npos ? ", " + bad.err.substr(at, bad.err.find('\n', at) - at) : ""));
+        "exit " + std::to_string(bad.status) +
+            (at != std::string::npos ? ", " + bad.err.substr(at, bad.err.find('\n', at) - at) : ""));
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -180,11 +180,11 @@ void check_exit_before_barrier() {
   e = simt::launch(exit_after_barrier, dim3(1), dim3(kThreads), 0, nullptr, out);
   check(e == cudaSuccess, "a thread exits after the last barrier: launch succeeds", cudaGetErrorName(e));
 
-  const std::string err = capture_stderr([&] {
-    e = simt::launch(exit_before_barrier, dim3(2), dim3(kThreads), 0, nullptr, out, 5);
-  });
+  const std::string err =
+      capture_stderr([&] { e = simt::launch(exit_before_barrier, dim3(2), dim3(kThreads), 0, nullptr, out, 5); });
   check(e == cudaErrorLaunchFailure, "thread 5 exits before __syncthreads: launch fails", cudaGetErrorName(e));
-  check(err.find("simt: kernel fault:") != std::string::npos && err.find("thread (5,0,0) exited") != std::string::npos &&
+  check(err.find("simt: kernel fault:") != std::string::npos &&
+            err.find("thread (5,0,0) exited") != std::string::npos &&
             err.find("63 threads of the block wait") != std::string::npos,
         "the fault names the exited thread and the waiting ones", first_line(err));
   // The fault is sticky, like a GPU fault: the next, correct launch fails too until cleared.
@@ -197,9 +197,8 @@ void check_exit_before_barrier() {
   check(e == cudaSuccess, "after clear_sticky_error a correct launch succeeds", cudaGetErrorName(e));
 
   // A whole warp that returns early (threads 32..63) while warp 0 waits is reported too.
-  const std::string err2 = capture_stderr([&] {
-    e = simt::launch(warp_exits_before_barrier, dim3(1), dim3(kThreads), 0, nullptr, out);
-  });
+  const std::string err2 =
+      capture_stderr([&] { e = simt::launch(warp_exits_before_barrier, dim3(1), dim3(kThreads), 0, nullptr, out); });
   check(e == cudaErrorLaunchFailure && err2.find("thread (32,0,0) exited") != std::string::npos &&
             err2.find("32 threads of the block wait") != std::string::npos,
         "warp 1 exits before __syncthreads: launch fails", first_line(err2));

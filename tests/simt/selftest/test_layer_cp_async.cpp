@@ -189,7 +189,9 @@ void check_groups() {
     const std::vector<int> r = b.result(3);
     bool ok = e == cudaSuccess;
     for (int i = 0; i < 3; ++i) ok = ok && r[i] == (i < 3 - keep ? b.host[i] : kOld);
-    check(ok, keep == 3 ? "three groups, no wait: none landed" : fmt("three groups, wait_group %d: oldest %d landed", keep, 3 - keep),
+    check(ok,
+          keep == 3 ? "three groups, no wait: none landed"
+                    : fmt("three groups, wait_group %d: oldest %d landed", keep, 3 - keep),
           fmt("s = {%d, %d, %d}", r[0], r[1], r[2]));
   }
 }
@@ -211,9 +213,11 @@ void check_alignment() {
   cudaError_t e = simt::launch(offset_copy, dim3(1), dim3(1), 0, nullptr, b.g, b.out, 16);
   check(e == cudaSuccess && b.result(1)[0] == b.host[0], "16-byte copy to a 16-byte aligned address works",
         cudaGetErrorName(e));
-  const std::string err = capture_stderr([&] { e = simt::launch(offset_copy, dim3(1), dim3(1), 0, nullptr, b.g, b.out, 4); });
+  const std::string err =
+      capture_stderr([&] { e = simt::launch(offset_copy, dim3(1), dim3(1), 0, nullptr, b.g, b.out, 4); });
   check(e == cudaErrorMisalignedAddress && err.find("not aligned to the cp-size of 16 bytes") != std::string::npos,
-        "16-byte copy to an address 4 bytes past a boundary is a fault", fmt("%s; %s", cudaGetErrorName(e), first_line(err).c_str()));
+        "16-byte copy to an address 4 bytes past a boundary is a fault",
+        fmt("%s; %s", cudaGetErrorName(e), first_line(err).c_str()));
   simt::clear_sticky_error();
   cudaGetLastError();
 }

@@ -63,7 +63,8 @@ const char* name(cudaError_t e) { return cudaGetErrorName(e); }
 cudaError_t smem_launch(void (*kernel)(int*, unsigned), size_t bytes, int* out, bool* ran) {
   cudaMemset(out, 0, sizeof(int));
   cudaError_t e = cudaSuccess;
-  capture_stderr([&] { e = simt::launch(kernel, dim3(1), dim3(32), bytes, nullptr, out, static_cast<unsigned>(bytes)); });
+  capture_stderr(
+      [&] { e = simt::launch(kernel, dim3(1), dim3(32), bytes, nullptr, out, static_cast<unsigned>(bytes)); });
   int h = 0;
   cudaGetLastError();
   cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
@@ -73,7 +74,8 @@ cudaError_t smem_launch(void (*kernel)(int*, unsigned), size_t bytes, int* out, 
 
 cudaError_t set_smem_attr(void (*kernel)(int*, unsigned), size_t bytes) {
   cudaError_t e = cudaSuccess;
-  capture_stderr([&] { e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)); });
+  capture_stderr(
+      [&] { e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)); });
   cudaGetLastError();
   return e;
 }

@@ -68,13 +68,13 @@ std::string capture_stderr(F&& fn) {
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 enum Variant : int {
-  kBnk = 0,         // B stored as B^T [n][k]; ldmatrix.x4 (no .trans)
-  kBkn = 1,         // B stored as [k][n]; ldmatrix.x4.trans
-  kSwapA = 2,       // as kBnk, with A registers 1 and 2 swapped (rows 8..15 ↔ cols 8..15)
-  kSwapB = 3,       // as kBnk, with B registers 0 and 1 swapped (k 0..7 ↔ k 8..15)
-  kSwapC = 4,       // as kBnk, with the C fragment's c1 and c2 swapped
+  kBnk = 0,           // B stored as B^T [n][k]; ldmatrix.x4 (no .trans)
+  kBkn = 1,           // B stored as [k][n]; ldmatrix.x4.trans
+  kSwapA = 2,         // as kBnk, with A registers 1 and 2 swapped (rows 8..15 ↔ cols 8..15)
+  kSwapB = 3,         // as kBnk, with B registers 0 and 1 swapped (k 0..7 ↔ k 8..15)
+  kSwapC = 4,         // as kBnk, with the C fragment's c1 and c2 swapped
   kMissingTrans = 5,  // B stored as [k][n] but loaded with ldmatrix.x4 (no .trans)
-  kMisaligned = 6,  // as kBnk, with lane 5's A row address 8 bytes past its row
+  kMisaligned = 6,    // as kBnk, with lane 5's A row address 8 bytes past its row
 };
 bool b_is_kn(int v) { return v == kBkn || v == kMissingTrans; }
 
@@ -127,8 +127,8 @@ __global__ void mma_tile(const uint16_t* A, const uint16_t* B, const float* C, f
 
 struct Compare {
   cudaError_t err = cudaSuccess;
-  int bad = 0;             // elements outside the tolerance
-  double worst = 0;        // largest |D - ref| / scale
+  int bad = 0;       // elements outside the tolerance
+  double worst = 0;  // largest |D - ref| / scale
   std::string stderr_text;
 };
 
@@ -162,7 +162,8 @@ Compare run(int variant, unsigned seed) {
   cudaMemcpy(dC, hC.data(), 128 * 4, cudaMemcpyHostToDevice);
   cudaMemset(dD, 0, 128 * 4);
   Compare r;
-  r.stderr_text = capture_stderr([&] { r.err = simt::launch(mma_tile, dim3(1), dim3(32), 0, nullptr, dA, dB, dC, dD, variant); });
+  r.stderr_text =
+      capture_stderr([&] { r.err = simt::launch(mma_tile, dim3(1), dim3(32), 0, nullptr, dA, dB, dC, dD, variant); });
   simt::clear_sticky_error();
   cudaGetLastError();
   cudaMemcpy(hD.data(), dD, 128 * 4, cudaMemcpyDeviceToHost);
@@ -199,7 +200,8 @@ void check_products() {
       worst = std::max(worst, r.worst);
     }
     check(failed == 0 && bad == 0,
-          v == kBnk ? "ldmatrix.x4 (A, B^T [n][k]) + mma = A·B + C" : "ldmatrix.x4 (A) + ldmatrix.x4.trans (B [k][n]) + mma = A·B + C",
+          v == kBnk ? "ldmatrix.x4 (A, B^T [n][k]) + mma = A·B + C"
+                    : "ldmatrix.x4 (A) + ldmatrix.x4.trans (B [k][n]) + mma = A·B + C",
           fmt("%d trials × 128 elements, %d outside 1e-5·Σ|a·b|, worst %.2e", kTrials, bad, worst));
   }
 }

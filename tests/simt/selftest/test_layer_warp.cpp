@@ -186,9 +186,10 @@ void check_disagreement() {
   check(ok2.err == cudaSuccess && values2, "shuffle on one half, ballot on the other (disjoint masks): values right",
         fmt("%s, lane 20 ballot 0x%08x", cudaGetErrorName(ok2.err), static_cast<unsigned>(ok2.out[20])));
   Run bad2 = run(different_collectives, kN, false);
-  check(bad2.err == cudaErrorLaunchFailure && has(bad2.text, "meets") &&
-            (has(bad2.text, "__ballot_sync with mask 0xffffffff") || has(bad2.text, "__shfl_sync with mask 0xffffffff")),
-        "__shfl_sync and __ballot_sync over the same full mask: reported", first_line(bad2.text));
+  check(
+      bad2.err == cudaErrorLaunchFailure && has(bad2.text, "meets") &&
+          (has(bad2.text, "__ballot_sync with mask 0xffffffff") || has(bad2.text, "__shfl_sync with mask 0xffffffff")),
+      "__shfl_sync and __ballot_sync over the same full mask: reported", first_line(bad2.text));
 
   Run ok3 = run(caller_not_in_mask, kN, 0xffff0000u);
   check(ok3.err == cudaSuccess && ok3.out[20] == 116, "caller in its mask: values right", cudaGetErrorName(ok3.err));

@@ -24,7 +24,8 @@ int g_rank = 0, g_world = 1, g_failed = 0, g_passed = 0;
 void report(bool ok_here, const std::string& name, const std::string& detail = "") {
   int ok = ok_here ? 1 : 0, all = 0;
   MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  if (!ok_here) std::printf("rank %d: FAILED %s%s%s\n", g_rank, name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
+  if (!ok_here)
+    std::printf("rank %d: FAILED %s%s%s\n", g_rank, name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
   if (g_rank == 0) std::printf("%s %s (all %d ranks)\n", all ? "PASSED" : "FAILED", name.c_str(), g_world);
   (all ? g_passed : g_failed)++;
   std::fflush(stdout);
@@ -87,10 +88,10 @@ void test_allreduce(size_t n) {
         const float e = expected_f32(i, op);
         bad += std::memcmp(&dst[i], &e, 4) != 0;
       }
-      report(st == ncclSuccess && bad == 0 && same_on_all_ranks(dst, n * 4),
-             std::string("AllReduce fp32 ") + opn + (in_place ? " in place" : " out of place") + " n=" +
-                 std::to_string(n),
-             "status " + std::to_string(st) + ", " + std::to_string(bad) + " wrong");
+      report(
+          st == ncclSuccess && bad == 0 && same_on_all_ranks(dst, n * 4),
+          std::string("AllReduce fp32 ") + opn + (in_place ? " in place" : " out of place") + " n=" + std::to_string(n),
+          "status " + std::to_string(st) + ", " + std::to_string(bad) + " wrong");
     }
     DevBuf<uint16_t> b(n);
     for (size_t i = 0; i < n; ++i) b.p[i] = bval(g_rank, i);
@@ -132,8 +133,8 @@ void test_reduce_scatter(size_t per_rank) {
       bad += std::memcmp(&dst[i], &e, 4) != 0;
     }
     report(st == ncclSuccess && bad == 0,
-           std::string("ReduceScatter fp32 sum ") + (in_place ? "in place" : "out of place") + " recvcount=" +
-               std::to_string(per_rank),
+           std::string("ReduceScatter fp32 sum ") + (in_place ? "in place" : "out of place") +
+               " recvcount=" + std::to_string(per_rank),
            std::to_string(bad) + " wrong");
   }
   DevBuf<uint16_t> b(total);
@@ -141,7 +142,8 @@ void test_reduce_scatter(size_t per_rank) {
   uint16_t* dst = b.p + static_cast<size_t>(g_rank) * per_rank;
   const ncclResult_t st = ncclReduceScatter(b.p, dst, per_rank, ncclBfloat16, ncclAvg, g_comm, nullptr);
   size_t bad = 0;
-  for (size_t i = 0; i < per_rank; ++i) bad += dst[i] != expected_bf16(static_cast<size_t>(g_rank) * per_rank + i, ncclAvg);
+  for (size_t i = 0; i < per_rank; ++i)
+    bad += dst[i] != expected_bf16(static_cast<size_t>(g_rank) * per_rank + i, ncclAvg);
   report(st == ncclSuccess && bad == 0, "ReduceScatter bf16 avg in place", std::to_string(bad) + " wrong");
 }
 
@@ -159,8 +161,8 @@ void test_allgather(size_t per_rank) {
         bad += std::memcmp(&recv.p[static_cast<size_t>(r) * per_rank + i], &e, 4) != 0;
       }
     report(st == ncclSuccess && bad == 0 && same_on_all_ranks(recv.p, total * 4),
-           std::string("AllGather fp32 ") + (in_place ? "in place" : "out of place") + " sendcount=" +
-               std::to_string(per_rank),
+           std::string("AllGather fp32 ") + (in_place ? "in place" : "out of place") +
+               " sendcount=" + std::to_string(per_rank),
            std::to_string(bad) + " wrong");
   }
 }

@@ -37,12 +37,12 @@
 
 // ---- Opaque objects ---------------------------------------------------------------------------------
 namespace {
-constexpr uint32_t kHandleMagic = 0x4C54484Eu;              // "LTHN"
-constexpr uint64_t kAlgoMagic = 0x53494D544C54414CULL;      // "SIMTLTAL"
-constexpr int32_t kFillModeFull = 2;                         // CUBLAS_FILL_MODE_FULL
-constexpr uint32_t kDefaultAlignment = 256;                  // MIN_ALIGNMENT_* default
-constexpr uint32_t kAlgoMaxAlignment = 16;                   // widest access the emulated algo "uses"
-constexpr size_t kWorkspaceAlignment = 256;                  // cublasLtMatmul(): workspace alignment
+constexpr uint32_t kHandleMagic = 0x4C54484Eu;          // "LTHN"
+constexpr uint64_t kAlgoMagic = 0x53494D544C54414CULL;  // "SIMTLTAL"
+constexpr int32_t kFillModeFull = 2;                    // CUBLAS_FILL_MODE_FULL
+constexpr uint32_t kDefaultAlignment = 256;             // MIN_ALIGNMENT_* default
+constexpr uint32_t kAlgoMaxAlignment = 16;              // widest access the emulated algo "uses"
+constexpr size_t kWorkspaceAlignment = 256;             // cublasLtMatmul(): workspace alignment
 }  // namespace
 
 struct cublasLtContext {
@@ -288,15 +288,13 @@ cublasStatus_t resolve(const char* fn, const cublasLtMatmulDescOpaque_t* d, cons
     if (lay[i]->batch_count != 1)
       return not_supported(fn, "matrix %s: batched matmul (batch count %d) is not emulated", names[i],
                            lay[i]->batch_count);
-    if (lay[i]->plane_offset != 0)
-      return not_supported(fn, "matrix %s: planar-complex layout", names[i]);
+    if (lay[i]->plane_offset != 0) return not_supported(fn, "matrix %s: planar-complex layout", names[i]);
     if (lay[i]->rows > 0x7fffffffu || lay[i]->cols > 0x7fffffffu)
       return not_supported(fn, "matrix %s: dimensions beyond int32", names[i]);
   }
 
   // Data types.
-  if (A->type != B->type)
-    return not_supported(fn, "A is %s but B is %s", type_name(A->type), type_name(B->type));
+  if (A->type != B->type) return not_supported(fn, "A is %s but B is %s", type_name(A->type), type_name(B->type));
   if (C->type != D->type)
     return invalid(fn, "C is %s but D is %s (they must have the same type)", type_name(C->type), type_name(D->type));
   const bool types_ok = (A->type == CUDA_R_16BF && (D->type == CUDA_R_16BF || D->type == CUDA_R_32F)) ||
@@ -304,8 +302,7 @@ cublasStatus_t resolve(const char* fn, const cublasLtMatmulDescOpaque_t* d, cons
   if (!types_ok)
     return not_supported(fn, "A/B %s with C/D %s is not a supported combination", type_name(A->type),
                          type_name(D->type));
-  if (fast && A->type != CUDA_R_32F)
-    return not_supported(fn, "CUBLAS_COMPUTE_32F_FAST_* needs fp32 A/B");
+  if (fast && A->type != CUDA_R_32F) return not_supported(fn, "CUBLAS_COMPUTE_32F_FAST_* needs fp32 A/B");
 
   // Operations.
   if (!op_ok(d->transa) || !op_ok(d->transb)) return invalid(fn, "TRANSA/TRANSB is not a cublasOperation_t");
@@ -332,11 +329,10 @@ cublasStatus_t resolve(const char* fn, const cublasLtMatmulDescOpaque_t* d, cons
     return invalid(fn, "op(A) is %lldx%lld but op(B) has %lld rows (B is %llux%llu, TRANSB %d)", (long long)p->m,
                    (long long)p->k, (long long)b_k, (unsigned long long)B->rows, (unsigned long long)B->cols,
                    d->transb);
-  if (b_n != p->n)
-    return invalid(fn, "op(B) has %lld columns but D has %lld", (long long)b_n, (long long)p->n);
+  if (b_n != p->n) return invalid(fn, "op(B) has %lld columns but D has %lld", (long long)b_n, (long long)p->n);
   if (C->rows != D->rows || C->cols != D->cols)
-    return invalid(fn, "C is %llux%llu but D is %llux%llu", (unsigned long long)C->rows,
-                   (unsigned long long)C->cols, (unsigned long long)D->rows, (unsigned long long)D->cols);
+    return invalid(fn, "C is %llux%llu but D is %llux%llu", (unsigned long long)C->rows, (unsigned long long)C->cols,
+                   (unsigned long long)D->rows, (unsigned long long)D->cols);
   for (int i = 0; i < 4; ++i) {
     const int64_t need = static_cast<int64_t>(lay[i]->rows > 0 ? lay[i]->rows : 1);
     const bool c_broadcast = i == 2 && C != D && lay[i]->ld == 0;  // out-of-place C may use ld 0
@@ -358,13 +354,33 @@ cublasStatus_t resolve(const char* fn, const cublasLtMatmulDescOpaque_t* d, cons
     case CUBLASLT_EPILOGUE_DEFAULT: break;
     case CUBLASLT_EPILOGUE_RELU: p->act = Act::Relu; break;
     case CUBLASLT_EPILOGUE_BIAS: p->bias = Bias::Add; break;
-    case CUBLASLT_EPILOGUE_RELU_BIAS: p->bias = Bias::Add; p->act = Act::Relu; break;
+    case CUBLASLT_EPILOGUE_RELU_BIAS:
+      p->bias = Bias::Add;
+      p->act = Act::Relu;
+      break;
     case CUBLASLT_EPILOGUE_GELU: p->act = Act::Gelu; break;
-    case CUBLASLT_EPILOGUE_GELU_BIAS: p->bias = Bias::Add; p->act = Act::Gelu; break;
-    case CUBLASLT_EPILOGUE_GELU_AUX: p->act = Act::Gelu; p->aux_out = true; break;
-    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS: p->bias = Bias::Add; p->act = Act::Gelu; p->aux_out = true; break;
-    case CUBLASLT_EPILOGUE_DGELU: p->act = Act::DGelu; p->aux_in = true; break;
-    case CUBLASLT_EPILOGUE_DGELU_BGRAD: p->act = Act::DGelu; p->aux_in = true; p->bias = Bias::GradOut; break;
+    case CUBLASLT_EPILOGUE_GELU_BIAS:
+      p->bias = Bias::Add;
+      p->act = Act::Gelu;
+      break;
+    case CUBLASLT_EPILOGUE_GELU_AUX:
+      p->act = Act::Gelu;
+      p->aux_out = true;
+      break;
+    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS:
+      p->bias = Bias::Add;
+      p->act = Act::Gelu;
+      p->aux_out = true;
+      break;
+    case CUBLASLT_EPILOGUE_DGELU:
+      p->act = Act::DGelu;
+      p->aux_in = true;
+      break;
+    case CUBLASLT_EPILOGUE_DGELU_BGRAD:
+      p->act = Act::DGelu;
+      p->aux_in = true;
+      p->bias = Bias::GradOut;
+      break;
     case CUBLASLT_EPILOGUE_BGRADA: p->bias = Bias::GradRows; break;
     case CUBLASLT_EPILOGUE_BGRADB: p->bias = Bias::GradCols; break;
     case CUBLASLT_EPILOGUE_RELU_AUX:
@@ -375,8 +391,7 @@ cublasStatus_t resolve(const char* fn, const cublasLtMatmulDescOpaque_t* d, cons
     default: return not_supported(fn, "epilogue %u is not a cublasLtEpilogue_t value", d->epilogue);
   }
   if (p->bias != Bias::None) {
-    if (!d->bias)
-      return invalid(fn, "epilogue %u needs CUBLASLT_MATMUL_DESC_BIAS_POINTER, which is NULL", d->epilogue);
+    if (!d->bias) return invalid(fn, "epilogue %u needs CUBLASLT_MATMUL_DESC_BIAS_POINTER, which is NULL", d->epilogue);
     p->bias_type = d->bias_type == -1 ? p->cd_type : d->bias_type;
     if (p->bias_type != p->cd_type)
       return not_supported(fn, "bias type %s with D %s", type_name(p->bias_type), type_name(p->cd_type));
@@ -419,8 +434,8 @@ bool choose_algo(const Problem& p, const cublasLtMatmulDescOpaque_t* d, const cu
                  cublasLtMatmulAlgo_t* algo) {
   uint32_t need[kOperands] = {};
   const size_t esize[kOperands] = {p.ab_size, p.ab_size, p.cd_size, p.cd_size, p.cd_size, p.cd_size};
-  uint32_t promised[kOperands] = {pref.align[0], pref.align[1], pref.align[2], pref.align[3], kAlgoMaxAlignment,
-                                  kAlgoMaxAlignment};
+  uint32_t promised[kOperands] = {pref.align[0], pref.align[1],     pref.align[2],
+                                  pref.align[3], kAlgoMaxAlignment, kAlgoMaxAlignment};
   // For bias and aux the heuristic derives the alignment from the pointer values themselves.
   if (p.bias != Bias::None) promised[kBias] = pointer_alignment(d->bias);
   if (p.aux_in || p.aux_out) promised[kAux] = pointer_alignment(d->aux);
@@ -604,8 +619,8 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasL
   const bool known = desc_field(desc, attr, &f);
   return set_field(fn, known, attr, f, buf, sizeInBytes);
 }
-cublasStatus_t cublasLtMatmulDescGetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
-                                              void* buf, size_t sizeInBytes, size_t* sizeWritten) {
+cublasStatus_t cublasLtMatmulDescGetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, void* buf,
+                                              size_t sizeInBytes, size_t* sizeWritten) {
   const char* fn = "cublasLtMatmulDescGetAttribute";
   if (!desc) return invalid(fn, "desc is NULL");
   Field f{};
@@ -704,11 +719,10 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
 }
 
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t computeDesc, const void* alpha,
-                              const void* A, cublasLtMatrixLayout_t Adesc, const void* B,
-                              cublasLtMatrixLayout_t Bdesc, const void* beta, const void* C,
-                              cublasLtMatrixLayout_t Cdesc, void* D, cublasLtMatrixLayout_t Ddesc,
-                              const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspaceSizeInBytes,
-                              cudaStream_t /*stream: execution is synchronous*/) {
+                              const void* A, cublasLtMatrixLayout_t Adesc, const void* B, cublasLtMatrixLayout_t Bdesc,
+                              const void* beta, const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
+                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* algo, void* workspace,
+                              size_t workspaceSizeInBytes, cudaStream_t /*stream: execution is synchronous*/) {
   const char* fn = "cublasLtMatmul";
   if (!valid_handle(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!alpha || !beta) return invalid(fn, "alpha or beta is NULL");
@@ -745,7 +759,11 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t comp
   } else if (algo->data[0] != kAlgoMagic) {
     return invalid(fn, "algo was not produced by cublasLtMatmulAlgoGetHeuristic");
   }
-  const void* ptrs[kOperands] = {A, B, reads_c ? C : nullptr, D, p.bias != Bias::None ? d->bias : nullptr,
+  const void* ptrs[kOperands] = {A,
+                                 B,
+                                 reads_c ? C : nullptr,
+                                 D,
+                                 p.bias != Bias::None ? d->bias : nullptr,
                                  (p.aux_in || p.aux_out) ? d->aux : nullptr};
   for (int i = 0; i < kOperands; ++i) {
     if (!ptrs[i]) continue;
@@ -774,8 +792,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t comp
   const Span spans[] = {
       {"A", A, matrix_bytes(Adesc->rows, Adesc->cols, p.lda, p.ab_size)},
       {"B", B, matrix_bytes(Bdesc->rows, Bdesc->cols, p.ldb, p.ab_size)},
-      {"C", reads_c ? C : nullptr, p.ldc == 0 ? static_cast<size_t>(p.m) * p.cd_size
-                                              : matrix_bytes(p.m, p.n, p.ldc, p.cd_size)},
+      {"C", reads_c ? C : nullptr,
+       p.ldc == 0 ? static_cast<size_t>(p.m) * p.cd_size : matrix_bytes(p.m, p.n, p.ldc, p.cd_size)},
       {"D", D, matrix_bytes(p.m, p.n, p.ldd, p.cd_size)},
       {"bias", ptrs[kBias], static_cast<size_t>(p.bias_len) * type_size(p.bias_type)},
       {"aux", ptrs[kAux], matrix_bytes(p.m, p.n, p.aux_ld, type_size(p.aux_type))},

@@ -33,7 +33,7 @@ namespace {
 
 constexpr uint64_t kCommMagic = 0x4E43434C434F4D4DULL;  // "NCCLCOMM"
 constexpr uint64_t kIdMagic = 0x53494D544E43494EULL;    // "SIMTNCIN": first 8 bytes of our unique ids
-constexpr size_t kChunkElems = size_t{1} << 20;           // elements moved per MPI call
+constexpr size_t kChunkElems = size_t{1} << 20;         // elements moved per MPI call
 
 void say(const char* fn, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void say(const char* fn, const char* fmt, ...) {
@@ -251,8 +251,7 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
   }
   std::memset(id->internal, 0, sizeof id->internal);
   std::random_device rd;
-  const uint64_t words[4] = {kIdMagic,
-                             (static_cast<uint64_t>(rd()) << 32) ^ rd(),
+  const uint64_t words[4] = {kIdMagic, (static_cast<uint64_t>(rd()) << 32) ^ rd(),
                              static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()),
                              static_cast<uint64_t>(getpid())};
   std::memcpy(id->internal, words, sizeof words);
@@ -309,8 +308,8 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId commId,
   }
   if (size != nranks && res == ncclSuccess) res = ncclInvalidUsage;
   if (res != ncclSuccess) {
-    say(fn, "%d ranks joined this id (nranks %d, rank %d): every rank 0..nranks-1 must join exactly once", size,
-        nranks, rank);
+    say(fn, "%d ranks joined this id (nranks %d, rank %d): every rank 0..nranks-1 must join exactly once", size, nranks,
+        rank);
     MPI_Comm_free(&split);
     return res;
   }
@@ -392,8 +391,8 @@ ncclResult_t reduce_common(Kind kind, const void* sendbuff, void* recvbuff, size
 
 }  // namespace
 
-ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
-                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
+ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype, ncclRedOp_t op,
+                           ncclComm_t comm, cudaStream_t) {
   return reduce_common(kAllReduce, sendbuff, recvbuff, count, datatype, op, -1, comm);
 }
 

@@ -54,14 +54,22 @@ size_t parse_bytes(const char* s) {
   if (end == s || !(v > 0)) die("GPT2_SIMT_MEMORY is not a size", s);
   const std::string unit(end);
   double mult = 1;
-  if (unit == "" || unit == "B") mult = 1;
-  else if (unit == "KiB" || unit == "K") mult = KiB;
-  else if (unit == "MiB" || unit == "M") mult = MiB;
-  else if (unit == "GiB" || unit == "G") mult = GiB;
-  else if (unit == "KB") mult = 1e3;
-  else if (unit == "MB") mult = 1e6;
-  else if (unit == "GB") mult = 1e9;
-  else die("GPT2_SIMT_MEMORY has an unknown unit (use B, KiB, MiB, GiB, KB, MB or GB)", s);
+  if (unit == "" || unit == "B")
+    mult = 1;
+  else if (unit == "KiB" || unit == "K")
+    mult = KiB;
+  else if (unit == "MiB" || unit == "M")
+    mult = MiB;
+  else if (unit == "GiB" || unit == "G")
+    mult = GiB;
+  else if (unit == "KB")
+    mult = 1e3;
+  else if (unit == "MB")
+    mult = 1e6;
+  else if (unit == "GB")
+    mult = 1e9;
+  else
+    die("GPT2_SIMT_MEMORY has an unknown unit (use B, KiB, MiB, GiB, KB, MB or GB)", s);
   return static_cast<size_t>(v * mult);
 }
 
@@ -75,8 +83,10 @@ struct DeviceState {
   DeviceState() {
     const char* key = std::getenv("GPT2_SIMT_DEVICE");
     const DeviceSpec* d = find_device(key && *key ? key : "rtx3060-12gb");
-    if (!d) die("GPT2_SIMT_DEVICE names no known card (sm_80, sm_86, sm_89, sm_90, a100-40gb, a100-80gb, "
-                "rtx3060-12gb, rtx3090, rtx4090, h100-80gb, h100-pcie, h200)", key);
+    if (!d)
+      die("GPT2_SIMT_DEVICE names no known card (sm_80, sm_86, sm_89, sm_90, a100-40gb, a100-80gb, "
+          "rtx3060-12gb, rtx3090, rtx4090, h100-80gb, h100-pcie, h200)",
+          key);
     spec = *d;
     if (const char* m = std::getenv("GPT2_SIMT_MEMORY"); m && *m) spec.memory_bytes = parse_bytes(m);
   }
@@ -332,7 +342,8 @@ cudaError_t cudaFree(void* ptr) {
   {
     std::lock_guard<std::mutex> lock(d.mu);
     auto it = d.allocations.find(reinterpret_cast<uintptr_t>(ptr));
-    if (it == d.allocations.end()) return simt::fail(cudaErrorInvalidValue, "cudaFree of a pointer cudaMalloc did not return");
+    if (it == d.allocations.end())
+      return simt::fail(cudaErrorInvalidValue, "cudaFree of a pointer cudaMalloc did not return");
     d.allocated -= simt::pages(it->second);
     d.allocations.erase(it);
   }

@@ -586,8 +586,8 @@ void ldmatrix_combine(LaneSlot* slots, unsigned, const char* file, int line) {
   for (int l = 0; l < 32; ++l) {
     std::memcpy(&rows[l], slots[l].in, sizeof(void*));
     if (reinterpret_cast<uintptr_t>(rows[l]) % 16 != 0)
-      fault_code(cudaErrorMisalignedAddress, file, line, "ldmatrix: lane %d's row address %p is not 16-byte aligned",
-                 l, static_cast<const void*>(rows[l]));
+      fault_code(cudaErrorMisalignedAddress, file, line, "ldmatrix: lane %d's row address %p is not 16-byte aligned", l,
+                 static_cast<const void*>(rows[l]));
   }
   for (int l = 0; l < 32; ++l) {
     uint32_t r[4];
@@ -694,8 +694,7 @@ void mma_m16n8k16_bf16_f32(float (&d)[4], const uint32_t (&a)[4], const uint32_t
   std::memcpy(in.a, a, sizeof in.a);
   std::memcpy(in.b, b, sizeof in.b);
   std::memcpy(in.c, c, sizeof in.c);
-  const unsigned char* out =
-      warp_collective(0xffffffffu, "mma.m16n8k16", &in, sizeof in, mma_combine, file, line);
+  const unsigned char* out = warp_collective(0xffffffffu, "mma.m16n8k16", &in, sizeof in, mma_combine, file, line);
   std::memcpy(d, out, sizeof d);
 }
 

@@ -136,7 +136,8 @@ inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = 32, co
   return simt::shfl_common(mask, var, src, "__shfl_up_sync", file, line);
 }
 unsigned __ballot_sync_impl(unsigned mask, int pred, const char* file, int line);
-inline unsigned __ballot_sync(unsigned mask, int pred, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+inline unsigned __ballot_sync(unsigned mask, int pred, const char* file = __builtin_FILE(),
+                              int line = __builtin_LINE()) {
   return __ballot_sync_impl(mask, pred, file, line);
 }
 inline int __any_sync(unsigned mask, int pred, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
@@ -176,11 +177,15 @@ inline T simt_atomic_pick(T* p, T v, Pick pick) {
   }
   return old;
 }
-inline int atomicMax(int* p, int v) { return simt_atomic_pick(p, v, [](int a, int b) { return a > b ? a : b; }); }
+inline int atomicMax(int* p, int v) {
+  return simt_atomic_pick(p, v, [](int a, int b) { return a > b ? a : b; });
+}
 inline unsigned atomicMax(unsigned* p, unsigned v) {
   return simt_atomic_pick(p, v, [](unsigned a, unsigned b) { return a > b ? a : b; });
 }
-inline int atomicMin(int* p, int v) { return simt_atomic_pick(p, v, [](int a, int b) { return a < b ? a : b; }); }
+inline int atomicMin(int* p, int v) {
+  return simt_atomic_pick(p, v, [](int a, int b) { return a < b ? a : b; });
+}
 inline int atomicExch(int* p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
 inline unsigned atomicExch(unsigned* p, unsigned v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
 inline int atomicCAS(int* p, int cmp, int v) {

@@ -24,8 +24,7 @@ cudaError_t launch_kernel(const void* func, const char* signature, dim3 grid, di
                           cudaStream_t stream, KernelBody body);
 
 template <typename... P, typename... A>
-cudaError_t launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
-                   A&&... args) {
+cudaError_t launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream, A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
   // Arguments are converted to the parameter types once, as a launch does; each thread then gets
   // its own copy of the parameters (kernel parameters are per-thread values).
