@@ -25,6 +25,11 @@ void device_arena_free(void* p) {
   if (p) cudaFree(p);
 }
 
+#if defined(GPT2_SIMT)
+// Under the SIMT layer every cudaMalloc of the process is counted, the libraries' included.
+int64_t device_arena_allocations() { return static_cast<int64_t>(simt::allocation_count()); }
+#else
 int64_t device_arena_allocations() { return g_allocations.load(); }
+#endif
 
 }  // namespace gpt2

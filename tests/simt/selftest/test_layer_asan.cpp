@@ -8,23 +8,16 @@
 // thread_local); an index past it is caught by UBSan's bounds check, which is checked too.
 // Plain main(): prints one PASSED/FAILED line per check and returns 0 when all passed.
 #include <cuda_runtime.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "selftest_util.h"
+
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& name, const std::string& detail = "") {
-  std::printf("%s %s%s%s\n", ok ? "PASSED" : "FAILED", name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
-  std::fflush(stdout);
-  (ok ? g_passed : g_failed)++;
-}
+using namespace simt_selftest;
 
 // Thread i writes p[i] for i < n (n may be one past the buffer).
 __global__ void fill(float* p, int n) {
@@ -90,34 +83,10 @@ int child(const char* what) {
   return e == cudaSuccess ? 0 : 3;
 }
 
-struct ChildResult {
-  int status = -1;  // exit code, or 128 + signal
-  std::string err;  // its stderr
-};
+// Runs this executable with --child `what`.
+ChildRun run_child(const char* what) { return run_self(std::string("--child ") + what); }
 
-ChildResult run_child(const char* what) {
-  ChildResult r;
-  char exe[4096];
-  const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len <= 0) return r;
-  exe[len] = '\0';
-  char tmpl[] = "/tmp/simt_asan_child_XXXXXX";
-  const int fd = mkstemp(tmpl);
-  if (fd < 0) return r;
-  close(fd);
-  const std::string cmd = std::string("'") + exe + "' --child " + what + " >/dev/null 2>'" + tmpl + "'";
-  const int st = std::system(cmd.c_str());
-  if (st != -1) r.status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
-  if (FILE* f = std::fopen(tmpl, "r")) {
-    char buf[4096];
-    for (size_t k; (k = std::fread(buf, 1, sizeof buf, f)) > 0;) r.err.append(buf, k);
-    std::fclose(f);
-  }
-  std::remove(tmpl);
-  return r;
-}
-
-std::string summary(const ChildResult& r) {
+std::string summary(const ChildRun& r) {
   // AddressSanitizer's headline, or the child's last line.
   const size_t at = r.err.find("ERROR: AddressSanitizer");
   std::string line = at != std::string::npos ? r.err.substr(at, r.err.find('\n', at) - at) : r.err;
@@ -130,10 +99,10 @@ std::string summary(const ChildResult& r) {
 }
 
 void check_case(const char* in_bounds, const char* one_past, const char* what) {
-  const ChildResult ok = run_child(in_bounds);
+  const ChildRun ok = run_child(in_bounds);
   check(ok.status == 0 && ok.err.find("AddressSanitizer") == std::string::npos,
         std::string(what) + ": in-bounds writes exit 0", summary(ok));
-  const ChildResult bad = run_child(one_past);
+  const ChildRun bad = run_child(one_past);
   check(bad.status != 0 && bad.status != -1 && bad.err.find("heap-buffer-overflow") != std::string::npos &&
             bad.err.find("WRITE of size") != std::string::npos,
         std::string(what) + ": a write one element past the end is a heap-buffer-overflow", summary(bad));
@@ -147,15 +116,14 @@ int main(int argc, char** argv) {
   check_case("device-aligned-in-bounds", "device-aligned-one-past", "cudaMalloc'd 64 floats");
   check_case("host-in-bounds", "host-one-past", "new float[37]");
   check_case("smem-in-bounds", "smem-one-past", "40 bytes of dynamic shared memory");
-  const ChildResult ok = run_child("static-smem-in-bounds");
+  const ChildRun ok = run_child("static-smem-in-bounds");
   check(ok.status == 0 && ok.err.find("runtime error") == std::string::npos,
         "static __shared__ int[10]: in-bounds writes exit 0", summary(ok));
-  const ChildResult bad = run_child("static-smem-one-past");
+  const ChildRun bad = run_child("static-smem-one-past");
   const size_t at = bad.err.find("runtime error: index 10 out of bounds");
   check(bad.status != 0 && at != std::string::npos,
         "static __shared__ int[10]: s[10] = ... is reported (UBSan bounds check)",
         "exit " + std::to_string(bad.status) +
             (at != std::string::npos ? ", " + bad.err.substr(at, bad.err.find('\n', at) - at) : ""));
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return finish();
 }

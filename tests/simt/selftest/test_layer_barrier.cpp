@@ -7,51 +7,17 @@
 //    the launch fails, and the error is sticky until cleared.
 // Plain main(): prints one PASSED/FAILED line per check and returns 0 when all passed.
 #include <cuda_runtime.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "selftest_util.h"
+
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& name, const std::string& detail = "") {
-  std::printf("%s %s%s%s\n", ok ? "PASSED" : "FAILED", name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
-  std::fflush(stdout);
-  (ok ? g_passed : g_failed)++;
-}
-
-template <typename... A>
-std::string fmt(const char* f, A... a) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, f, a...);
-  return buf;
-}
-
-// Runs fn with the process's stderr (fd 2, shared by every OS thread) redirected to a file and
-// returns what was written there.
-template <typename F>
-std::string capture_stderr(F&& fn) {
-  std::fflush(stderr);
-  FILE* tmp = std::tmpfile();
-  const int saved = dup(2);
-  dup2(fileno(tmp), 2);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::string text;
-  std::rewind(tmp);
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, tmp)) > 0;) text.append(buf, n);
-  std::fclose(tmp);
-  return text;
-}
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+using namespace simt_selftest;
 
 constexpr int kThreads = 64;
 constexpr int kBlocks = 3;
@@ -116,18 +82,11 @@ struct ChildResult {
 };
 
 ChildResult run_child(const char* schedule) {
-  char exe[4096];
-  const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  const ChildRun c = run_self("--child", std::string("GPT2_SIMT_SCHEDULE=") + schedule);
+  std::fputs(c.err.c_str(), stderr);  // the child's diagnostics, if any, stay visible
   ChildResult r;
-  if (len <= 0) return r;
-  exe[len] = '\0';
-  const std::string cmd = std::string("GPT2_SIMT_SCHEDULE=") + schedule + " '" + exe + "' --child";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char line[256] = {0};
-  const bool got = std::fgets(line, sizeof line, p) != nullptr;
-  const int status = pclose(p);
-  r.ran = got && status == 0 && std::sscanf(line, "correct=%d left=%d right=%d", &r.correct, &r.left, &r.right) == 3;
+  r.ran = c.status == 0 &&
+          std::sscanf(first_line(c.out).c_str(), "correct=%d left=%d right=%d", &r.correct, &r.left, &r.right) == 3;
   return r;
 }
 
@@ -212,6 +171,5 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--child") == 0) return child();
   check_missing_barrier();
   check_exit_before_barrier();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return finish();
 }

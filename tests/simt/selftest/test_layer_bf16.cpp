@@ -17,22 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "selftest_util.h"
+
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& name, const std::string& detail = "") {
-  std::printf("%s %s%s%s\n", ok ? "PASSED" : "FAILED", name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
-  std::fflush(stdout);
-  (ok ? g_passed : g_failed)++;
-}
-
-template <typename... A>
-std::string fmt(const char* f, A... a) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, f, a...);
-  return buf;
-}
+using namespace simt_selftest;
 
 float from_bits(uint32_t u) {
   float f;
@@ -171,6 +160,5 @@ int main() {
   check_special_cases();
   check_against_reference(inputs());
   check_widening();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return finish();
 }

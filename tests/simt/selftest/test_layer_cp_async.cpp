@@ -5,53 +5,20 @@
 // destination is a fault (cudaErrorMisalignedAddress).
 // Plain main(): prints one PASSED/FAILED line per check and returns 0 when all passed.
 #include <cuda_runtime.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "selftest_util.h"
 #include "simt/ptx.h"
 
 namespace {
 
+using namespace simt_selftest;
+
 namespace ptx = gpt2::cuda::ptx;
-
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& name, const std::string& detail = "") {
-  std::printf("%s %s%s%s\n", ok ? "PASSED" : "FAILED", name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
-  std::fflush(stdout);
-  (ok ? g_passed : g_failed)++;
-}
-
-template <typename... A>
-std::string fmt(const char* f, A... a) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, f, a...);
-  return buf;
-}
-
-template <typename F>
-std::string capture_stderr(F&& fn) {
-  std::fflush(stderr);
-  FILE* tmp = std::tmpfile();
-  const int saved = dup(2);
-  dup2(fileno(tmp), 2);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::string text;
-  std::rewind(tmp);
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, tmp)) > 0;) text.append(buf, n);
-  std::fclose(tmp);
-  return text;
-}
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 constexpr int kThreads = 32;
 constexpr int kOld = -7;  // what shared memory holds before the copies
@@ -229,6 +196,5 @@ int main() {
   check_groups();
   check_zero_fill();
   check_alignment();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return finish();
 }

@@ -6,40 +6,16 @@
 //  - block: at most 1024 threads, (1024, 1024, 64); grid: (2^31-1, 65535, 65535).
 // Plain main(): prints one PASSED/FAILED line per check and returns 0 when all passed.
 #include <cuda_runtime.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <string>
 
+#include "selftest_util.h"
 #include "simt/device.h"
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& name, const std::string& detail = "") {
-  std::printf("%s %s%s%s\n", ok ? "PASSED" : "FAILED", name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
-  std::fflush(stdout);
-  (ok ? g_passed : g_failed)++;
-}
-
-template <typename F>
-std::string capture_stderr(F&& fn) {
-  std::fflush(stderr);
-  FILE* tmp = std::tmpfile();
-  const int saved = dup(2);
-  dup2(fileno(tmp), 2);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::string text;
-  std::rewind(tmp);
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, tmp)) > 0;) text.append(buf, n);
-  std::fclose(tmp);
-  return text;
-}
+using namespace simt_selftest;
 
 constexpr size_t KiB = 1024;
 
@@ -186,6 +162,5 @@ void check_dimensions() {
 int main() {
   check_shared_memory();
   check_dimensions();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return finish();
 }

@@ -7,50 +7,17 @@
 //  - lanes of one warp meet in collectives with different, overlapping masks.
 // Plain main(): prints one PASSED/FAILED line per check and returns 0 when all passed.
 #include <cuda_runtime.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "selftest_util.h"
+
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& name, const std::string& detail = "") {
-  std::printf("%s %s%s%s\n", ok ? "PASSED" : "FAILED", name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
-  std::fflush(stdout);
-  (ok ? g_passed : g_failed)++;
-}
-
-template <typename... A>
-std::string fmt(const char* f, A... a) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, f, a...);
-  return buf;
-}
-
-template <typename F>
-std::string capture_stderr(F&& fn) {
-  std::fflush(stderr);
-  FILE* tmp = std::tmpfile();
-  const int saved = dup(2);
-  dup2(fileno(tmp), 2);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::string text;
-  std::rewind(tmp);
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, tmp)) > 0;) text.append(buf, n);
-  std::fclose(tmp);
-  return text;
-}
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-bool has(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
+using namespace simt_selftest;
 
 constexpr int kN = 32;
 
@@ -204,6 +171,5 @@ int main() {
   check_missing_source_lane();
   check_lane_never_arrives();
   check_disagreement();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return finish();
 }
