@@ -23,7 +23,7 @@
  * batch, so the host sort overlaps the forward pass; the scratch copy is ordered before the
  * backward on the same stream. The copy source is pageable: cudaMemcpyAsync stages it before
  * returning, so nothing must be kept alive. The one-call overload does both; the CUDA backend
- * (engine/cuda/cuda_backend.cu) uses it, so its sort overlaps the backward kernels still queued.
+ * (engine/backend/cuda/cuda_backend.cu) uses it, so its sort overlaps the backward kernels still queued.
  *
  * Scratch: encoder_backward_scratch_ints(B,T) int32 on the device (4·B·T), passed in by the caller.
  * Preconditions: pointers 16-byte aligned; the 16-byte path needs C % (16/sizeof(T)) == 0,
