@@ -7,16 +7,8 @@
 #include "simt/runtime.h"
 
 namespace simt {
-inline uint32_t float_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float bits_float(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+inline uint32_t float_bits(float f) { return bits_as<uint32_t>(f); }
+inline float bits_float(uint32_t u) { return bits_as<float>(u); }
 // fp32 → bf16, round to nearest, ties to even.
 inline uint16_t f32_to_bf16_rn(float f) {
   const uint32_t u = float_bits(f);

@@ -407,13 +407,20 @@ Thread& current_thread(const char* what) {
 
 }  // namespace
 
+namespace {
+// Unwinds the faulting CUDA thread to its fiber's entry (outside a kernel there is nothing to unwind).
+[[noreturn]] void unwind_fault() {
+  if (!tl_blk) std::abort();
+  throw Fault{};
+}
+}  // namespace
+
 [[noreturn]] void fault(const char* file, int line, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vrecord_fault(cudaErrorLaunchFailure, file, line, fmt, ap);
   va_end(ap);
-  if (!tl_blk) std::abort();
-  throw Fault{};
+  unwind_fault();
 }
 
 [[noreturn]] void fault_code(cudaError_t code, const char* file, int line, const char* fmt, ...) {
@@ -421,8 +428,7 @@ Thread& current_thread(const char* what) {
   va_start(ap, fmt);
   vrecord_fault(code, file, line, fmt, ap);
   va_end(ap);
-  if (!tl_blk) std::abort();
-  throw Fault{};
+  unwind_fault();
 }
 
 void* dynamic_shared() { return tl_block ? tl_block->dyn_smem : nullptr; }

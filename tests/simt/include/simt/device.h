@@ -251,36 +251,12 @@ inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : 
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 inline float __float_as_float(float x) { return x; }
-inline unsigned __float_as_uint(float x) {
-  unsigned u;
-  std::memcpy(&u, &x, 4);
-  return u;
-}
-inline int __float_as_int(float x) {
-  int u;
-  std::memcpy(&u, &x, 4);
-  return u;
-}
-inline float __uint_as_float(unsigned u) {
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-inline float __int_as_float(int u) {
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-inline long long __double_as_longlong(double x) {
-  long long u;
-  std::memcpy(&u, &x, 8);
-  return u;
-}
-inline double __longlong_as_double(long long u) {
-  double x;
-  std::memcpy(&x, &u, 8);
-  return x;
-}
+inline unsigned __float_as_uint(float x) { return simt::bits_as<unsigned>(x); }
+inline int __float_as_int(float x) { return simt::bits_as<int>(x); }
+inline float __uint_as_float(unsigned u) { return simt::bits_as<float>(u); }
+inline float __int_as_float(int u) { return simt::bits_as<float>(u); }
+inline long long __double_as_longlong(double x) { return simt::bits_as<long long>(x); }
+inline double __longlong_as_double(long long u) { return simt::bits_as<double>(u); }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(static_cast<unsigned>(x)); }
 inline int __ffs(int x) { return __builtin_ffs(x); }

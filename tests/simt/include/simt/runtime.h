@@ -210,6 +210,15 @@ inline cudaError_t cudaFuncSetAttribute(void (*func)(P...), cudaFuncAttribute at
 // ---- The layer's own controls (not CUDA API) ----------------------------------------------------------
 namespace simt {
 
+// The bits of `from` read as a `To` of the same size (what the __float_as_uint family does).
+template <typename To, typename From>
+inline To bits_as(From from) {
+  static_assert(sizeof(To) == sizeof(From), "bits_as needs types of one size");
+  To to;
+  std::memcpy(&to, &from, sizeof to);
+  return to;
+}
+
 // Limits and identity of the emulated card. Chosen by GPT2_SIMT_DEVICE (sm_80, sm_86, sm_89,
 // sm_90 or a card name: a100-40gb, a100-80gb, rtx3060-12gb, rtx3090, rtx4090, h100-80gb,
 // h100-pcie, h200; default rtx3060-12gb) and GPT2_SIMT_MEMORY (e.g. 256MiB), or by set_device.
