@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "engine/cli/flag_checks.h"
 #include "engine/data/prepro.h"
 #include "engine/data/tokenizer.h"
 
@@ -24,7 +25,9 @@ int main(int argc, char** argv) {
                  "Fraction of documents for validation, spread evenly through the input "
                  "(a single text file: its last fraction of bytes, from a line start)")
       ->capture_default_str();
-  app.add_option("--shard-tokens", opt.shard_tokens, "Tokens per llm.c shard")->capture_default_str();
+  app.add_option("--shard-tokens", opt.shard_tokens, "Tokens per llm.c shard")
+      ->capture_default_str()
+      ->check(gpt2::whole_at_least(1));
   app.add_option("--format", format, "Output format")->check(CLI::IsMember({"llmc", "nanogpt"}))->capture_default_str();
   app.add_option("--tokenizer-dir", opt.tokenizer_dir,
                  "Directory with encoder.json and vocab.bpe (default: $GPT2_TOKENIZER_DIR or "

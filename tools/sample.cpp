@@ -8,16 +8,19 @@
 #include <sys/stat.h>
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "engine/backend/cpu_backend.h"
 #include "engine/backend/cuda_backend_factory.h"
 #include "engine/backend/device_info.h"
+#include "engine/cli/flag_checks.h"
 #include "engine/data/tokenizer.h"
 #include "engine/model/model_io.h"
 #include "engine/model/sampler.h"
 #include "engine/train/checkpoint.h"
 #include "engine/util/errors.h"
+#include "engine/util/file_io.h"
 
 namespace {
 bool is_dir(const std::string& p) {
@@ -36,12 +39,17 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_path, "llm.c .bin, .safetensors, or a checkpoint directory")->required();
   app.add_option("--prompt", prompt, "Prompt text (default: start from <|endoftext|>)");
   app.add_option("--prompt-ids", prompt_ids, "Prompt as comma-separated token ids (no tokenizer needed)");
-  app.add_option("--tokens,-n", tokens, "Tokens to generate")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--temperature", temperature, "0 = greedy")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--top-k", top_k, "Sample from the k most likely tokens (0 = all)")->capture_default_str();
+  app.add_option("--tokens,-n", tokens, "Tokens to generate")->capture_default_str()->check(gpt2::whole_at_least(1));
+  app.add_option("--temperature", temperature, "0 = greedy")
+      ->capture_default_str()
+      ->check(gpt2::finite_in(0.0, std::numeric_limits<double>::infinity()));
+  app.add_option("--top-k", top_k, "Sample from the k most likely tokens (0 = all)")
+      ->capture_default_str()
+      ->check(gpt2::whole_at_least(0));
   app.add_option("--seed", seed, "Sampling seed")->capture_default_str();
-  app.add_option("--heads", heads, "Head count for a .safetensors without config.json");
-  app.add_option("--context", context, "Context window T (default: the model's maxT, at most 1024)");
+  app.add_option("--heads", heads, "Head count for a .safetensors without config.json")->check(gpt2::whole_at_least(1));
+  app.add_option("--context", context, "Context window T (default: the model's maxT, at most 1024)")
+      ->check(gpt2::whole_at_least(1));
   app.add_option("--tokenizer-dir", tokenizer_dir, "encoder.json + vocab.bpe (default data/tokenizer)");
   app.add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
   app.add_flag("--ids", print_ids, "Print token ids, one line, instead of text");
@@ -99,7 +107,10 @@ int main(int argc, char** argv) {
     run.device = dev;
     run.precision = dev == gpt2::Device::CPU ? gpt2::Precision::FP32 : gpt2::Precision::BF16;
     run.micro_batch = 1;
-    run.seq_len = context > 0 ? std::min(context, w.config.max_seq_len) : std::min(1024, w.config.max_seq_len);
+    if (context > w.config.max_seq_len)
+      throw gpt2::ConfigError("--context", std::to_string(context) + " is beyond the model's context of " +
+                                               std::to_string(w.config.max_seq_len) + " tokens");
+    run.seq_len = context > 0 ? context : std::min(1024, w.config.max_seq_len);
     run.recompute = gpt2::parse_recompute("none");
     run.training = false;  // parameters, KV cache and logits only
     const gpt2::MemoryPlan plan = gpt2::make_memory_plan(w.config, run);
@@ -121,12 +132,16 @@ int main(int argc, char** argv) {
       const std::vector<int32_t> out = gpt2::generate(model, ids, so);
       for (size_t i = 0; i < out.size(); ++i) std::cout << (i ? " " : "") << out[i];
       std::cout << "\n";
+      gpt2::flush_stdout_checked();
     } else {
-      std::cout << prompt << std::flush;
+      std::cout << prompt;
+      gpt2::flush_stdout_checked();
       gpt2::generate(model, ids, so, [&](int32_t t) {
-        if (t < tok->vocab_size()) std::cout << tok->token_bytes(t) << std::flush;
+        if (t < tok->vocab_size()) std::cout << tok->token_bytes(t);
+        gpt2::flush_stdout_checked();
       });
       std::cout << "\n";
+      gpt2::flush_stdout_checked();
     }
     return 0;
   } catch (const std::exception& e) {

@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
       tk.save_llmc_bin(out);
       std::cerr << "tokenize: wrote " << out << " (" << tk.vocab_size() << " tokens, EOT " << tk.eot_token() << ")\n";
     }
-    return std::fflush(stdout) == 0 ? 0 : 1;
+    gpt2::flush_stdout_checked();
+    return 0;
   } catch (const std::exception& e) {
     std::cerr << "tokenize: error: " << e.what() << "\n";
     return 1;

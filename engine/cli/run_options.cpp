@@ -4,15 +4,22 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <ostream>
 
 #include "engine/backend/comm.h"
 #include "engine/backend/device_info.h"
+#include "engine/cli/dry_run.h"
+#include "engine/cli/flag_checks.h"
 #include "engine/model/model_io.h"
 #include "engine/util/errors.h"
 #include "engine/util/units.h"
 
 namespace gpt2 {
+
+namespace {
+constexpr double kUnbounded = std::numeric_limits<double>::infinity();
+}  // namespace
 
 bool RunOptions::was_set(const std::string& name) const {
   return std::find(explicitly_set.begin(), explicitly_set.end(), name) != explicitly_set.end();
@@ -57,10 +64,13 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   app.add_option("--micro-batch,-b", o.micro_batch, "Micro-batch B, or 'auto' to fit the budget")
       ->capture_default_str()
       ->group(g_run);
-  app.add_option("--seq-len,-t", o.seq_len, "Sequence length T (default: min(1024, context))")->group(g_run);
+  app.add_option("--seq-len,-t", o.seq_len, "Sequence length T (default: min(1024, context))")
+      ->check(whole_at_least(1))
+      ->group(g_run);
   app.add_option("--total-batch-tokens", o.total_batch_tokens,
                  "Tokens per optimizer step over all ranks; sets gradient accumulation "
                  "(default B*T*world, or 524288 with --micro-batch auto)")
+      ->check(whole_at_least(1))
       ->group(g_run);
   app.add_option("--precision", o.precision, "auto | bf16 | fp32 (auto: bf16 on cuda, fp32 on cpu)")
       ->capture_default_str()
@@ -95,40 +105,37 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   auto* g_train = "Training";
   app.add_option("--steps", o.steps, "Optimizer steps")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(whole_at_least(1))
       ->group(g_train);
   app.add_option("--lr", o.lr, "Peak learning rate")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(finite_in(0.0, 10.0))
       ->group(g_train);
-  app.add_option("--warmup", o.warmup, "Warmup steps")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
-      ->group(g_train);
+  app.add_option("--warmup", o.warmup, "Warmup steps")->capture_default_str()->check(whole_at_least(0))->group(g_train);
   app.add_option("--lr-schedule", o.lr_schedule, "cosine | linear | constant | wsd")
       ->capture_default_str()
       ->check(CLI::IsMember({"cosine", "linear", "constant", "wsd"}))
       ->group(g_train);
   app.add_option("--final-lr-frac", o.final_lr_frac, "Final learning rate as a fraction of --lr")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(finite_in(0.0, 1.0))
       ->group(g_train);
   app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay (2-D weights only)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(finite_in(0.0, kUnbounded))
       ->group(g_train);
   app.add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm to this (0 = off)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(finite_in(0.0, kUnbounded))
       ->group(g_train);
   app.add_option("--seed", o.seed, "Seed for initialisation and data order")->capture_default_str()->group(g_train);
   app.add_option("--val-every", o.val_every, "Validation loss every N steps (0 = at the end only)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_at_least(0))
       ->group(g_train);
   app.add_option("--val-batches", o.val_batches, "Micro-batches per validation (per rank)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(whole_at_least(1))
       ->group(g_train);
   app.add_option("--log", o.log_file, "Write one JSON object per step to this .jsonl file")->group(g_train);
   app.add_option("--train-data", o.train_data, "Training data: glob of llm.c shards, a nanoGPT .bin, or 'synthetic'")
@@ -143,7 +150,7 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       ->group(g_train);
   app.add_option("--print-every", o.print_every, "Print a log line every N steps")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(whole_at_least(1))
       ->group(g_train);
 
   auto* g_ckpt = "Checkpoints, sampling and evaluation";
@@ -151,30 +158,30 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       ->group(g_ckpt);
   app.add_option("--checkpoint-every", o.checkpoint_every, "Checkpoint every N steps (0 = after the last step only)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_at_least(0))
       ->group(g_ckpt);
   app.add_option("--keep-checkpoints", o.keep_checkpoints, "Keep the newest N checkpoints (0 = all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_at_least(0))
       ->group(g_ckpt);
   app.add_flag("--resume", o.resume, "Continue exactly from the latest checkpoint in --checkpoint-dir")->group(g_ckpt);
   app.add_option("--sample-every", o.sample_every, "Print a generated sample every N steps (0 = never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_at_least(0))
       ->group(g_ckpt);
   app.add_option("--sample-prompt", o.sample_prompt, "Prompt for --sample-every (default: <|endoftext|>)")
       ->group(g_ckpt);
   app.add_option("--sample-tokens", o.sample_tokens, "Tokens to generate per sample")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(whole_at_least(1))
       ->group(g_ckpt);
   app.add_option("--sample-temperature", o.sample_temperature, "Sampling temperature (0 = greedy)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(finite_in(0.0, kUnbounded))
       ->group(g_ckpt);
   app.add_option("--sample-top-k", o.sample_top_k, "Sample from the k most likely tokens (0 = all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_at_least(0))
       ->group(g_ckpt);
   app.add_option("--tokenizer-dir", o.tokenizer_dir, "encoder.json + vocab.bpe (default data/tokenizer)")
       ->group(g_ckpt);
@@ -184,6 +191,14 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   app.add_flag("--eval-only", o.eval_only, "Do not train: evaluate (val loss, --hellaswag) and sample the model")
       ->group(g_ckpt);
 
+  try {
+    // A --config file is checked line by line first: CLI11 would ignore what it cannot use.
+    const std::string config = config_file_in_argv(argc, argv);
+    if (!config.empty()) check_config_file(config, option_names(app));
+  } catch (const std::exception& e) {
+    err << "train_gpt2: error: " << e.what() << "\n";
+    return kExitError;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -154,6 +154,7 @@ void Trainer::log_step(std::ostream& out, const StepResult& r) {
     if (r.skipped) j["skipped"] = true;
     if (r.val_loss) j["val_loss"] = *r.val_loss;
     log_ << j.dump() << "\n" << std::flush;
+    if (!log_) throw FileError(opt_.log_path, "cannot write the --log file (disk full?)");
   }
 }
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 
 #include "engine/util/errors.h"
 
@@ -184,6 +185,16 @@ uint64_t fnv1a64(const void* data, size_t bytes, uint64_t h) {
     h *= 0x100000001b3ull;
   }
   return h;
+}
+
+void flush_stdout_checked() {
+  std::cout.flush();
+  errno = 0;
+  const bool c_ok = std::fflush(stdout) == 0 && !std::ferror(stdout);
+  const int err = errno;
+  if (!std::cout || !c_ok)
+    throw FileError("standard output",
+                    std::string("cannot write") + (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
 }
 
 }  // namespace gpt2

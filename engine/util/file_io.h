@@ -65,6 +65,11 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // The directory part of a path ("." when there is none).
 std::string dir_of(const std::string& path);
 
+// Flushes std::cout and C stdout and checks that every write to them reached the file (a full
+// disk, a closed pipe): throws FileError("standard output", ...) when one failed. Tools call it
+// at each flush and before they exit 0.
+void flush_stdout_checked();
+
 // 64-bit FNV-1a, for checksums.
 uint64_t fnv1a64(const void* data, size_t bytes, uint64_t h = 0xcbf29ce484222325ull);
 
