@@ -9,6 +9,7 @@
 
 #include "engine/model/model_io.h"
 #include "engine/util/errors.h"
+#include "engine/util/file_io.h"
 
 int main(int argc, char** argv) {
   std::string in, out, dtype = "auto";
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   try {
+    if (gpt2::same_file(in, out))
+      throw gpt2::FileError(in, "--out names the same file as --in; convert never writes over its input");
     const gpt2::ModelWeights w = gpt2::load_model_file(in, heads);
     const gpt2::WeightDType dt = dtype == "auto"   ? w.source_dtype
                                  : dtype == "bf16" ? gpt2::WeightDType::BF16

@@ -18,6 +18,7 @@
 #include "engine/train/hellaswag.h"
 #include "engine/train/trainer.h"
 #include "engine/util/errors.h"
+#include "engine/util/file_io.h"
 #include "engine/util/units.h"
 
 namespace gpt2 {
@@ -263,6 +264,9 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   NullBuffer null_buffer;
   std::ostream null_stream(&null_buffer);
   std::ostream& out = o.rank == 0 ? out_rank0 : null_stream;
+  // Every output is checked before anything else, so a bad path never costs a run.
+  if (!o.checkpoint_dir.empty()) check_output_dir(o.checkpoint_dir, "--checkpoint-dir");
+  if (!o.log_file.empty() && o.rank == 0) check_output_file(o.log_file, "--log");
   const Device device = resolve_device(o);
   MeasuredDevice measured;
   std::unique_ptr<Backend> backend = make_backend(device, proc.local_rank, &measured);

@@ -101,10 +101,15 @@ ShardInfo inspect_shard(const std::string& path, DataFormat format) {
     throw FileError(path, "is empty (0 bytes): no header and no tokens" + at(0),
                     "re-create it with prepro or data/fetch_corpus.sh");
   }
-  if (format == DataFormat::kNanoGpt) return inspect_nanogpt(path, size);
-
   int32_t header[kShardHeaderInts] = {};
   const size_t got = read_prefix(path, header, sizeof header);
+  if (format == DataFormat::kNanoGpt) {
+    // Read as raw tokens, an llm.c shard's header would be trained on as if it were text.
+    if (got >= 8 && header[0] == kShardMagic && header[1] == kShardVersion)
+      throw FileError(path, "starts with the llm.c shard header (magic " + std::to_string(kShardMagic) +
+                                "), not raw nanoGPT tokens: use --data-format llmc or auto");
+    return inspect_nanogpt(path, size);
+  }
   if (format == DataFormat::kAuto) {
     bool llmc_like = got >= 4 && header[0] == kShardMagic;
     if (!llmc_like && got == sizeof header) {

@@ -94,6 +94,10 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
   const Tokenizer tk = Tokenizer::from_dir(opt.tokenizer_dir.empty() ? default_tokenizer_dir() : opt.tokenizer_dir);
   const int32_t eot = tk.eot_token();
   DocumentReader reader(opt.inputs, size_t{16} << 20);
+  // An empty input would become a shard holding one EOT token: refused, nothing written.
+  if (reader.total_bytes() == 0)
+    throw FileError(opt.inputs.size() == 1 ? opt.inputs.front() : reader.files().front(),
+                    "is empty: no text to tokenize, so no shard is written");
   prepare_out_dir(opt);
 
   PreproResult res;

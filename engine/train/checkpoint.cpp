@@ -13,6 +13,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "engine/data/dataloader.h"
 #include "engine/model/model_io.h"
 #include "engine/train/lr_schedule.h"
 #include "engine/util/errors.h"
@@ -21,6 +22,9 @@
 namespace gpt2 {
 
 namespace {
+
+// The settings key of the resolved --train-data files (not a flag: compared as --train-data).
+constexpr const char* kTrainFilesKey = "train_data_files";
 
 constexpr char kStateMagic[8] = {'G', 'P', 'T', '2', 'C', 'K', 'P', 'T'};
 constexpr char kStateEnd[8] = {'C', 'K', 'P', 'T', 'E', 'N', 'D', '\0'};
@@ -141,6 +145,17 @@ nlohmann::json checkpoint_settings(const MemoryPlan& plan, const TrainOptions& t
   s["--grad-clip"] = t.grad_clip;
   s["--seed"] = t.seed;
   s["--train-data"] = train_data;
+  // What the text names: the real path of every matched shard, so the same files named another
+  // way (an absolute glob, a link) resume, and the text is kept for the messages.
+  if (train_data != "synthetic") {
+    nlohmann::json files = nlohmann::json::array();
+    for (const std::string& f : expand_data_glob(train_data)) {
+      char* real = ::realpath(f.c_str(), nullptr);
+      files.push_back(real ? std::string(real) : f);
+      std::free(real);
+    }
+    s[kTrainFilesKey] = files;
+  }
   return s;
 }
 
@@ -163,23 +178,13 @@ int64_t latest_checkpoint_step(const std::string& dir) {
   return std::stoll(text);
 }
 
-void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
-                     const nlohmann::json& settings, uint64_t seed, int keep, const std::function<void()>& barrier) {
-  ensure_dir(dir);
+namespace {
+
+// The state file of `step` (layout at the top of checkpoint.h).
+void write_state_file(const std::string& state_path, Model& model, const Trainer& trainer, const BatchSource& train,
+                      const nlohmann::json& settings, uint64_t seed, int64_t step, const std::string& model_path,
+                      uint64_t model_bytes, uint64_t model_hash) {
   const MemoryPlan& plan = model.plan();
-  const int64_t step = trainer.step();
-  const bool writer = plan.run.rank == 0;
-  const std::string model_path = checkpoint_model_path(dir, step);
-  const std::string state_path = checkpoint_state_path(dir, step, plan.run.rank, plan.run.world_size);
-  const WeightDType dt = plan.run.precision == Precision::BF16 ? WeightDType::BF16 : WeightDType::FP32;
-
-  // 1. The model file, in the run's dtype: exactly the parameters the next step starts from.
-  if (writer) save_llmc_model(model_path, from_flat(plan, model.stored_parameters()), dt);
-  if (barrier) barrier();  // the model file is complete before any rank hashes it
-  uint64_t model_bytes = 0;
-  const uint64_t model_hash = file_fnv(model_path, &model_bytes);
-
-  // 2. The state file.
   const Model::OptimizerState opt = model.optimizer_state();
   const std::vector<uint8_t> pos = train.save_position();
   nlohmann::json meta = {{"step", step},
@@ -225,6 +230,43 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
   f.write(&h, 8);
   f.write(kStateEnd, 8);
   f.commit();
+}
+
+// The step `latest` names; -1 when there is none or it cannot be read.
+int64_t latest_step_or_none(const std::string& dir) {
+  try {
+    return latest_checkpoint_step(dir);
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
+                     const nlohmann::json& settings, uint64_t seed, int keep, const std::function<void()>& barrier) {
+  ensure_dir(dir);
+  const MemoryPlan& plan = model.plan();
+  const int64_t step = trainer.step();
+  const bool writer = plan.run.rank == 0;
+  const std::string model_path = checkpoint_model_path(dir, step);
+  const std::string state_path = checkpoint_state_path(dir, step, plan.run.rank, plan.run.world_size);
+  const WeightDType dt = plan.run.precision == Precision::BF16 ? WeightDType::BF16 : WeightDType::FP32;
+
+  // 1. The model file, in the run's dtype: exactly the parameters the next step starts from.
+  if (writer) save_llmc_model(model_path, from_flat(plan, model.stored_parameters()), dt);
+  if (barrier) barrier();  // the model file is complete before any rank hashes it
+  uint64_t model_bytes = 0;
+  const uint64_t model_hash = file_fnv(model_path, &model_bytes);
+
+  // 2. The state file. When it cannot be written (a full disk), this step's model file goes too:
+  // an orphan model file would be taken for a checkpoint, and `latest` keeps naming the last one.
+  try {
+    write_state_file(state_path, model, trainer, train, settings, seed, step, model_path, model_bytes, model_hash);
+  } catch (...) {
+    if (writer && latest_step_or_none(dir) != step) ::unlink(model_path.c_str());
+    throw;
+  }
 
   // 3. The marker, last: after every rank's state file is in place.
   if (barrier) barrier();
@@ -360,8 +402,29 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
   // master weights and batch are the same, which the other settings check.
   const nlohmann::json& saved = meta.at("settings");
   const bool same_device = saved.value("--device", "") == settings.value("--device", "");
+  const bool saved_files = saved.contains(kTrainFilesKey) || saved.value("--train-data", "") == "synthetic";
   for (auto it = saved.begin(); it != saved.end(); ++it) {
     if (it.key() == "--device") continue;
+    if (it.key() == "--train-data" && saved_files) {
+      // Compared by the files it resolves to (below); synthetic data has no files.
+      if ((it.value() == "synthetic") != (settings.value("--train-data", "") == "synthetic"))
+        throw ConfigError("--train-data", "the checkpoint " + state_path + " was written with --train-data " +
+                                              dump_value(it.value()) + " but this run has " +
+                                              settings.value("--train-data", "no value") +
+                                              "; resume needs the same data (or drop --resume)");
+      continue;
+    }
+    if (it.key() == kTrainFilesKey) {
+      const auto now = settings.find(kTrainFilesKey);
+      if (now == settings.end() || *now != it.value())
+        throw ConfigError("--train-data", "the checkpoint " + state_path + " was written with --train-data " +
+                                              saved.value("--train-data", "?") + " (" +
+                                              std::to_string(it.value().size()) + " files) but this run's " +
+                                              settings.value("--train-data", "?") +
+                                              " resolves to other files; resume needs the same files (or drop "
+                                              "--resume)");
+      continue;
+    }
     const auto now = settings.find(it.key());
     if (now == settings.end() || *now != it.value())
       throw ConfigError(it.key(), "the checkpoint " + state_path + " was written with " + it.key() + " " +

@@ -122,6 +122,65 @@ std::string dir_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
+namespace {
+
+void make_dirs(const std::string& dir, const std::string& flag) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) throw ConfigError(flag, dir + ": exists but is not a directory");
+    return;
+  }
+  std::string part;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if ((i == dir.size() || dir[i] == '/') && !part.empty() && ::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+      throw ConfigError(flag, dir + ": cannot create the directory: " + sys_reason());
+    if (i < dir.size()) part.push_back(dir[i]);
+  }
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw ConfigError(flag, dir + ": cannot create the directory: " + sys_reason());
+}
+
+void probe_dir(const std::string& dir, const std::string& flag) {
+  const std::string probe = dir + "/.write_probe." + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw ConfigError(flag, dir + ": cannot write into the directory: " + sys_reason());
+  const char byte = '\n';
+  const bool wrote = ::write(fd, &byte, 1) == 1;
+  const std::string reason = wrote ? "" : sys_reason();
+  const bool closed = ::close(fd) == 0;
+  const std::string close_reason = closed ? "" : sys_reason();
+  ::unlink(probe.c_str());
+  if (!wrote) throw ConfigError(flag, dir + ": cannot write into the directory: " + reason);
+  if (!closed) throw ConfigError(flag, dir + ": cannot write into the directory: " + close_reason);
+}
+
+}  // namespace
+
+void check_output_dir(const std::string& dir, const std::string& flag) {
+  make_dirs(dir, flag);
+  probe_dir(dir, flag);
+}
+
+void check_output_file(const std::string& path, const std::string& flag) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) throw ConfigError(flag, path + ": exists but is not a regular file");
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) throw ConfigError(flag, path + ": cannot open for writing: " + sys_reason());
+    ::close(fd);
+  }
+  const std::string dir = dir_of(path);
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw ConfigError(flag, path + ": the directory " + dir + " does not exist");
+  probe_dir(dir, flag);
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return false;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw FileError(path_, "cannot create " + tmp_ + ": " + sys_reason());

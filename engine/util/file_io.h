@@ -65,6 +65,16 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // The directory part of a path ("." when there is none).
 std::string dir_of(const std::string& path);
 
+// Output checks, run before any work: a directory an output goes to is created (mkdir -p), then
+// a probe file is written into it and removed. check_output_file also needs the file itself, when
+// it exists, to be a regular file that opens for appending. Failure: ConfigError naming `flag`
+// and the path with the system's reason.
+void check_output_dir(const std::string& dir, const std::string& flag);
+void check_output_file(const std::string& path, const std::string& flag);
+
+// True when both paths name the same existing file (same device and inode: links, "./x", "x").
+bool same_file(const std::string& a, const std::string& b);
+
 // Flushes std::cout and C stdout and checks that every write to them reached the file (a full
 // disk, a closed pipe): throws FileError("standard output", ...) when one failed. Tools call it
 // at each flush and before they exit 0.
