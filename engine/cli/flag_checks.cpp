@@ -30,6 +30,17 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+// Parses a whole string as a finite number into v; returns the message for anything else.
+std::string parse_finite(const std::string& s, double& v) {
+  const char* begin = s.c_str();
+  char* end = nullptr;
+  errno = 0;
+  v = std::strtod(begin, &end);
+  if (end == begin || *end != '\0') return "expected a number, got '" + quote_given(s) + "'";
+  if (!std::isfinite(v) || errno == ERANGE) return "must be a finite number, got " + quote_given(s);
+  return "";
+}
+
 }  // namespace
 
 CLI::Validator finite_in(double lo, double hi) {
@@ -37,12 +48,8 @@ CLI::Validator finite_in(double lo, double hi) {
   const std::string desc = open_top ? "NUMBER >= " + plain(lo) : "NUMBER in [" + plain(lo) + " - " + plain(hi) + "]";
   return CLI::Validator(
       [lo, hi, open_top](std::string& s) -> std::string {
-        const char* begin = s.c_str();
-        char* end = nullptr;
-        errno = 0;
-        const double v = std::strtod(begin, &end);
-        if (end == begin || *end != '\0') return "expected a number, got '" + quote_given(s) + "'";
-        if (!std::isfinite(v) || errno == ERANGE) return "must be a finite number, got " + quote_given(s);
+        double v = 0;
+        if (std::string err = parse_finite(s, v); !err.empty()) return err;
         if (v < lo || v > hi) {
           if (open_top) return "must be at least " + plain(lo) + ", got " + quote_given(s);
           return "must be from " + plain(lo) + " to " + plain(hi) + ", got " + quote_given(s);
@@ -55,12 +62,8 @@ CLI::Validator finite_in(double lo, double hi) {
 CLI::Validator finite_positive() {
   return CLI::Validator(
       [](std::string& s) -> std::string {
-        const char* begin = s.c_str();
-        char* end = nullptr;
-        errno = 0;
-        const double v = std::strtod(begin, &end);
-        if (end == begin || *end != '\0') return "expected a number, got '" + quote_given(s) + "'";
-        if (!std::isfinite(v) || errno == ERANGE) return "must be a finite number, got " + quote_given(s);
+        double v = 0;
+        if (std::string err = parse_finite(s, v); !err.empty()) return err;
         if (!(v > 0)) return "must be positive, got " + quote_given(s);
         return "";
       },

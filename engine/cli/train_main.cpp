@@ -149,25 +149,12 @@ void evaluate_only(const RunOptions& o, Model& model, Trainer& trainer,
   if (sampling.enabled()) sampling.print(trainer.step(), out);
 }
 
-// A checkpoint is never written from NaN/inf weights (e.g. a run that skipped non-finite updates
-// while its weights went bad): the run stops with an error instead.
-void check_parameters_finite(const Model& model, int64_t step) {
-  const std::vector<float> p = model.parameters();
-  int64_t bad = 0;
-  for (float v : p) bad += std::isfinite(v) ? 0 : 1;
-  if (bad > 0)
-    throw std::runtime_error("step " + std::to_string(step) + ": " + std::to_string(bad) + " of " +
-                             std::to_string(p.size()) +
-                             " parameters are NaN or infinite; no checkpoint written (check --lr and the data)");
-}
-
 // After each step: a checkpoint when one is due (and after the last step), then a sample when due.
 void install_step_hook(const RunOptions& o, const TrainOptions& t, const nlohmann::json& settings, Model& model,
                        Trainer& trainer, BatchSource& train, Sampling& sampling, std::ostream& out) {
   trainer.set_step_hook([&o, &t, settings, &model, &trainer, &train, &sampling, &out](const StepResult& r) {
     const bool last = r.step >= t.steps;
     if (!o.checkpoint_dir.empty() && ((o.checkpoint_every > 0 && r.step % o.checkpoint_every == 0) || last)) {
-      check_parameters_finite(model, r.step);
       save_checkpoint(o.checkpoint_dir, model, trainer, train, settings, o.seed, o.keep_checkpoints, [&] {
         if (t.comm) t.comm->barrier();
       });

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -253,8 +254,16 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
   const std::string state_path = checkpoint_state_path(dir, step, plan.run.rank, plan.run.world_size);
   const WeightDType dt = plan.run.precision == Precision::BF16 ? WeightDType::BF16 : WeightDType::FP32;
 
-  // 1. The model file, in the run's dtype: exactly the parameters the next step starts from.
-  if (writer) save_llmc_model(model_path, from_flat(plan, model.stored_parameters()), dt);
+  // 1. The model file, in the run's dtype: exactly the parameters the next step starts from. It is
+  // never written from NaN/inf weights (e.g. a run that skipped non-finite updates while its
+  // weights went bad): every rank holds the same parameters, so every rank stops here together.
+  const std::vector<float> params = model.stored_parameters();
+  const int64_t bad = std::count_if(params.begin(), params.end(), [](float v) { return !std::isfinite(v); });
+  if (bad > 0)
+    throw std::runtime_error("step " + std::to_string(step) + ": " + std::to_string(bad) + " of " +
+                             std::to_string(params.size()) +
+                             " parameters are NaN or infinite; no checkpoint written (check --lr and the data)");
+  if (writer) save_llmc_model(model_path, from_flat(plan, params), dt);
   if (barrier) barrier();  // the model file is complete before any rank hashes it
   uint64_t model_bytes = 0;
   const uint64_t model_hash = file_fnv(model_path, &model_bytes);
