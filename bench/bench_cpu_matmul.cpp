@@ -3,7 +3,6 @@
 // tokens (Vp=50304), against the machine's measured FMA peak (all threads, same instruction set).
 // Every shape is first validated against a naive double-precision product on sampled elements.
 // Usage: bench_cpu_matmul [repeats=7] [lm_head_chunk=256]
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/machine_probe.h"
 #include "kernels/cpu/matmul.h"
 
 using gpt2::cpu::matmul_backward;
@@ -24,55 +24,6 @@ using gpt2::cpu::matmul_forward;
 namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-// Peak FMA throughput: 16 independent accumulator chains per thread, no memory traffic.
-__attribute__((target("avx512f"))) double fma_loop_avx512(long iters) {
-  __m512 acc[16];
-  for (int i = 0; i < 16; i++) acc[i] = _mm512_set1_ps(0.001f * i);
-  const __m512 a = _mm512_set1_ps(0.9999f), b = _mm512_set1_ps(1e-7f);
-  for (long it = 0; it < iters; it++)
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  float s = 0;
-  for (int i = 0; i < 16; i++) s += _mm512_reduce_add_ps(acc[i]);
-  return s;
-}
-__attribute__((target("avx2,fma"))) double fma_loop_avx2(long iters) {
-  __m256 acc[12];
-  for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps(0.001f * i);
-  const __m256 a = _mm256_set1_ps(0.9999f), b = _mm256_set1_ps(1e-7f);
-  for (long it = 0; it < iters; it++)
-    for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-  float buf[8], s = 0;
-  for (int i = 0; i < 12; i++) {
-    _mm256_storeu_ps(buf, acc[i]);
-    for (float x : buf) s += x;
-  }
-  return s;
-}
-
-// GFLOP/s of the FMA loop on all OpenMP threads (an FMA counts as 2 flops).
-double measured_peak_gflops(const std::string& isa) {
-  const bool z = isa == "avx512";
-  if (!z && isa != "avx2") return 0.0;
-  const long iters = 20'000'000;
-  const double flops_per_iter = z ? 16.0 * 16 * 2 : 12.0 * 8 * 2;
-  double best = 0;
-  for (int rep = 0; rep < 3; rep++) {
-    double sink = 0;
-    const double t0 = now_s();
-    int nth = 1;
-#pragma omp parallel reduction(+ : sink)
-    {
-#pragma omp single
-      nth = omp_get_num_threads();
-      sink += z ? fma_loop_avx512(iters) : fma_loop_avx2(iters);
-    }
-    const double dt = now_s() - t0;
-    if (sink == 12345.0) std::printf(" ");
-    best = std::max(best, flops_per_iter * iters * nth / dt / 1e9);
-  }
-  return best;
-}
 
 void fill(std::vector<float>& v, std::mt19937& rng) {
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
@@ -140,7 +91,7 @@ int main(int argc, char** argv) {
   const int C = 384, N = 4 * 256, L = 6, Vp = 50304;
   const std::string isa = gpt2::cpu::matmul_isa();
   const int threads = omp_get_max_threads();
-  const double peak = measured_peak_gflops(isa);
+  const double peak = gpt2::cpu::fma_peak_gflops(0.2, 3);
   std::printf("matmul ISA: %s, OpenMP threads: %d, measured FMA peak: %.1f GFLOP/s\n", isa.c_str(), threads, peak);
   std::printf("config: L=%d C=%d NH=6 B=4 T=256 (N=%d rows); lm_head chunk=%d, Vp=%d\n", L, C, N, chunk, Vp);
 

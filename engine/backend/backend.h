@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,6 +50,17 @@ struct AdamWStep {
   int64_t index_base = 0;   // flat index of element 0 of the pointers passed (ZeRO-1 shard start)
 };
 
+// Times a sequence of backend calls for the profile: start() right before a call and stop()
+// right after it. collect() waits for the device once and returns the seconds of every
+// start/stop pair since the last collect(), in order.
+class OpTimer {
+ public:
+  virtual ~OpTimer() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual std::vector<double> collect() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -66,6 +78,12 @@ class Backend {
   virtual void download(void* host_dst, const void* arena_src, size_t bytes) = 0;
   virtual void zero(void* arena_dst, size_t bytes) = 0;
   virtual void synchronize() {}
+  // A timer for this backend's calls. This default reads the host's steady clock around each
+  // call, which is right for a backend whose calls return when their work is done (the CPU); an
+  // asynchronous backend records device events instead (the CUDA backend).
+  virtual std::unique_ptr<OpTimer> make_op_timer();
+  // The backend that does the work: itself, or the one a wrapper (the profiler) forwards to.
+  virtual Backend& underlying() { return *this; }
 
   // ---- ops (shapes as in kernels/cpu/<op>.h) -----------------------------------------------------
   virtual void encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,

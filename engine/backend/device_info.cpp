@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <chrono>
+
+#include "kernels/cpu/machine_probe.h"
+
 #if defined(GPT2_HAVE_CUDA)
 #include <cuda_runtime_api.h>
 #endif
@@ -55,6 +59,18 @@ int64_t host_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
+
+const CpuRates& probe_cpu_rates() {
+  static const CpuRates rates = [] {
+    const auto t0 = std::chrono::steady_clock::now();
+    CpuRates r;
+    r.peak_gflops = cpu::fma_peak_gflops(0.01, 3);
+    r.bandwidth_gbs = cpu::stream_bandwidth_gbs(size_t{32} << 20, 2);
+    r.probe_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  }();
+  return rates;
 }
 
 }  // namespace gpt2

@@ -22,4 +22,13 @@ bool built_with_cuda();
 
 int64_t host_memory_bytes();
 
+// The CPU's peak FMA rate and memory bandwidth on all OpenMP threads (kernels/cpu/machine_probe.h),
+// measured on the first call (well under 100 ms) and cached for the process.
+struct CpuRates {
+  double peak_gflops = 0;
+  double bandwidth_gbs = 0;
+  double probe_ms = 0;  // how long the probe took
+};
+const CpuRates& probe_cpu_rates();
+
 }  // namespace gpt2

@@ -8,13 +8,23 @@
 
 namespace gpt2 {
 
+GpuSpec cpu_device_for(const RunOptions& o, int64_t memory_bytes) {
+  double gflops = o.cpu_gflops, gbs = o.cpu_bandwidth;
+  if (gflops <= 0 || gbs <= 0) {
+    const CpuRates& probed = probe_cpu_rates();
+    if (gflops <= 0) gflops = probed.peak_gflops;
+    if (gbs <= 0) gbs = probed.bandwidth_gbs;
+  }
+  return cpu_device(memory_bytes, gflops, gbs);
+}
+
 Budget resolve_budget(const RunOptions& o, Device device) {
   Budget b;
   const GpuSpec* card = o.gpu.empty() ? nullptr : &find_gpu(o.gpu);
   if (!o.gpu_mem.empty()) {
     b.bytes = parse_bytes(o.gpu_mem, "--gpu-mem");
     b.source = "--gpu-mem " + o.gpu_mem;
-    b.gpu = card ? *card : (device == Device::CPU ? generic_cpu(b.bytes) : generic_gpu(b.bytes));
+    b.gpu = card ? *card : (device == Device::CPU ? cpu_device_for(o, b.bytes) : generic_gpu(b.bytes));
     b.gpu.memory_bytes = b.bytes;
     return b;
   }
@@ -27,7 +37,7 @@ Budget resolve_budget(const RunOptions& o, Device device) {
   if (device == Device::CPU) {
     b.bytes = host_memory_bytes();
     b.source = "host memory";
-    b.gpu = generic_cpu(b.bytes);
+    b.gpu = cpu_device_for(o, b.bytes);
     return b;
   }
   const CudaDeviceInfo dev = query_cuda_device();
@@ -80,16 +90,25 @@ ResolvedRun resolve_with_autofit(const RunOptions& o, const MeasuredDevice* meas
   return rr;
 }
 
-void print_fit_suggestion(std::ostream& out, const ResolvedRun& rr) {
+AutoFitResult fit_suggestion(const ResolvedRun& rr) {
   AutoFitRequest req;
   req.base = rr.run;
+  // The same tokens per step as the plan that did not fit (B·T·world when not given).
+  req.base.total_batch_tokens = make_memory_plan(rr.model, rr.run).run.total_batch_tokens;
   req.base.micro_batch = 1;  // auto-fit searches the micro-batch
   req.budget_bytes = rr.budget.bytes;
   req.gpu = rr.budget.gpu;
-  print_suggestion(out, auto_fit(rr.model, req), rr.budget);
+  return auto_fit(rr.model, req);
+}
+
+void print_fit_suggestion(std::ostream& out, const ResolvedRun& rr) {
+  print_suggestion(out, fit_suggestion(rr), rr.budget);
 }
 
 int dry_run(const RunOptions& o, std::ostream& out) {
+  if (o.profile || !o.profile_json.empty())
+    throw ConfigError(o.profile ? "--profile" : "--profile-json",
+                      "measures a real run's steps; a dry run prints the prediction alone (drop --dry-run)");
   ResolvedRun rr = resolve_with_autofit(o);
   const MemoryPlan plan = make_memory_plan(rr.model, rr.run);
   const Verdict v = judge(plan, rr.budget);

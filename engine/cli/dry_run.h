@@ -19,6 +19,9 @@ constexpr int kExitDoesNotFit = 3;  // dry run: the plan does not fit the budget
 // else host memory (CPU device). Throws ConfigError when none can be determined.
 Budget resolve_budget(const RunOptions& opts, Device device);
 
+// The CPU as a device for the roofline: --cpu-gflops and --cpu-bandwidth, or the probe's figures.
+GpuSpec cpu_device_for(const RunOptions& opts, int64_t memory_bytes);
+
 // Resolves model + run config, and runs auto-fit when --micro-batch auto. Throws ConfigError
 // when nothing fits ("--gpu-mem"/"--gpu" named).
 struct ResolvedRun {
@@ -38,7 +41,9 @@ struct MeasuredDevice {
 };
 ResolvedRun resolve_with_autofit(const RunOptions& opts, const MeasuredDevice* measured = nullptr);
 
-// After a plan that does not fit: what auto-fit would use for the same tokens per step, as flags.
+// After a plan that does not fit: what auto-fit would use for the same tokens per step. Its
+// run_flags(), added to the run's other flags, give exactly its plan (tests/test_fit_suggestion.cpp).
+AutoFitResult fit_suggestion(const ResolvedRun& rr);
 void print_fit_suggestion(std::ostream& out, const ResolvedRun& rr);
 
 // Prints the plan; returns kExitOk when it fits and kExitDoesNotFit when it does not.

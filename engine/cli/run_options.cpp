@@ -101,6 +101,15 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
                  "Budget of a known card: rtx3060-12gb, rtx3090, rtx4090, a100-40gb, "
                  "a100-80gb, h100-80gb, h100-pcie, h200")
       ->group(g_dry);
+  app.add_option("--cpu-gflops", o.cpu_gflops,
+                 "The CPU's peak FMA rate, GFLOP/s on all threads, for the CPU backend's time prediction "
+                 "(default: measured by a probe of under 100 ms)")
+      ->check(finite_in(1e-3, 1e9))
+      ->group(g_dry);
+  app.add_option("--cpu-bandwidth", o.cpu_bandwidth,
+                 "The CPU's memory bandwidth, GB/s, for the CPU backend's time prediction (default: measured)")
+      ->check(finite_in(1e-3, 1e9))
+      ->group(g_dry);
 
   auto* g_train = "Training";
   app.add_option("--steps", o.steps, "Optimizer steps")
@@ -190,6 +199,14 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       ->group(g_ckpt);
   app.add_flag("--eval-only", o.eval_only, "Do not train: evaluate (val loss, --hellaswag) and sample the model")
       ->group(g_ckpt);
+
+  auto* g_prof = "Profile";
+  app.add_flag("--profile", o.profile,
+               "Time every backend call and print a table by op at the end: calls, ms, % of the step, "
+               "achieved GFLOP/s or GB/s, and the roofline prediction")
+      ->group(g_prof);
+  app.add_option("--profile-json", o.profile_json, "With or without --profile: write the profile as JSON to FILE")
+      ->group(g_prof);
 
   try {
     // A --config file is checked line by line first: CLI11 would ignore what it cannot use.

@@ -33,8 +33,10 @@ struct RunOptions {
   // ---- dry run / budget ----
   bool dry_run = false;
   bool json = false;
-  std::string gpu_mem;  // "12GiB"
-  std::string gpu;      // card name from the catalog
+  std::string gpu_mem;       // "12GiB"
+  std::string gpu;           // card name from the catalog
+  double cpu_gflops = 0;     // the CPU's peak FMA rate; 0 = probe it
+  double cpu_bandwidth = 0;  // the CPU's memory bandwidth, GB/s; 0 = probe it
 
   // ---- training ----
   int64_t steps = 200;
@@ -67,6 +69,10 @@ struct RunOptions {
   std::string tokenizer_dir;  // empty = default_tokenizer_dir()
   std::string hellaswag;      // llm.c eval .bin or HellaSwag .jsonl
   bool eval_only = false;     // no training: validation, HellaSwag, a sample
+
+  // ---- profile (engine/train/profile_report.h) ----
+  bool profile = false;      // time every backend call, print a table by op at the end
+  std::string profile_json;  // also write it as JSON to this file
 
   // Which options the user set explicitly, as flags (e.g. "--recompute").
   std::vector<std::string> explicitly_set;

@@ -9,6 +9,7 @@
 #include "engine/backend/comm.h"
 #include "engine/backend/cpu_backend.h"
 #include "engine/backend/cuda_backend_factory.h"
+#include "engine/backend/profiling_backend.h"
 #include "engine/cli/dry_run.h"
 #include "engine/data/tokenizer.h"
 #include "engine/model/model_io.h"
@@ -16,6 +17,7 @@
 #include "engine/plan/gpu_catalog.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/hellaswag.h"
+#include "engine/train/profile_report.h"
 #include "engine/train/trainer.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
@@ -230,6 +232,17 @@ void report_measured_arena(Backend& backend, const MemoryPlan& plan, std::ostrea
   if (diff > kMiB || diff < -kMiB) err << "train_gpt2: warning: planned and measured arena differ by more than 1 MiB\n";
 }
 
+// --profile / --profile-json: the measured steps beside the roofline prediction for this device.
+void report_profile(const RunOptions& o, const ProfilingBackend& profiler, const MemoryPlan& plan,
+                    const GpuSpec& device, std::ostream& out) {
+  const ProfileReport report = make_profile_report(profiler.data(), predict_step_time(plan, device), device);
+  if (o.profile) print_profile(out, report);
+  if (!o.profile_json.empty() && plan.run.rank == 0) {
+    write_file_atomic(o.profile_json, profile_json(report) + "\n");
+    out << "profile written to " << o.profile_json << "\n";
+  }
+}
+
 }  // namespace
 
 // Output of ranks other than 0 goes nowhere: rank 0 speaks for the job.
@@ -254,6 +267,9 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   // Every output is checked before anything else, so a bad path never costs a run.
   if (!o.checkpoint_dir.empty()) check_output_dir(o.checkpoint_dir, "--checkpoint-dir");
   if (!o.log_file.empty() && o.rank == 0) check_output_file(o.log_file, "--log");
+  if (!o.profile_json.empty() && o.rank == 0) check_output_file(o.profile_json, "--profile-json");
+  if ((o.profile || !o.profile_json.empty()) && o.eval_only)
+    throw ConfigError(o.profile ? "--profile" : "--profile-json", "times training steps; --eval-only runs none");
   const Device device = resolve_device(o);
   MeasuredDevice measured;
   std::unique_ptr<Backend> backend = make_backend(device, proc.local_rank, &measured);
@@ -293,7 +309,9 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   out << "data    train: " << train->describe() << (o.train_data.empty() ? " (no --train-data given)" : "") << "\n";
   if (val) out << "        val:   " << val->describe() << "\n";
 
-  Model model(plan, *backend);
+  std::unique_ptr<ProfilingBackend> profiler;
+  if (o.profile || !o.profile_json.empty()) profiler = std::make_unique<ProfilingBackend>(*backend, plan);
+  Model model(plan, profiler ? static_cast<Backend&>(*profiler) : *backend);
   out << "backend " << backend->describe() << "\n";
   report_measured_arena(*backend, plan, out, err);
   if (!is_preset_name(o.model) && !o.resume) {
@@ -308,9 +326,11 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   TrainOptions t = train_options(o);
   t.comm = comm.get();
   t.peak_flops = peak_flops(*backend, plan, comm->world_size());
+  t.profiler = profiler.get();
   Trainer trainer(model, t, *train, val.get());
   const auto results = run_training(o, train_spec, model, trainer, *train, t, out, *backend);
   if (!results) return kExitOk;  // --eval-only
+  if (profiler) report_profile(o, *profiler, plan, rr.budget.gpu, out);
   if (!results->empty())
     out << "done: " << results->size() << " steps, final loss " << results->back().loss
         << (results->back().val_loss ? ", val loss " + std::to_string(*results->back().val_loss) : "") << "\n";

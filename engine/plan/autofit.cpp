@@ -11,6 +11,8 @@ namespace gpt2 {
 std::string run_flags(const RunConfig& r) {
   std::string s = "--micro-batch " + std::to_string(r.micro_batch) + " --recompute " + to_string(r.recompute) +
                   " --logits-chunk " + std::to_string(r.logits_chunk);
+  // Without it a run would take one micro-batch per step (grad_accum 1).
+  if (r.total_batch_tokens > 0) s += " --total-batch-tokens " + std::to_string(r.total_batch_tokens);
   return s;
 }
 
@@ -49,10 +51,11 @@ bool better(const AutoFitCandidate& a, const AutoFitCandidate& b, int L) {
 }
 
 std::string describe(const AutoFitCandidate& c) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "B=%d accum=%d recompute=%s chunk=%d: %s, %.0f tok/s predicted", c.run.micro_batch,
-                c.grad_accum, to_string(c.run.recompute).c_str(), c.run.logits_chunk,
-                format_bytes(c.total_bytes).c_str(), c.predicted.tokens_per_s);
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "B=%d accum=%d recompute=%s chunk=%d: %s, %.0f tok/s at MFU %.0f%% predicted%s",
+                c.run.micro_batch, c.grad_accum, to_string(c.run.recompute).c_str(), c.run.logits_chunk,
+                format_bytes(c.total_bytes).c_str(), c.predicted.tokens_per_s, 100.0 * c.predicted.mfu,
+                c.predicted.estimate ? " (estimate)" : "");
   return buf;
 }
 
@@ -80,8 +83,20 @@ AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
   if (req.fix_micro_batch) {
     batches.push_back(base.micro_batch);
   } else {
-    for (int64_t b = 1; b <= max_b && b <= 4096; b *= 2)
+    // Micro-batches that divide the tokens per step exactly: powers of two, and the step's
+    // micro-batch count halved until it is at most kMaxAutoMicroBatch (for a count like 50,000
+    // that has few factors of two).
+    for (int64_t b = 1; b <= max_b && b <= kMaxAutoMicroBatch; b *= 2)
       if (max_b % b == 0) batches.push_back(static_cast<int>(b));
+    for (int64_t b = max_b; b >= 1; b /= 2) {
+      if (b <= kMaxAutoMicroBatch && max_b % b == 0 &&
+          std::find(batches.begin(), batches.end(), static_cast<int>(b)) == batches.end()) {
+        batches.push_back(static_cast<int>(b));
+        break;
+      }
+      if (b % 2 != 0) break;
+    }
+    std::sort(batches.begin(), batches.end());
   }
   std::vector<Recompute> pols = req.fix_recompute ? std::vector<Recompute>{base.recompute} : policies(model);
   if (req.fix_recompute && base.recompute.kind == Recompute::Budget && base.recompute.budget_layers < 0) {

@@ -13,6 +13,7 @@
 namespace gpt2 {
 
 constexpr int kMaxAutoLogitsChunk = 8192;
+constexpr int kMaxAutoMicroBatch = 4096;
 
 struct AutoFitRequest {
   RunConfig base;                 // T, total batch, precision, zero, world... are kept as given
@@ -45,7 +46,8 @@ struct AutoFitResult {
 // fits, returns found=false with `smallest` filled, so the caller can say by how much it misses.
 AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req);
 
-// The flags that reproduce a run config, e.g. "--micro-batch 16 --recompute none --logits-chunk 8192".
+// The flags that reproduce a run config's plan together with the run's other flags, e.g.
+// "--micro-batch 16 --recompute none --logits-chunk 8192 --total-batch-tokens 524288".
 std::string run_flags(const RunConfig& run);
 
 }  // namespace gpt2

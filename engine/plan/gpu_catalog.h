@@ -1,12 +1,28 @@
-// A small table of cards for dry runs: `--gpu NAME` gives the memory budget, and the peak
-// figures feed auto-fit's throughput model. Figures are vendor datasheet values (dense, no
-// sparsity; GeForce tensor rates are those with fp32 accumulate), memory as the driver reports it.
+// A small table of devices for dry runs: `--gpu NAME` gives the memory budget, and the peak
+// figures and efficiencies feed the roofline of engine/plan/throughput_model.h. Peaks are vendor
+// datasheet values (dense, no sparsity; GeForce tensor rates are those with fp32 accumulate),
+// memory as the driver reports it. The CPU is a device too: its peak and bandwidth come from a
+// probe of the machine (kernels/cpu/machine_probe.h) or from flags.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace gpt2 {
+
+// The fraction of the peak each class of op reaches on a device, and the fixed costs. Either
+// calibrated (measured on such a device by the profile: bench/gpu_check.sh for GPUs) or an
+// estimate; `basis` says which, and the dry run and auto-fit say so next to their predictions.
+struct DeviceEfficiency {
+  double matmul_large = 0.70;      // of the FLOP peak, GEMMs whose every dimension is >= 512
+  double matmul_small = 0.45;      // of the FLOP peak, smaller GEMMs
+  double attention = 0.25;         // of the FLOP peak, fused causal attention (forward and backward)
+  double memory = 0.80;            // of the DRAM bandwidth, memory-bound ops
+  double launch_s = 3e-6;          // fixed cost per backend call
+  double interconnect_gbs = 16;    // per-rank bandwidth of the gradient exchange, GB/s
+  bool calibrated = false;         // false: an estimate
+  std::string basis = "estimate";  // where the figures come from
+};
 
 struct GpuSpec {
   std::string name;          // "h100-80gb"
@@ -15,6 +31,7 @@ struct GpuSpec {
   double bf16_tflops;        // dense bf16 tensor-core peak, fp32 accumulate
   double fp32_tflops;        // fp32 (non-tensor) peak
   double mem_bandwidth_gbs;  // DRAM bandwidth, GB/s
+  DeviceEfficiency eff;
 };
 
 const std::vector<GpuSpec>& gpu_catalog();
@@ -29,7 +46,9 @@ const GpuSpec* match_gpu_by_device_name(const std::string& device_name);
 // A100-class card. Only the ranking of configurations depends on them, not whether one fits.
 GpuSpec generic_gpu(int64_t memory_bytes);
 
-// A nominal CPU "card" for dry runs of the CPU backend.
-GpuSpec generic_cpu(int64_t memory_bytes);
+// The CPU as a device for the CPU backend (fp32 only): peak FMA rate (GFLOP/s, all threads) and
+// memory bandwidth (GB/s), from kernels/cpu/machine_probe.h or from flags, with the efficiencies
+// calibrated for kernels/cpu.
+GpuSpec cpu_device(int64_t memory_bytes, double peak_gflops, double bandwidth_gbs);
 
 }  // namespace gpt2

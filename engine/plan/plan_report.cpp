@@ -103,7 +103,8 @@ void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, 
                   to_string(b.category));
     os << line;
   }
-  os << "\n" << judge(plan, budget).text << "\n";
+  os << "\n" << judge(plan, budget).text << "\n\n";
+  print_prediction(os, plan, budget.gpu);
   if (autofit && autofit->found) {
     os << "\nAuto-fit (" << budget.gpu.description << "):\n";
     for (const auto& why : autofit->reasons) os << "  - " << why << "\n";
@@ -111,11 +112,37 @@ void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, 
   }
 }
 
+std::string prediction_summary(const StepTimePrediction& p) {
+  char line[256];
+  std::snprintf(line, sizeof line, "%.4g s/step, %.0f tok/s, MFU %.1f%% of %.4g TFLOP/s%s", p.step_s, p.tokens_per_s,
+                100.0 * p.mfu, p.peak_flops / 1e12, p.estimate ? " (estimate)" : "");
+  return line;
+}
+
+void print_prediction(std::ostream& os, const MemoryPlan& plan, const GpuSpec& device) {
+  const StepTimePrediction p = predict_step_time(plan, device);
+  char line[256];
+  os << "Predicted step time (roofline per op, " << device.name << ": " << device.description
+     << "; efficiencies: " << device.eff.basis << ")\n  " << prediction_summary(p) << "\n";
+  std::snprintf(line, sizeof line, "  %-30s %8s %10s %10s %10s  %s\n", "op", "calls", "GFLOP", "MB", "pred ms",
+                "bound");
+  os << line;
+  for (const OpPrediction& o : p.ops) {
+    std::snprintf(line, sizeof line, "  %-30s %8lld %10.2f %10.1f %10.3f  %s\n", o.cost.name,
+                  static_cast<long long>(o.cost.calls), o.cost.flops / 1e9, o.cost.bytes / 1e6, o.seconds * 1e3,
+                  o.cost.cls == OpClass::Comm ? "interconnect"
+                  : o.compute_bound           ? "compute"
+                                              : "memory");
+    os << line;
+  }
+}
+
 void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& budget) {
   if (fit.found) {
-    os << "\nTo fit " << format_bytes(budget.bytes) << " with the same tokens per step, use:\n  "
-       << run_flags(fit.best.run) << "\n  (grad_accum " << fit.best.grad_accum << ", "
-       << format_bytes(fit.best.total_bytes) << "; or pass --micro-batch auto)\n";
+    os << "\nTo fit " << format_bytes(budget.bytes) << " with the same "
+       << format_count(fit.best.run.total_batch_tokens) << " tokens per step, use:\n  " << run_flags(fit.best.run)
+       << "\n  (grad_accum " << fit.best.grad_accum << ", " << format_bytes(fit.best.total_bytes)
+       << "; or pass --micro-batch auto)\n";
   } else {
     os << "\nNothing fits " << format_bytes(budget.bytes) << ": even the smallest configuration ("
        << run_flags(fit.smallest.run) << ") needs " << format_bytes(fit.smallest.total_bytes)
@@ -170,6 +197,28 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
                     {"offset", b.offset},
                     {"bytes", b.bytes}});
   j["buffers"] = bufs;
+  {
+    const StepTimePrediction p = predict_step_time(plan, budget.gpu);
+    json ops = json::array();
+    for (const OpPrediction& o : p.ops)
+      ops.push_back({{"name", o.cost.name},
+                     {"class", to_string(o.cost.cls)},
+                     {"calls", o.cost.calls},
+                     {"flops", o.cost.flops},
+                     {"bytes", o.cost.bytes},
+                     {"predicted_s", o.seconds},
+                     {"bound", o.cost.cls == OpClass::Comm ? "interconnect"
+                               : o.compute_bound           ? "compute"
+                                                           : "memory"}});
+    j["prediction"] = {{"device", budget.gpu.name},
+                       {"step_s", p.step_s},
+                       {"tokens_per_s", p.tokens_per_s},
+                       {"mfu", p.mfu},
+                       {"peak_flops", p.peak_flops},
+                       {"estimate", p.estimate},
+                       {"efficiency_basis", budget.gpu.eff.basis},
+                       {"ops", ops}};
+  }
   if (autofit) {
     json a = {{"found", autofit->found},
               {"considered", autofit->considered},
@@ -179,6 +228,7 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
       a["flags"] = run_flags(autofit->best.run);
       a["predicted_tokens_per_s"] = autofit->best.predicted.tokens_per_s;
       a["predicted_step_s"] = autofit->best.predicted.step_s;
+      a["predicted_mfu"] = autofit->best.predicted.mfu;
     }
     j["autofit"] = a;
   }

@@ -28,6 +28,11 @@ Verdict judge(const MemoryPlan& plan, const Budget& budget);
 // the verdict. `autofit` (when given) adds auto-fit's reasons and flags.
 void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, const AutoFitResult* autofit = nullptr);
 
+// The roofline prediction of one step on `device`: a summary line and one row per op.
+void print_prediction(std::ostream& os, const MemoryPlan& plan, const GpuSpec& device);
+// "0.81 s/step, 1262 tok/s, MFU 53.6% of 0.419 TFLOP/s (estimate)"
+std::string prediction_summary(const StepTimePrediction& p);
+
 // Suggestion printed when a plan does not fit: the flags auto-fit would use.
 void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& budget);
 

@@ -1,33 +1,40 @@
-// Auto-fit's throughput model: predicted time of one optimizer step for a memory plan on a card.
+// The roofline prediction of one optimizer step for a memory plan on a device.
 //
-//   step = grad_accum · micro + optimizer
-//   micro = matmul_flops / (peak · eff(B·T))          body matmuls + attention (fwd+bwd)
-//         + head_flops   / (peak · eff(chunk))        lm_head runs chunk tokens at a time
-//         + recompute_flops / (peak · eff(B·T))       block recompute reruns those layers' forward
-//         + recompute_bytes / bandwidth               gelu/norm recompute is memory-bound
-//         + launches · kLaunchSeconds                 fixed cost per micro-step and per chunk
-//   optimizer = AdamW's bytes (params, grads, master, m, v read and written) / bandwidth
-//   eff(m) = m / (m + kHalfEfficiencyTokens): a matmul with m rows reaches half the peak at
-//            kHalfEfficiencyTokens rows and approaches the peak for large m.
-// It is deliberately simple: it only has to rank configurations the right way round (bigger
-// micro-batches and chunks are faster; recompute costs its extra work), and it is tested for that.
+// For every op group of the step (engine/plan/op_costs.h), from the plan's shapes and dtypes:
+//   t(op) = max(flops / (peak · eff[class]), bytes / (bandwidth · eff.memory)) + calls · launch_s
+// with eff[class] the device's efficiency for large matmuls, small matmuls, attention or
+// memory-bound ops (engine/plan/gpu_catalog.h), and the gradient exchange at the device's
+// interconnect bandwidth. The step's time is the sum (grad_accum is in the op counts). MFU is
+// the model's FLOPs per step (engine/plan/model_config.h) over step time × peak.
+// Auto-fit ranks every candidate plan with it, so it stays a few microseconds per plan.
 #pragma once
+#include <vector>
+
 #include "engine/plan/gpu_catalog.h"
 #include "engine/plan/memory_plan.h"
+#include "engine/plan/op_costs.h"
 
 namespace gpt2 {
 
-constexpr double kHalfEfficiencyTokens = 1024.0;
-constexpr double kLaunchSeconds = 5e-6;
-
-struct StepTimePrediction {
-  double micro_step_s = 0;    // one micro-batch forward+backward
-  double optimizer_s = 0;     // one AdamW update
-  double step_s = 0;          // grad_accum · micro + optimizer
-  double tokens_per_s = 0;    // per rank
-  double flops_per_step = 0;  // model FLOPs incl. recompute, per rank
+struct OpPrediction {
+  OpCost cost;
+  double seconds = 0;          // per optimizer step
+  bool compute_bound = false;  // the FLOP term is the larger one
 };
 
-StepTimePrediction predict_step_time(const MemoryPlan& plan, const GpuSpec& gpu);
+struct StepTimePrediction {
+  double step_s = 0;          // one optimizer step
+  double tokens_per_s = 0;    // per rank
+  double flops_per_step = 0;  // model FLOPs per rank (6·N per token + attention; not recompute)
+  double mfu = 0;             // flops_per_step / (step_s · peak)
+  double peak_flops = 0;      // the device's peak for the run's precision, FLOP/s
+  bool estimate = true;       // the device's efficiencies are estimates, not calibrated
+  std::vector<OpPrediction> ops;
+};
+
+// The peak FLOP/s a plan's precision gets on the device (bf16 tensor or fp32).
+double device_peak_flops(const MemoryPlan& plan, const GpuSpec& device);
+
+StepTimePrediction predict_step_time(const MemoryPlan& plan, const GpuSpec& device);
 
 }  // namespace gpt2

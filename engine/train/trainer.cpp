@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "engine/backend/comm.h"
+#include "engine/backend/profiling_backend.h"
 #include "engine/util/errors.h"
 
 namespace gpt2 {
@@ -41,6 +42,7 @@ void Trainer::load_or_fail(const int32_t* inputs, const int32_t* targets, const 
 }
 
 StepResult Trainer::train_step() {
+  if (opt_.profiler) opt_.profiler->begin_step();
   const auto t0 = std::chrono::steady_clock::now();
   const MemoryPlan& plan = model_.plan();
   const int64_t tokens_per_micro = static_cast<int64_t>(plan.run.micro_batch) * plan.run.seq_len;
@@ -99,6 +101,7 @@ StepResult Trainer::train_step() {
   model_.backend().synchronize();
   const auto t1 = std::chrono::steady_clock::now();
   r.ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  if (opt_.profiler) opt_.profiler->end_step(r.ms / 1e3);
   r.tokens_per_s = static_cast<double>(step_tokens * world) / (r.ms / 1000.0);
   r.tokens = step_ * step_tokens * world;
   if (opt_.peak_flops > 0)

@@ -17,6 +17,7 @@
 namespace gpt2 {
 
 class Communicator;
+class ProfilingBackend;
 
 struct TrainOptions {
   // Data parallelism: gradients are averaged over ranks (all-reduce, or reduce-scatter +
@@ -34,6 +35,9 @@ struct TrainOptions {
   int64_t print_every = 1;
   std::string log_path;   // JSONL, one object per step
   double peak_flops = 0;  // the device's peak FLOP/s for MFU; 0 = unknown (mfu is null)
+  // --profile: the model's backend wrapper that times its calls; each training step (not
+  // validation) is bracketed with begin_step/end_step. nullptr = no profile.
+  ProfilingBackend* profiler = nullptr;
 };
 
 struct StepResult {

@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -43,6 +44,45 @@ template <typename T>
 T* p(TensorRef t) {
   return t.as<T>();
 }
+
+// The profile's timer: a pair of events on the backend's stream around each call; collect()
+// waits once for the last one. Events come from a pool that grows during the first profiled step
+// and is reused after it (events hold no device memory of the arena's kind).
+class EventTimer final : public OpTimer {
+ public:
+  explicit EventTimer(cudaStream_t stream) : stream_(stream) {}
+  ~EventTimer() override {
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  }
+  void start() override { record(); }
+  void stop() override { record(); }
+  std::vector<double> collect() override {
+    std::vector<double> out;
+    if (used_ == 0) return out;
+    CUDA_CHECK(cudaEventSynchronize(events_[used_ - 1]));
+    out.reserve(used_ / 2);
+    for (size_t i = 0; i + 1 < used_; i += 2) {
+      float ms = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, events_[i], events_[i + 1]));
+      out.push_back(ms / 1e3);
+    }
+    used_ = 0;
+    return out;
+  }
+
+ private:
+  void record() {
+    if (used_ == events_.size()) {
+      cudaEvent_t e = nullptr;
+      CUDA_CHECK(cudaEventCreate(&e));
+      events_.push_back(e);
+    }
+    CUDA_CHECK(cudaEventRecord(events_[used_++], stream_));
+  }
+  cudaStream_t stream_;
+  std::vector<cudaEvent_t> events_;
+  size_t used_ = 0;
+};
 
 class CudaBackend final : public CudaBackendBase {
  public:
@@ -149,6 +189,7 @@ class CudaBackend final : public CudaBackendBase {
   }
   void zero(void* dst, size_t bytes) override { CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_)); }
   void synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  std::unique_ptr<OpTimer> make_op_timer() override { return std::make_unique<EventTimer>(stream_); }
 
   // ---- ops: dispatch on the storage dtype --------------------------------------------------------
   void encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,
