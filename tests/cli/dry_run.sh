@@ -49,4 +49,25 @@ out=$("$BIN" --config "$cfg"); rc=$?
 rm -f "$cfg"
 [ $rc -eq 0 ] || fail "--config run exit $rc"
 grep -q "recompute=block" <<<"$out" && grep -q "L=24" <<<"$out" || fail "--config values not applied"
+# The roofline prediction: in the text, in the JSON, and auto-fit's MFU marked as an estimate.
+out=$("$BIN" --dry-run --model d12 --micro-batch auto --gpu rtx3060-12gb) || fail "auto-fit dry run"
+grep -q "^Predicted step time (roofline per op, rtx3060-12gb" <<<"$out" || fail "no prediction section"
+grep -qE "^  [0-9.]+ s/step, [0-9]+ tok/s, MFU [0-9.]+% of 25.6 TFLOP/s \(estimate\)" <<<"$out" ||
+  fail "no predicted MFU marked as an estimate: $(grep -A1 Predicted <<<"$out")"
+grep -qE "chose B=[0-9]+ .* tok/s at MFU [0-9]+% predicted \(estimate\)" <<<"$out" || fail "auto-fit prints no MFU"
+"$BIN" --dry-run --json --model d12 --micro-batch 8 --gpu rtx3060-12gb --recompute gelu | python3 -c '
+import json, sys
+p = json.load(sys.stdin)["prediction"]
+assert p["device"] == "rtx3060-12gb" and p["estimate"] is True, p
+assert p["step_s"] > 0 and p["tokens_per_s"] > 0 and 0.2 < p["mfu"] < 0.7, p
+ops = {o["name"]: o for o in p["ops"]}
+assert abs(sum(o["predicted_s"] for o in p["ops"]) - p["step_s"]) < 1e-9 * p["step_s"]
+assert ops["gelu forward"]["calls"] == 12 and ops["matmul qkv forward"]["bound"] == "compute"
+assert ops["adamw"]["bound"] == "memory" and ops["adamw"]["flops"] > 0 and ops["adamw"]["bytes"] > 0
+' || fail "bad prediction JSON"
+# The CPU as a device: the flags replace the probe, and the figures scale with them.
+cpu=(--dry-run --json --device cpu --layers 6 --heads 6 --width 384 --micro-batch 4 --seq-len 256)
+a=$("$BIN" "${cpu[@]}" --cpu-gflops 400 --cpu-bandwidth 20 | python3 -c 'import json,sys; print(json.load(sys.stdin)["prediction"]["step_s"])')
+b=$("$BIN" "${cpu[@]}" --cpu-gflops 200 --cpu-bandwidth 10 | python3 -c 'import json,sys; print(json.load(sys.stdin)["prediction"]["step_s"])')
+python3 -c "import sys; a, b = $a, $b; sys.exit(0 if 1.9 < b / a < 2.01 else 1)" || fail "CPU prediction does not follow --cpu-gflops/--cpu-bandwidth: $a vs $b"
 echo "dry-run CLI checks passed"
