@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # GPU check hook: a short real training run of GPT-2 124M on the GPU, showing the loss falling,
-# then the same code path through NCCL with world size 1 (mpirun -np 1, forced communicator).
+# then the same code path through NCCL with world size 1 (mpirun -np 1, forced communicator). The
+# d12 run is profiled (--profile-json LOG/profile_d12.json) and bench/calibrate_device.py turns the
+# profile into measured efficiencies for the card's entry in the device table (LOG/calibration.txt).
 #   bench/gpu_check_train.sh BUILD_DIR LOG_DIR
 # Uses the Brown corpus shards when they travelled with the tree (data/brown), else the
 # synthetic stream. Prints "KEY: ..." for the summary table.
@@ -18,7 +20,11 @@ else
 fi
 rm -f "$LOG/train.jsonl"
 "$BIN" --device cuda --model d12 --seq-len 1024 --micro-batch 16 --total-batch-tokens 65536 --steps 30 --lr 1e-3 \
-  --warmup 5 --val-every 15 --val-batches 2 "${DATA[@]}" --log "$LOG/train.jsonl" --checkpoint-dir "$LOG/ckpt" || exit 1
+  --warmup 5 --val-every 15 --val-batches 2 "${DATA[@]}" --log "$LOG/train.jsonl" --checkpoint-dir "$LOG/ckpt" \
+  --profile --profile-json "$LOG/profile_d12.json" || exit 1
+# The per-op profile against the roofline, as device-table fields (engine/plan/gpu_catalog.cpp).
+python3 "$ROOT/bench/calibrate_device.py" "$LOG/profile_d12.json" >"$LOG/calibration.txt" 2>&1 &&
+  sed 's/^/calibration: /' "$LOG/calibration.txt"
 summary=$(python3 - "$LOG/train.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -1,5 +1,6 @@
 #include "engine/backend/profiling_backend.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -51,6 +52,7 @@ void ProfilingBackend::end_step(double step_seconds) {
   }
   t.steps += 1;
   t.step_seconds += step_seconds;
+  t.step_walls.push_back(step_seconds);
 }
 
 ProfileData ProfilingBackend::data() const {
@@ -60,6 +62,11 @@ ProfileData ProfilingBackend::data() const {
   d.steps = t.steps;
   d.skipped_steps = after_warmup ? warmup_.steps : 0;
   d.step_seconds = t.step_seconds;
+  std::vector<double> walls = t.step_walls;
+  std::sort(walls.begin(), walls.end());
+  if (!walls.empty())
+    d.median_step_seconds =
+        walls.size() % 2 ? walls[walls.size() / 2] : 0.5 * (walls[walls.size() / 2 - 1] + walls[walls.size() / 2]);
   for (size_t i = 0; i < t.calls.size(); ++i)
     if (t.calls[i] > 0) d.ops.push_back({groups_[i], t.calls[i], t.seconds[i]});
   return d;

@@ -22,10 +22,11 @@ struct OpProfile {
 };
 
 struct ProfileData {
-  int64_t steps = 0;           // steps measured
-  int64_t skipped_steps = 0;   // warm-up steps left out (the first one, when there are more)
-  double step_seconds = 0;     // wall time of the measured steps, host clock
-  std::vector<OpProfile> ops;  // in the order first seen
+  int64_t steps = 0;               // steps measured
+  int64_t skipped_steps = 0;       // warm-up steps left out (the first one, when there are more)
+  double step_seconds = 0;         // wall time of the measured steps, host clock
+  double median_step_seconds = 0;  // the median of the measured steps' wall times
+  std::vector<OpProfile> ops;      // in the order first seen
 };
 
 class ProfilingBackend final : public Backend {
@@ -94,6 +95,7 @@ class ProfilingBackend final : public Backend {
     std::vector<double> seconds;
     int64_t steps = 0;
     double step_seconds = 0;
+    std::vector<double> step_walls;
   };
 
   Backend& inner_;

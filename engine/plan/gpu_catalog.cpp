@@ -1,5 +1,7 @@
 #include "engine/plan/gpu_catalog.h"
 
+#include <cstdio>
+
 #include "engine/util/errors.h"
 #include "engine/util/units.h"
 
@@ -94,8 +96,10 @@ GpuSpec cpu_device(int64_t memory_bytes, double peak_gflops, double bandwidth_gb
   e.interconnect_gbs = 5;
   e.calibrated = true;
   e.basis = "calibrated on a 2-core AVX-512 CPU";
+  char rates[96];
+  std::snprintf(rates, sizeof rates, "; %.0f GFLOP/s FMA peak, %.1f GB/s", peak_gflops, bandwidth_gbs);
   return {"cpu",
-          "host memory " + format_bytes(memory_bytes),
+          "host memory " + format_bytes(memory_bytes) + rates,
           memory_bytes,
           peak_gflops / 1e3,
           peak_gflops / 1e3,

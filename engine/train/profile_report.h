@@ -27,7 +27,8 @@ struct ProfileReport {
   std::string device;            // the device the prediction is for
   std::string efficiency_basis;  // "estimate ..." or "calibrated ..."
   int64_t steps = 0, skipped_steps = 0;
-  double step_measured_s = 0;  // wall time per step (host clock)
+  double step_measured_s = 0;  // mean wall time per step (host clock)
+  double step_median_s = 0;    // median wall time per step
   double step_predicted_s = 0;
   double ops_measured_s = 0;     // Σ of the measured rows
   std::vector<ProfileRow> rows;  // prediction order, then measured groups the plan does not list
