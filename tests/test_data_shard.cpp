@@ -181,6 +181,30 @@ TEST_CASE("data shard: every bad file names the file and the byte offset", "[dat
   }
 }
 
+TEST_CASE("data shard: the whole-file scan finds the first bad token", "[data]") {
+  const std::string dir = scratch_dir("shard_scan");
+  auto toks = ramp(3'000'000);
+  write_shard(dir + "/clean.bin", DataFormat::kLlmc, toks.data(), toks.size());
+  const ShardInfo clean = inspect_shard(dir + "/clean.bin");
+  check_shard_tokens(clean, 50257);
+  CHECK_THROWS_WITH(check_shard_tokens(clean, 50256), Catch::Contains("token 50256"));
+  toks[2'999'999] = 50257;  // the last token
+  toks[2'000'001] = 65535;  // an earlier one: reported first
+  write_shard(dir + "/bad.bin", DataFormat::kLlmc, toks.data(), toks.size());
+  try {
+    check_shard_tokens(inspect_shard(dir + "/bad.bin"), 50257);
+    FAIL("no error");
+  } catch (const FileError& e) {
+    CHECK(e.path() == dir + "/bad.bin");
+    CHECK_THAT(e.what(), Catch::Contains("token 65535 at byte offset " + std::to_string(1024 + 2 * 2'000'001)));
+    CHECK_THAT(e.what(), Catch::Contains("(token index 2000001)"));
+  }
+  // nanoGPT: no header, the offset is 2 * index.
+  write_shard(dir + "/bad_nano.bin", DataFormat::kNanoGpt, toks.data(), toks.size());
+  CHECK_THROWS_WITH(check_shard_tokens(inspect_shard(dir + "/bad_nano.bin", DataFormat::kNanoGpt), 50257),
+                    Catch::Contains("byte offset " + std::to_string(2 * 2'000'001)));
+}
+
 TEST_CASE("data shard: format names", "[data]") {
   CHECK(parse_data_format("auto") == DataFormat::kAuto);
   CHECK(parse_data_format("llmc") == DataFormat::kLlmc);

@@ -243,25 +243,39 @@ TEST_CASE("dataloader: errors for missing data, short shards and bad tokens", "[
       CHECK_THAT(e.what(), Catch::Contains("fewer than one batch needs"));
       CHECK_THAT(e.what(), Catch::Contains("= 65"));
       CHECK_THAT(e.what(), Catch::Contains("byte offset 1152"));
+      CHECK_THAT(e.what(), Catch::Contains("use a smaller --micro-batch or --seq-len"));
     }
     DataLoader ok(opts(dir + "/train_*.bin", 3, 16, true));  // 49 tokens are enough
     CHECK(ok.steps_per_epoch() == 1);
   }
-  SECTION("token >= vocab, found when its batch is read") {
-    auto toks = file_tokens(0, 401);
-    toks[250] = 60000;
-    write_shard(dir + "/train_000000.bin", DataFormat::kLlmc, toks.data(), toks.size());
+  SECTION("token >= vocab, found when the loader is built, in any file") {
+    // A clean first file and a bad token in the second, at its last position: refused by the
+    // constructor, before any batch is read.
+    const auto clean = file_tokens(0, 401);
+    auto toks = file_tokens(1, 401);
+    toks[400] = 60000;
+    write_shard(dir + "/train_000000.bin", DataFormat::kLlmc, clean.data(), clean.size());
+    write_shard(dir + "/train_000001.bin", DataFormat::kLlmc, toks.data(), toks.size());
+    for (bool shuffle : {true, false}) {
+      try {
+        DataLoader dl(opts(dir + "/train_*.bin", 1, 100, shuffle));
+        FAIL("no error");
+      } catch (const FileError& e) {
+        CHECK(e.path() == dir + "/train_000001.bin");
+        CHECK_THAT(e.what(), Catch::Contains("token 60000 at byte offset 1824 (token index 400)"));
+        CHECK_THAT(e.hint(), Catch::Contains("prepro"));
+      }
+    }
+    // A file that gains a bad token after the loader was built is caught when its batch is read.
+    write_shard(dir + "/train_000001.bin", DataFormat::kLlmc, clean.data(), clean.size());
     DataLoader dl(opts(dir + "/train_*.bin", 1, 100, false));
+    auto later = clean;
+    later[250] = 60000;
+    write_shard(dir + "/train_000000.bin", DataFormat::kLlmc, later.data(), later.size());
     std::vector<int32_t> in(100), tg(100);
     dl.next_batch(in.data(), tg.data());  // tokens 0..100
     dl.next_batch(in.data(), tg.data());  // tokens 100..200
-    try {
-      dl.next_batch(in.data(), tg.data());  // tokens 200..300 hold the bad one
-      FAIL("no error");
-    } catch (const FileError& e) {
-      CHECK_THAT(e.what(), Catch::Contains("token 60000"));
-      CHECK_THAT(e.what(), Catch::Contains("byte offset 1524"));
-    }
+    CHECK_THROWS_WITH(dl.next_batch(in.data(), tg.data()), Catch::Contains("byte offset 1524"));
   }
   SECTION("empty file and malformed shards") {
     write_bytes(dir + "/train_000000.bin", "");
@@ -270,7 +284,7 @@ TEST_CASE("dataloader: errors for missing data, short shards and bad tokens", "[
   SECTION("bad options") {
     const auto toks = file_tokens(0, 401);
     write_shard(dir + "/train_000000.bin", DataFormat::kLlmc, toks.data(), toks.size());
-    CHECK_THROWS_AS(DataLoader(opts(dir + "/train_*.bin", 0, 8, true)), ConfigError);
+    CHECK_THROWS_WITH(DataLoader(opts(dir + "/train_*.bin", 0, 8, true)), Catch::StartsWith("--micro-batch"));
     CHECK_THROWS_AS(DataLoader(opts(dir + "/train_*.bin", 1, 0, true)), ConfigError);
   }
 }

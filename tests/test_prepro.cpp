@@ -209,22 +209,16 @@ TEST_CASE("prepro: long files are streamed in pieces cut at safe points", "[data
   CHECK(ids_a == tk.encode(a));  // pieces encode to exactly the whole
   CHECK(reader.bytes_read() >= a.size() + b.size());
 
-  // A forced split of a single file lands on a safe cut at or after the requested offset.
-  const uint64_t cut = find_safe_cut(dir + "/a.txt", 50000);
-  REQUIRE(cut != UINT64_MAX);
-  CHECK(cut >= 50000);
-  CHECK(gpt2::Tokenizer::is_safe_cut(a, size_t(cut)));
-  CHECK(find_safe_cut(dir + "/b.txt", 0) == UINT64_MAX);
-  DocumentReader single({dir + "/a.txt"}, 4096);
-  single.split_single_file_at(cut);
-  std::vector<std::string> parts;
-  while (single.next(piece, starts)) {
-    if (starts) parts.emplace_back();
-    parts.back() += piece;
-  }
-  REQUIRE(parts.size() == 2);
-  CHECK(parts[0] == a.substr(0, size_t(cut)));
-  CHECK(parts[1] == a.substr(size_t(cut)));
+  // Line starts, counting through the files as one stream.
+  const std::vector<std::string> ab = {dir + "/a.txt", dir + "/b.txt"};
+  const uint64_t ls = next_line_start(ab, 50000);
+  CHECK(ls >= 50000);
+  CHECK(a[size_t(ls) - 1] == '\n');
+  CHECK(a.find('\n', 49999) == size_t(ls) - 1);
+  CHECK(next_line_start(ab, 0) == 0);
+  CHECK(next_line_start(ab, a.size()) == a.size());            // b.txt starts there
+  CHECK(next_line_start(ab, a.size() - 3) == a.size());        // a's last line ends where b starts
+  CHECK(next_line_start(ab, a.size() + 10) == a.size() + 10);  // b has no '\n': no line start
 }
 
 TEST_CASE("prepro: the val rule spreads documents evenly", "[data][prepro]") {
@@ -234,4 +228,109 @@ TEST_CASE("prepro: the val rule spreads documents evenly", "[data][prepro]") {
   CHECK(is_val_document(19, 0.05));
   CHECK_FALSE(is_val_document(0, 0.05));
   CHECK_FALSE(is_val_document(5, 0.0));
+}
+
+namespace {
+
+// Runs prepro on `text` as one file and checks the split: a train and a val file, val is the
+// tail after its own EOT, and train + val are exactly the tokens of the whole text.
+void check_tail_split(const std::string& name, const std::string& text, double fraction) {
+  const gpt2::Tokenizer& tk = gpt2_test::gpt2_tokenizer();
+  const std::string dir = scratch_dir("prepro_" + name);
+  write_bytes(dir + "/" + name + ".txt", text);
+  PreproOptions o = base({dir + "/" + name + ".txt"}, dir + "/out");
+  o.val_fraction = fraction;
+  o.threads = 2;
+  std::ostringstream log;
+  const PreproResult r = run_prepro(o, log);
+  INFO(log.str());
+  REQUIRE(r.train.files.size() == 1);
+  REQUIRE(r.val.files.size() == 1);
+  CHECK_THAT(log.str(), !Catch::Contains("warning"));
+  const auto train = read_all(r.train.files, DataFormat::kLlmc);
+  const auto val = read_all(r.val.files, DataFormat::kLlmc);
+  REQUIRE(val.size() >= 2);
+  CHECK(val[0] == 50256);
+  std::vector<int32_t> joined(train.begin(), train.end());
+  joined.insert(joined.end(), val.begin() + 1, val.end());
+  std::vector<int32_t> whole{50256};
+  const std::vector<int32_t> ids = tk.encode(text);
+  whole.insert(whole.end(), ids.begin(), ids.end());
+  CHECK(joined == whole);
+  CHECK(double(val.size() - 1) / double(whole.size()) == Approx(fraction).margin(0.02));
+  // The val text starts at a line start when the text has lines.
+  const std::string tail = tk.decode(std::vector<int32_t>(val.begin() + 1, val.end()));
+  const size_t at = text.size() - tail.size();
+  if (text.find('\n') != std::string::npos) {
+    CHECK(text.compare(at, std::string::npos, tail) == 0);
+    CHECK(text.rfind('\n', at) != std::string::npos);
+    CHECK(text.substr(text.rfind('\n', at) + 1, at - text.rfind('\n', at) - 1).find_first_not_of(" \t") ==
+          std::string::npos);  // only the indentation lies between the line start and the cut
+  }
+}
+
+}  // namespace
+
+TEST_CASE("prepro: one file in any script or line structure gets a train and a val split", "[data][prepro]") {
+  // Cyrillic prose: no line starts with an ASCII letter.
+  std::string cyr;
+  for (int i = 0; i < 3000; ++i) {
+    cyr += "Строка номер " + std::to_string(i) + ": съешь же ещё этих мягких французских булок, да выпей чаю.\n";
+  }
+  check_tail_split("cyrillic", cyr, 0.05);
+  // Every line indented; blank lines between paragraphs.
+  std::string indented;
+  for (int i = 0; i < 3000; ++i) {
+    indented += "    def f" + std::to_string(i) + "(x):\n        return x * " + std::to_string(i) + "\n\n";
+  }
+  check_tail_split("indented", indented, 0.1);
+  // Greek and CJK with Windows line ends, and one long line with no newline at all.
+  std::string mixed;
+  for (int i = 0; i < 2000; ++i) mixed += "Αυτή είναι η γραμμή " + std::to_string(i) + "。这是第几行。\r\n";
+  check_tail_split("mixed", mixed, 0.05);
+  std::string one_line;
+  for (int i = 0; i < 5000; ++i) one_line += "слово" + std::to_string(i) + " ";
+  check_tail_split("one_line", one_line, 0.05);
+}
+
+TEST_CASE("prepro: fewer plain files than the document rule needs split the input's tail", "[data][prepro]") {
+  gpt2_test::gpt2_tokenizer();
+  const std::string dir = scratch_dir("prepro_few_files");
+  std::string a, b;
+  for (int i = 0; i < 1000; ++i) a += "  Первый файл, строка " + std::to_string(i) + "\n";
+  for (int i = 0; i < 1000; ++i) b += "  Второй файл, строка " + std::to_string(i) + "\n";
+  write_bytes(dir + "/a.txt", a);
+  write_bytes(dir + "/b.txt", b);
+  PreproOptions o = base({dir + "/a.txt", dir + "/b.txt"}, dir + "/out");
+  o.val_fraction = 0.1;  // the document rule needs 10 documents
+  std::ostringstream log;
+  const PreproResult r = run_prepro(o, log);
+  REQUIRE(r.val.files.size() == 1);
+  CHECK(r.train.documents == 2);
+  CHECK(r.val.documents == 1);
+  const auto val = read_all(r.val.files, DataFormat::kLlmc);
+  CHECK(double(val.size()) / double(r.train.tokens + r.val.tokens) == Approx(0.1).margin(0.02));
+  CHECK_THAT(gpt2_test::gpt2_tokenizer().decode(std::vector<int32_t>(val.begin() + 1, val.end())),
+             Catch::StartsWith("  Второй файл, строка 8"));
+  CHECK_THAT(log.str(), Catch::Contains("val: the last 10% of the input bytes"));
+}
+
+TEST_CASE("prepro: a tiny input gets no val file and a warning that says why", "[data][prepro]") {
+  gpt2_test::gpt2_tokenizer();
+  const std::string dir = scratch_dir("prepro_tiny");
+  write_bytes(dir + "/tiny.txt", "Привет");
+  PreproOptions o = base({dir + "/tiny.txt"}, dir + "/out");
+  std::ostringstream log;
+  const PreproResult r = run_prepro(o, log);
+  CHECK(r.val.files.empty());
+  CHECK(r.train.files.size() == 1);
+  CHECK_THAT(log.str(), Catch::Contains("warning: no val file") && Catch::Contains("--val-fraction 0.05") &&
+                            Catch::Contains("12 input bytes") && Catch::Contains("give more text"));
+  // JSONL documents are counted: too few for the document rule.
+  write_bytes(dir + "/few.jsonl", "{\"text\": \"one\"}\n{\"text\": \"two\"}\n");
+  std::ostringstream log2;
+  const PreproResult r2 = run_prepro(base({dir + "/few.jsonl"}, dir + "/out2"), log2);
+  CHECK(r2.val.files.empty());
+  CHECK_THAT(log2.str(), Catch::Contains("warning: no val file") && Catch::Contains("among 20 or more") &&
+                             Catch::Contains("holds 2"));
 }

@@ -462,3 +462,152 @@ TEST_CASE("tokenizer: missing or malformed encoder.json / vocab.bpe", "[tokenize
   write_bytes(dir + "/vocab.bpe", "no header\n");
   CHECK_THROWS_WITH(Tokenizer::from_dir(dir), Catch::Contains("#version"));
 }
+
+TEST_CASE("tokenizer: a vocab.bpe with merges missing is refused, not loaded with other ids", "[tokenizer]") {
+  const std::string src = src_path("data/tokenizer");
+  if (!exists(src + "/vocab.bpe")) FAIL("GPT-2 tokenizer files are missing: run data/fetch_tokenizer.sh first");
+  const std::string encoder = src + "/encoder.json";
+  const std::string bpe = gpt2::read_file(src + "/vocab.bpe");
+  CHECK(Tokenizer::from_files(encoder, src + "/vocab.bpe").vocab_size() == 50257);
+  // Offsets of the starts of lines.
+  std::vector<size_t> starts;
+  for (size_t p = 0; p < bpe.size(); p = bpe.find('\n', p) + 1) starts.push_back(p);
+  REQUIRE(starts.size() == 50001);  // the #version line and 50,000 merges
+  const std::string dir = scratch_dir("tokenizer_missing_merges");
+  auto expect_refused = [&](const std::string& name, const std::string& bytes, const std::string& found) {
+    const std::string path = dir + "/" + name;
+    write_bytes(path, bytes);
+    try {
+      Tokenizer::from_files(encoder, path);
+      FAIL("loaded " << name);
+    } catch (const gpt2::FileError& e) {
+      CHECK(e.path() == path);
+      CHECK_THAT(e.what(), Catch::Contains("holds " + found + " merges"));
+      CHECK_THAT(e.what(), Catch::Contains("expects 50000"));
+      CHECK_THAT(e.hint(), Catch::Contains("truncated"));
+      CHECK_THAT(e.hint(), Catch::Contains("data/fetch_tokenizer.sh"));
+    }
+  };
+  // Cut at a line boundary: the last line, the last 10,000 lines, all but the first merge.
+  expect_refused("cut1.bpe", bpe.substr(0, starts[50000]), "49999");
+  expect_refused("cut10k.bpe", bpe.substr(0, starts[40001]), "40000");
+  expect_refused("cut_no_newline.bpe", bpe.substr(0, starts[40001] - 1), "40000");
+  // One line dropped in the middle (merge 25,000) and the first merge dropped.
+  expect_refused("dropped_middle.bpe", bpe.substr(0, starts[25001]) + bpe.substr(starts[25002]), "49999");
+  expect_refused("dropped_first.bpe", bpe.substr(0, starts[1]) + bpe.substr(starts[2]), "49999");
+  // CRLF line ends and a missing final newline load the same merges.
+  std::string crlf;
+  for (char c : bpe) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  write_bytes(dir + "/crlf.bpe", crlf);
+  CHECK(Tokenizer::from_files(encoder, dir + "/crlf.bpe").encode("Hello world") == std::vector<int32_t>{15496, 995});
+  write_bytes(dir + "/nofinal.bpe", bpe.substr(0, bpe.size() - 1));
+  CHECK(Tokenizer::from_files(encoder, dir + "/nofinal.bpe").encode("Hello world") == std::vector<int32_t>{15496, 995});
+  // A line repeated in place of another: the pair is a duplicate.
+  const std::string dup = bpe.substr(0, starts[25001]) + bpe.substr(starts[25000], starts[25001] - starts[25000]) +
+                          bpe.substr(starts[25002]);
+  write_bytes(dir + "/dup.bpe", dup);
+  CHECK_THROWS_AS(Tokenizer::from_files(encoder, dir + "/dup.bpe"), gpt2::FileError);
+}
+
+TEST_CASE("tokenizer: merges and encoder.json must agree token for token", "[tokenizer]") {
+  const std::string dir = scratch_dir("tokenizer_agree");
+  nlohmann::json enc;
+  for (int b = 0; b < 256; ++b) {
+    std::string k;
+    put_utf8(k, gpt2::byte_to_unicode(uint8_t(b)));
+    enc[k] = b;
+  }
+  enc["ab"] = 256;
+  enc["abc"] = 257;
+  enc["<|endoftext|>"] = 258;
+  write_bytes(dir + "/encoder.json", enc.dump());
+  write_bytes(dir + "/vocab.bpe", "#version: 0.2\na b\nab c\n");
+  const Tokenizer ok = Tokenizer::from_dir(dir);
+  CHECK(ok.encode("abc") == std::vector<int32_t>{257});
+  CHECK(ok.eot_token() == 258);
+  // "abc" is made by no merge: named in the message.
+  write_bytes(dir + "/vocab.bpe", "#version: 0.2\na b\n");
+  CHECK_THROWS_WITH(Tokenizer::from_dir(dir), Catch::Contains("holds 1 merges") && Catch::Contains("expects 2") &&
+                                                  Catch::Contains("no merge makes token 257 (\"abc\")"));
+  // Two merges that make the same token.
+  enc["bc"] = 259;
+  write_bytes(dir + "/encoder.json", enc.dump());
+  write_bytes(dir + "/vocab.bpe", "#version: 0.2\na b\nab c\nb c\na bc\n");
+  CHECK_THROWS_WITH(Tokenizer::from_dir(dir), Catch::Contains("merge 3") && Catch::Contains("merge 1 already makes"));
+}
+
+TEST_CASE("tokenizer: every safe cut splits the encoding exactly, in any script", "[tokenizer]") {
+  const Tokenizer& tk = gpt2_tokenizer();
+  // Fragments around newlines: ASCII and other scripts, digits, punctuation, contractions,
+  // ASCII and Unicode whitespace (U+0085, U+00A0, U+2003, U+3000), U+FEFF, invalid bytes,
+  // truncated sequences, overlong forms and surrogates.
+  const std::vector<std::string> frags = {"\n",
+                                          "\n",
+                                          "\n",
+                                          "\n\n",
+                                          " ",
+                                          "  ",
+                                          "\t",
+                                          "\r\n",
+                                          "a",
+                                          "Word",
+                                          "'s",
+                                          "'ll",
+                                          "7",
+                                          "42",
+                                          ".",
+                                          "!?",
+                                          "\"",
+                                          "Слово",
+                                          "ё",
+                                          "λόγος",
+                                          "中文",
+                                          "😀",
+                                          "é",
+                                          "\xC2\x85",
+                                          "\xC2\xA0",
+                                          "\xE2\x80\x83",
+                                          "\xE3\x80\x80",
+                                          "\xEF\xBB\xBF",
+                                          "\xFF",
+                                          "\xC3",
+                                          "\x80",
+                                          "\xE0\x80\xAF",
+                                          "\xED\xA0\x80",
+                                          "\xF4\x90\x80\x80",
+                                          "\x0B",
+                                          "\x1B",
+                                          "-",
+                                          "    indented"};
+  std::mt19937 rng(20240601);
+  size_t cuts_checked = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    const int n = 2 + int(rng() % 12);
+    for (int i = 0; i < n; ++i) text += frags[rng() % frags.size()];
+    const auto whole = tk.encode(text);
+    for (size_t p = 0; p < text.size(); ++p) {
+      if (!Tokenizer::is_safe_cut(text, p)) continue;
+      ++cuts_checked;
+      std::vector<int32_t> pieces = tk.encode(std::string_view(text).substr(0, p));
+      const auto right = tk.encode(std::string_view(text).substr(p));
+      pieces.insert(pieces.end(), right.begin(), right.end());
+      INFO("text (escaped below) cut at " << p);
+      INFO([&] {
+        std::ostringstream o;
+        for (unsigned char c : text) o << (c >= 0x20 && c < 0x7F ? std::string(1, char(c)) : "\\x" + std::to_string(c));
+        return o.str();
+      }());
+      REQUIRE(pieces == whole);
+    }
+  }
+  CHECK(cuts_checked > 1000);
+  // The cases prepro relies on: a line in another script, an indented line after text.
+  CHECK(Tokenizer::is_safe_cut("а\nб", 2));  // "а" is two bytes
+  CHECK(Tokenizer::is_safe_cut("x:\n    y", 2));
+  CHECK(Tokenizer::is_safe_cut("a\nb", 1));
+  // Whitespace or invalid bytes on both sides: not a cut.
+  CHECK_FALSE(Tokenizer::is_safe_cut("a \n  b", 2));
+  CHECK_FALSE(Tokenizer::is_safe_cut("\xFF\n\xFF", 1));
+  CHECK_FALSE(Tokenizer::is_safe_cut("\xE3\x80\x80\n\xC2\xA0", 3));
+}

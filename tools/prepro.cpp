@@ -22,8 +22,9 @@ int main(int argc, char** argv) {
   app.add_option("--input,-i", opt.inputs, "Text files, directories, or .jsonl files")->required()->expected(1, -1);
   app.add_option("--out-dir,-o", opt.out_dir, "Output directory (created if missing)")->required();
   app.add_option("--val-fraction", opt.val_fraction,
-                 "Fraction of documents for validation, spread evenly through the input "
-                 "(a single text file: its last fraction of bytes, from a line start)")
+                 "Fraction of documents for validation, spread evenly through the input; when that picks "
+                 "none and the input is plain text files (one file, or fewer than 1/fraction), the last "
+                 "fraction of the input's bytes, from a line start")
       ->capture_default_str();
   app.add_option("--shard-tokens", opt.shard_tokens, "Tokens per llm.c shard")
       ->capture_default_str()

@@ -132,11 +132,20 @@ void check_token_range(const ShardInfo& info, const uint16_t* tokens, uint64_t f
   if (worst < limit) return;
   for (uint64_t i = 0; i < n; ++i) {
     if (tokens[i] >= limit) {
-      throw FileError(info.path, "token " + std::to_string(tokens[i]) + at(info.offset_of(first + i)) +
-                                     " (token index " + std::to_string(first + i) + ") is not below the vocab size " +
-                                     std::to_string(vocab_size));
+      throw FileError(info.path,
+                      "token " + std::to_string(tokens[i]) + at(info.offset_of(first + i)) + " (token index " +
+                          std::to_string(first + i) + ") is not below the vocab size " + std::to_string(vocab_size),
+                      "the file is damaged or was made with another tokenizer: re-create it with prepro, or "
+                      "for another tokenizer give train_gpt2 a --vocab above its largest token id");
     }
   }
+}
+
+void check_shard_tokens(const ShardInfo& info, int vocab_size) {
+  if (vocab_size <= 0 || vocab_size > 65535 || info.num_tokens == 0) return;
+  const ShardView view(info);
+  view.advise_sequential();
+  check_token_range(info, view.tokens(), 0, view.size(), vocab_size);
 }
 
 ShardView::ShardView(const ShardInfo& info) : info_(info), file_(info.path) {

@@ -48,6 +48,11 @@ ShardInfo inspect_shard(const std::string& path, DataFormat format = DataFormat:
 // file, with its byte offset.
 void check_token_range(const ShardInfo& info, const uint16_t* tokens, uint64_t first, uint64_t n, int vocab_size);
 
+// Maps the file and checks every token against vocab_size (check_token_range over the whole
+// file): one linear pass at memory speed, or disk speed for a file not in the page cache (see
+// dataloader.h for the figures).
+void check_shard_tokens(const ShardInfo& info, int vocab_size);
+
 // A memory-mapped token file; tokens() points at token 0.
 class ShardView {
  public:
@@ -57,6 +62,7 @@ class ShardView {
   const uint16_t* tokens() const { return reinterpret_cast<const uint16_t*>(file_.data() + info_.data_offset); }
   uint64_t size() const { return info_.num_tokens; }
   bool is_open() const { return file_.is_open(); }
+  void advise_sequential() const { file_.advise_sequential(); }
 
  private:
   ShardInfo info_;

@@ -79,7 +79,7 @@ DataLoader::DataLoader(const std::string& pattern, DataFormat format, int B, int
     : DataLoader(DataLoaderOptions{pattern, format, B, T, rank, world, seed, shuffle, vocab_size}) {}
 
 DataLoader::DataLoader(const DataLoaderOptions& options) : opt_(options) {
-  if (opt_.B <= 0) throw ConfigError("--batch-size", "must be positive");
+  if (opt_.B <= 0) throw ConfigError("--micro-batch", "must be positive");
   if (opt_.T <= 0) throw ConfigError("--seq-len", "must be positive");
   if (opt_.world <= 0 || opt_.rank < 0 || opt_.rank >= opt_.world) {
     throw ConfigError("--rank",
@@ -100,7 +100,7 @@ DataLoader::DataLoader(const DataLoaderOptions& options) : opt_(options) {
                              std::to_string(opt_.world) + "*" + std::to_string(opt_.T) +
                              "+1 = " + std::to_string(need) + " (the file ends at byte offset " +
                              std::to_string(info.offset_of(info.num_tokens)) +
-                             "); use a smaller --batch-size or --seq-len, or more data");
+                             "); use a smaller --micro-batch or --seq-len, or more data");
     }
     const uint64_t windows = (info.num_tokens - 1) / uint64_t(opt_.T);
     if (opt_.shuffle && windows > UINT32_MAX) {
@@ -113,6 +113,10 @@ DataLoader::DataLoader(const DataLoaderOptions& options) : opt_(options) {
     total_tokens_ += int64_t(info.num_tokens);
     files_.push_back(std::move(info));
   }
+  // Every token of every file is checked now, so a bad token stops the run before step 1
+  // instead of when its batch comes up (possibly hours in). Headers and sizes were checked
+  // above, so a malformed file is reported before any file is scanned.
+  for (const ShardInfo& f : files_) check_shard_tokens(f, opt_.vocab_size);
   // The fingerprint covers what decides the batch sequence, except the seed (kept in the state)
   // and the paths (data may move between machines).
   uint64_t fp = mix(uint64_t(opt_.B), uint64_t(opt_.T));

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "engine/data/tokenizer.h"
 #include "engine/util/errors.h"
@@ -73,12 +74,8 @@ bool DocumentReader::next_plain(std::string& text, bool& starts_document) {
   }
   std::string buf;
   buf.swap(carry_);
-  const uint64_t piece_start = plain_pos_ - buf.size();
-  // A forced document boundary (single-file train/val split) ends this piece exactly there.
-  const bool forced = files_.size() == 1 && forced_cut_ != UINT64_MAX && piece_start < forced_cut_;
-  const uint64_t stop = forced ? std::min(forced_cut_, plain_size_) : plain_size_;
   for (;;) {
-    const uint64_t want = std::min<uint64_t>(piece_bytes_, stop - plain_pos_);
+    const uint64_t want = std::min<uint64_t>(piece_bytes_, plain_size_ - plain_pos_);
     if (want > 0) {
       const size_t old = buf.size();
       buf.resize(old + size_t(want));
@@ -90,7 +87,7 @@ bool DocumentReader::next_plain(std::string& text, bool& starts_document) {
       }
       plain_pos_ += got;
     }
-    if (plain_pos_ >= stop) break;  // the end of the file or of the forced document
+    if (plain_pos_ >= plain_size_) break;  // the end of the file
     // Hand out everything up to the last safe cut; keep the rest for the next piece. Without a
     // cut in the buffer, read more.
     size_t p = buf.size() >= 2 ? buf.rfind('\n', buf.size() - 2) : std::string::npos;
@@ -109,8 +106,6 @@ bool DocumentReader::next_plain(std::string& text, bool& starts_document) {
     plain_.close();
     plain_.clear();
     ++file_index_;
-  } else if (forced && plain_pos_ == stop && carry_.empty()) {
-    at_doc_start_ = true;  // the next piece opens the second document
   }
   bytes_read_ += buf.size();
   text.swap(buf);
@@ -156,30 +151,38 @@ bool DocumentReader::next_jsonl(std::string& text) {
   return false;
 }
 
-uint64_t find_safe_cut(const std::string& path, uint64_t from) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FileError(path, "cannot open");
-  f.seekg(std::streamoff(from));
-  std::string buf(size_t{1} << 20, '\0');
-  uint64_t base = from;
-  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-  char last = 0;
-  bool have_last = false;
-  while (f) {
-    f.read(&buf[0], std::streamsize(buf.size()));
-    const size_t got = size_t(f.gcount());
-    if (got == 0) break;
-    // A '\n' that ended the previous block, followed by this block's first byte.
-    if (have_last && last == '\n' && base - 1 > 0 && letter(buf[0])) return base - 1;
-    std::string_view block(buf.data(), got);
-    for (size_t p = block.find('\n'); p != std::string_view::npos; p = block.find('\n', p + 1)) {
-      if (base + p > 0 && p + 1 < got && letter(block[p + 1])) return base + p;
+uint64_t next_line_start(const std::vector<std::string>& files, uint64_t from) {
+  uint64_t file_start = 0;
+  for (size_t k = 0; k < files.size(); ++k) {
+    const uint64_t size = file_size(files[k]);
+    const uint64_t file_end = file_start + size;
+    if (from >= file_end) {
+      file_start = file_end;
+      continue;
     }
-    last = block.back();
-    have_last = true;
-    base += got;
+    if (from == file_start) return from;
+    // The '\n' that ends the line holding byte from - 1.
+    std::ifstream f(files[k], std::ios::binary);
+    if (!f) throw FileError(files[k], "cannot open");
+    f.seekg(std::streamoff(from - 1 - file_start));
+    std::string buf(size_t{1} << 20, '\0');
+    uint64_t pos = from - 1;
+    while (f) {
+      f.read(&buf[0], std::streamsize(buf.size()));
+      const size_t got = size_t(f.gcount());
+      const size_t nl = std::string_view(buf.data(), got).find('\n');
+      if (nl != std::string_view::npos) {
+        pos += nl + 1;
+        break;
+      }
+      pos += got;
+    }
+    // pos is the line start, or the end of this file (the start of the next one).
+    uint64_t total = file_end;
+    for (size_t r = k + 1; r < files.size(); ++r) total += file_size(files[r]);
+    return pos < total ? pos : from;
   }
-  return UINT64_MAX;
+  return from;
 }
 
 }  // namespace gpt2

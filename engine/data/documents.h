@@ -28,10 +28,6 @@ class DocumentReader {
   // document. Returns false after the last piece.
   bool next(std::string& text, bool& starts_document);
 
-  // With a single plain file as input: make byte `offset` of it the start of a second document
-  // (prepro's train/val split of a one-document input). Call before the first next().
-  void split_single_file_at(uint64_t offset) { forced_cut_ = offset; }
-
   uint64_t total_bytes() const { return total_bytes_; }
   uint64_t bytes_read() const { return bytes_read_; }
   const std::vector<std::string>& files() const { return files_; }
@@ -48,7 +44,6 @@ class DocumentReader {
   uint64_t total_bytes_ = 0;
   uint64_t bytes_read_ = 0;
   size_t file_index_ = 0;
-  uint64_t forced_cut_ = UINT64_MAX;
   // Plain-file state.
   std::ifstream plain_;
   uint64_t plain_size_ = 0;
@@ -61,8 +56,10 @@ class DocumentReader {
   uint64_t jsonl_offset_ = 0;
 };
 
-// The first offset >= `from` where the file may be cut (Tokenizer::is_safe_cut), or UINT64_MAX
-// when there is none. Reads the file from `from` on.
-uint64_t find_safe_cut(const std::string& path, uint64_t from);
+// Offsets count through `files` as one stream of bytes (file k starts where file k - 1 ends).
+// Returns the first line start at or after `from`: the start of a file, or the byte after a
+// '\n'. Without one below the end of the stream, returns `from`. Reads from `from` to the next
+// '\n' (or the end of that file).
+uint64_t next_line_start(const std::vector<std::string>& files, uint64_t from);
 
 }  // namespace gpt2

@@ -108,17 +108,20 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
   ShardWriter val(opt.out_dir, "val", opt.format, opt.shard_tokens);
   ProgressBar bar("prepro", reader.total_bytes(), opt.progress);
 
-  // A single plain file is one document: its last val_fraction of bytes (from a line start)
-  // become a second document, for val.
-  const bool single_doc = reader.files().size() == 1 && reader.plain_files_only();
-  if (single_doc && opt.val_fraction > 0) {
+  // When the document rule can pick no val document (one plain file, or fewer plain files than
+  // it needs), the tail of the input is val: the tokens from the first token that starts at or
+  // after `tail_cut` on, after an EOT of their own.
+  const uint64_t n_files = reader.files().size();
+  const bool tail_split =
+      opt.val_fraction > 0 && reader.plain_files_only() && std::floor(double(n_files) * opt.val_fraction) == 0;
+  uint64_t tail_cut = UINT64_MAX;
+  if (tail_split) {
     const uint64_t size = reader.total_bytes();
-    const uint64_t from = uint64_t(std::ceil(double(size) * (1.0 - opt.val_fraction)));
-    const uint64_t cut = find_safe_cut(reader.files().front(), from);
-    // The val part starts after the newline, at the start of a line.
-    if (cut != UINT64_MAX) reader.split_single_file_at(cut + 1);
+    const auto from = uint64_t(std::ceil(double(size) * (1.0 - opt.val_fraction)));
+    tail_cut = from >= size ? size : next_line_start(reader.files(), from);
   }
-  auto is_val = [&](uint64_t doc) { return single_doc ? doc == 1 : is_val_document(doc, opt.val_fraction); };
+  uint64_t input_pos = 0;  // with tail_split: input bytes whose tokens are written
+  bool in_tail = false;    // with tail_split: writing to val
 
   // One batch: pieces of text (whole documents, or parts of long ones), cut again into
   // sub-pieces for the threads.
@@ -178,7 +181,8 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
     for (size_t d = 0; d < pieces.size(); ++d) {
       if (pieces[d].starts_document) ++doc_index;
       if (doc_index == 0) ++doc_index;  // defensive: a stream always starts a document
-      const bool to_val = is_val(doc_index - 1);
+      if (tail_split && pieces[d].starts_document && input_pos >= tail_cut) in_tail = true;
+      const bool to_val = tail_split ? in_tail : is_val_document(doc_index - 1, opt.val_fraction);
       ShardWriter& w = to_val ? val : train;
       PreproSplit& split = to_val ? res.val : res.train;
       if (pieces[d].starts_document) {
@@ -187,8 +191,24 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
         split.tokens += 1;
       }
       for (; i < jobs.size() && jobs[i].piece == d; ++i) {
-        w.append(job_ids[i].data(), job_ids[i].size());
-        split.tokens += job_ids[i].size();
+        const std::vector<int32_t>& ids = job_ids[i];
+        const uint64_t job_bytes = jobs[i].end - jobs[i].begin;
+        size_t k = 0;  // ids[0, k) go to w, the rest to val after an EOT
+        if (tail_split && !in_tail && input_pos + job_bytes > tail_cut) {
+          for (uint64_t at = input_pos; k < ids.size() && at < tail_cut; ++k) at += tk.token_bytes(ids[k]).size();
+        } else {
+          k = ids.size();
+        }
+        w.append(ids.data(), k);
+        split.tokens += k;
+        if (k < ids.size()) {
+          in_tail = true;
+          val.append(&eot, 1);
+          val.append(ids.data() + k, ids.size() - k);
+          res.val.documents += 1;
+          res.val.tokens += 1 + (ids.size() - k);
+        }
+        input_pos += job_bytes;
       }
     }
     bar.update(reader.bytes_read(), res.train.tokens + res.val.tokens);
@@ -218,16 +238,12 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
   std::snprintf(speed, sizeof speed, "%.2f s, %.1f MB/s, %d thread%s", res.seconds,
                 double(res.input_bytes) / 1e6 / (res.seconds > 0 ? res.seconds : 1e-9), res.threads,
                 res.threads == 1 ? "" : "s");
-  const uint64_t docs = single_doc ? 1 : doc_index;
+  const uint64_t docs = doc_index;
   log << "prepro: " << format_count(int64_t(docs)) << " document" << (docs == 1 ? "" : "s") << " ("
       << format_count(int64_t(res.input_bytes)) << " bytes) -> "
       << format_count(int64_t(res.train.tokens + res.val.tokens)) << " tokens (" << speed << ")\n";
-  auto line = [&](const char* name, const PreproSplit& s) {
-    log << "  " << name << ": " << format_count(int64_t(s.documents))
-        << (single_doc         ? " part, "
-            : s.documents == 1 ? " document, "
-                               : " documents, ")
-        << format_count(int64_t(s.tokens)) << " tokens -> ";
+  auto line = [&](const char* name, const PreproSplit& s, const std::string& what) {
+    log << "  " << name << ": " << what << ", " << format_count(int64_t(s.tokens)) << " tokens -> ";
     if (s.files.empty()) {
       log << "(none)\n";
     } else {
@@ -236,10 +252,21 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
       log << " (" << s.files.size() << " file" << (s.files.size() == 1 ? "" : "s") << ")\n";
     }
   };
-  line("train", res.train);
-  line("val", res.val);
+  auto count = [](uint64_t n) { return format_count(int64_t(n)) + (n == 1 ? " document" : " documents"); };
+  line("train", res.train, count(res.train.documents));
+  char tail[96];
+  std::snprintf(tail, sizeof tail, "the last %g%% of the input bytes", opt.val_fraction * 100);
+  line("val", res.val, tail_split ? std::string(tail) : count(res.val.documents));
   if (opt.val_fraction > 0 && res.val.tokens == 0) {
-    log << "  warning: --val-fraction " << opt.val_fraction << " selected no validation tokens (too little input)\n";
+    if (tail_split) {
+      log << "  warning: no val file: the last --val-fraction " << opt.val_fraction << " of "
+          << format_count(int64_t(res.input_bytes)) << " input bytes (" << format_count(int64_t(res.train.tokens))
+          << " tokens) holds no whole token; give more text or a larger --val-fraction\n";
+    } else {
+      log << "  warning: no val file: --val-fraction " << opt.val_fraction << " picks a val document only among "
+          << std::ceil(1.0 / opt.val_fraction) << " or more, and the input holds " << docs
+          << "; give more documents, a larger --val-fraction, or the text as plain files\n";
+    }
   }
   return res;
 }

@@ -3,9 +3,14 @@
 // Every document (see documents.h) is encoded with the GPT-2 tokenizer and written preceded by
 // EOT (50256), as llm.c does. Documents go to train or val: document i (0-based, in input
 // order) is a val document when floor((i+1)*F) > floor(i*F), which spreads the val documents
-// evenly through the input (every 20th for F = 0.05) and is the same on every run. When the
-// input is a single plain file (one document), its last F of bytes, starting at a line that
-// starts with a letter, become val instead (preceded by an EOT, like a document of its own).
+// evenly through the input (every 20th for F = 0.05) and is the same on every run. When that
+// rule can pick no document and the input is plain files (one file, or fewer than 1/F), the
+// tail of the input becomes val instead: the input is tokenized as usual, and the tokens from
+// the first one that starts at or after the first line start in the last F of the input bytes
+// go to val, after an EOT of their own. This works for text in any script and any line
+// structure (indented lines, one long line: then the cut is the first token boundary in the
+// last F). train + val (less that EOT) are exactly the tokens of the whole input. When even
+// that holds no token (a tiny input), no val file is written and the summary says why.
 //
 // Output in --out-dir:
 //   llmc:    train_000000.bin, train_000001.bin, ..., val_000000.bin, ... (at most

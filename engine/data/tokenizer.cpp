@@ -73,6 +73,30 @@ bool unmap_token(std::string_view s, std::string& out) {
   return true;
 }
 
+const char* const kWrongMergesHint =
+    "the file is truncated, has lines missing, or belongs to another tokenizer than encoder.json; "
+    "run data/fetch_tokenizer.sh for GPT-2's files";
+
+// Special tokens such as "<|endoftext|>" are in encoder.json but made by no merge.
+bool is_special_token(const std::string& t) {
+  return t.size() > 4 && t.compare(0, 2, "<|") == 0 && t.compare(t.size() - 2, 2, "|>") == 0;
+}
+
+// The encoder.json spelling of a token's raw bytes (the inverse of unmap_token).
+std::string map_token(const std::string& raw) {
+  std::string s;
+  for (const char ch : raw) {
+    const uint32_t cp = byte_tables().to_cp[static_cast<unsigned char>(ch)];
+    if (cp < 0x80) {
+      s += char(cp);
+    } else {
+      s += char(0xC0 | (cp >> 6));
+      s += char(0x80 | (cp & 0x3F));
+    }
+  }
+  return s;
+}
+
 std::string with_offset(const std::string& what, size_t offset) {
   return what + " (byte offset " + std::to_string(offset) + ")";
 }
@@ -141,6 +165,8 @@ Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::stri
   ++pos;
   // For the ordering check below: the ranks of the merges that make and use each token.
   std::vector<int32_t> made_last(vocab, -1), used_first(vocab, INT32_MAX);
+  // For the completeness check below: which merge makes each token.
+  std::vector<int32_t> made_by(vocab, -1);
   std::string left_raw, right_raw;
   int32_t rank = 0;
   while (pos < bpe.size()) {
@@ -171,7 +197,19 @@ Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::stri
       } catch (const std::invalid_argument& e) {
         throw FileError(vocab_bpe, with_offset(e.what(), pos));
       }
-      made_last[size_t(mi->second)] = rank;
+      const size_t made = size_t(mi->second);
+      if (made_by[made] >= 0 || is_special_token(tk.tokens_[made])) {
+        throw FileError(
+            vocab_bpe,
+            with_offset("merge " + std::to_string(rank) + " (\"" + std::string(line) + "\") makes token " +
+                            std::to_string(made) +
+                            (made_by[made] >= 0 ? ", which merge " + std::to_string(made_by[made]) + " already makes"
+                                                : ", a special token"),
+                        pos),
+            kWrongMergesHint);
+      }
+      made_by[made] = rank;
+      made_last[made] = rank;
       for (int32_t used : {li->second, ri->second}) {
         if (used_first[size_t(used)] == INT32_MAX) used_first[size_t(used)] = rank;
       }
@@ -180,6 +218,27 @@ Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::stri
     pos = end + 1;
   }
   if (rank == 0) throw FileError(vocab_bpe, "holds no merges", kFetchTokenizerHint);
+  // Every token of encoder.json is a byte, a special token or the result of exactly one merge.
+  // Merge results are distinct (checked above), so a count mismatch means lines are missing:
+  // a file cut at a line boundary or with a line dropped would otherwise load and give ids
+  // that differ from GPT-2's.
+  size_t specials = 0;
+  for (const std::string& t : tk.tokens_) specials += is_special_token(t) ? 1 : 0;
+  const size_t expected = vocab - 256 - specials;
+  if (size_t(rank) != expected) {
+    size_t first_unmade = vocab;
+    for (size_t id = 0; id < vocab && first_unmade == vocab; ++id) {
+      if (made_by[id] < 0 && tk.tokens_[id].size() > 1 && !is_special_token(tk.tokens_[id])) first_unmade = id;
+    }
+    std::string msg = "holds " + std::to_string(rank) + " merges, but " + encoder_json + " (" + std::to_string(vocab) +
+                      " tokens = 256 bytes + " + std::to_string(specials) + " special + one per merge) expects " +
+                      std::to_string(expected);
+    if (first_unmade < vocab) {
+      msg += "; no merge makes token " + std::to_string(first_unmade) + " (\"" + map_token(tk.tokens_[first_unmade]) +
+             "\")";
+    }
+    throw FileError(vocab_bpe, msg, kWrongMergesHint);
+  }
   // The O(n log n) heap merge equals the reference rule only when no token is used by a merge
   // ranked before one that makes it (see bpe.h). GPT-2's list satisfies this; for a list that
   // does not, every word takes the reference path.
@@ -322,6 +381,71 @@ std::string Tokenizer::decode(const int32_t* ids, size_t n) const {
     out += tokens_[size_t(id)];
   }
   return out;
+}
+
+namespace {
+
+// The code point of the valid UTF-8 sequence of exactly `len` bytes at s[0..len), or -1 (bad
+// lead or continuation byte, overlong form, surrogate, above U+10FFFF: what PCRE2 refuses).
+int32_t utf8_at(const unsigned char* s, size_t len) {
+  const unsigned c = s[0];
+  if (c < 0x80) return len == 1 ? int32_t(c) : -1;
+  size_t n;
+  uint32_t cp;
+  unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2, cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3, cp = c & 0x0F;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4, cp = c & 0x07;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return -1;
+  }
+  if (n != len || s[1] < lo || s[1] > hi) return -1;
+  for (size_t i = 1; i < n; ++i) {
+    if ((s[i] & 0xC0) != 0x80) return -1;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  return int32_t(cp);
+}
+
+// The pre-tokenizer's whitespace: Unicode White_Space (see pretokenizer.h).
+bool is_white_space(int32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+// Whether the valid UTF-8 character that starts at byte i (or ends just before byte i) is
+// present and is not whitespace.
+bool graphic_starting_at(std::string_view t, size_t i) {
+  const auto* s = reinterpret_cast<const unsigned char*>(t.data());
+  for (size_t len = 1; len <= 4 && i + len <= t.size(); ++len) {
+    const int32_t cp = utf8_at(s + i, len);
+    if (cp >= 0) return !is_white_space(cp);
+  }
+  return false;
+}
+
+bool graphic_ending_before(std::string_view t, size_t i) {
+  const auto* s = reinterpret_cast<const unsigned char*>(t.data());
+  for (size_t len = 1; len <= 4 && len <= i; ++len) {
+    if ((s[i - len] & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const int32_t cp = utf8_at(s + i - len, len);
+    return cp >= 0 && !is_white_space(cp);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Tokenizer::is_safe_cut(std::string_view text, size_t p) {
+  if (p == 0 || p + 1 >= text.size() || text[p] != '\n') return false;
+  return graphic_starting_at(text, p + 1) || graphic_ending_before(text, p);
 }
 
 std::vector<size_t> Tokenizer::split_points(std::string_view text, size_t target_bytes) {

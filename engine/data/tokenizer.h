@@ -49,7 +49,10 @@ int unicode_to_byte(uint32_t code_point);
 class Tokenizer {
  public:
   // Loads encoder.json and vocab.bpe. Throws FileError (path, byte offset or key, and a HINT
-  // naming data/fetch_tokenizer.sh when a file is missing).
+  // naming data/fetch_tokenizer.sh when a file is missing). The two files must agree: every
+  // token of encoder.json is one of the 256 bytes, a special token ("<|...|>") or the result of
+  // exactly one merge, so vocab.bpe holds vocab - 256 - specials merges (50,000 for GPT-2); a
+  // vocab.bpe that is cut short or misses a line is refused with the expected and found counts.
   static Tokenizer from_files(const std::string& encoder_json, const std::string& vocab_bpe);
   static Tokenizer from_dir(const std::string& dir = default_tokenizer_dir());
   // Loads an llm.c tokenizer .bin (decode only). Throws FileError with the byte offset.
@@ -74,15 +77,14 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& ids) const { return decode(ids.data(), ids.size()); }
 
   // Byte offsets where `text` can be cut so that encoding the pieces separately and
-  // concatenating gives exactly encode(text): a '\n' followed by an ASCII letter is always a
-  // pre-token boundary. Returns cut points roughly every `target_bytes` (none in short texts).
+  // concatenating gives exactly encode(text). A cut goes before a '\n' that has a character
+  // other than whitespace (valid UTF-8, any script) directly before or after it: that '\n'
+  // always starts a pre-token and the pre-token before it never reaches past it, so an indented
+  // line, a line in any language, or a line after text all give cut points. Returns cut points
+  // roughly every `target_bytes` (none in short texts).
   static std::vector<size_t> split_points(std::string_view text, size_t target_bytes);
   // Whether `text` may be cut before byte p by the rule above (needs text[p + 1]).
-  static bool is_safe_cut(std::string_view text, size_t p) {
-    if (p == 0 || p + 1 >= text.size() || text[p] != '\n') return false;
-    const char c = text[p + 1];
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  }
+  static bool is_safe_cut(std::string_view text, size_t p);
 
  private:
   Tokenizer() = default;
