@@ -88,10 +88,10 @@ GpuSpec cpu_device(int64_t memory_bytes, double peak_gflops, double bandwidth_gb
   // Calibrated with train_gpt2 --profile on a 2-core AVX-512 machine (bench/RESULTS.md, "Where
   // the time goes"): the fraction of the probed FMA peak and stream bandwidth kernels/cpu reach.
   DeviceEfficiency e;
-  e.matmul_large = 0.70;
-  e.matmul_small = 0.70;
-  e.attention = 0.20;
-  e.memory = 0.60;
+  e.matmul_large = 0.58;
+  e.matmul_small = 0.62;
+  e.attention = 0.095;
+  e.memory = 0.56;
   e.launch_s = 5e-6;
   e.interconnect_gbs = 5;
   e.calibrated = true;
