@@ -2,6 +2,8 @@
 // See tokenizer.h for the contract.
 #include "engine/data/tokenizer.h"
 
+#include <unistd.h>
+
 #include <array>
 #include <climits>
 #include <cstdlib>
@@ -20,7 +22,23 @@ const char* const kFetchTokenizerHint = "run data/fetch_tokenizer.sh";
 
 std::string default_tokenizer_dir() {
   const char* env = std::getenv("GPT2_TOKENIZER_DIR");
-  return (env && *env) ? std::string(env) : std::string("data/tokenizer");
+  if (env && *env) return env;
+  // data/tokenizer of the working directory, else of the checkout the binary was built in (the
+  // binary lives in build/ or build/<sub>/), so the tools work from any directory.
+  auto has_files = [](const std::string& dir) { return ::access((dir + "/encoder.json").c_str(), R_OK) == 0; };
+  if (has_files("data/tokenizer")) return "data/tokenizer";
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<size_t>(n));
+    for (int up = 0; up < 3; ++up) {
+      const size_t slash = dir.rfind('/');
+      if (slash == std::string::npos || slash == 0) break;
+      dir.resize(slash);
+      if (has_files(dir + "/data/tokenizer")) return dir + "/data/tokenizer";
+    }
+  }
+  return "data/tokenizer";
 }
 
 // ---- byte <-> unicode table ----------------------------------------------------------------

@@ -36,7 +36,8 @@ constexpr uint32_t kTokenizerMagic = 20240328;  // llm.c tokenizer .bin
 constexpr int kGpt2EotToken = 50256;
 constexpr int kGpt2VocabSize = 50257;
 
-// Where tokenizer files are looked for by default: $GPT2_TOKENIZER_DIR, else "data/tokenizer".
+// Where tokenizer files are looked for by default: $GPT2_TOKENIZER_DIR, else data/tokenizer of the
+// working directory, else data/tokenizer of the checkout the binary was built in.
 std::string default_tokenizer_dir();
 // The HINT for a missing tokenizer file.
 extern const char* const kFetchTokenizerHint;  // "run data/fetch_tokenizer.sh"

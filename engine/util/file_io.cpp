@@ -182,6 +182,13 @@ bool same_file(const std::string& a, const std::string& b) {
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  // The rename in commit() would replace whatever the path names: never a device (/dev/full,
+  // /dev/null), a FIFO or a directory.
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw FileError(path_,
+                    "exists and is not a regular file (a device, FIFO, socket or directory); refusing to "
+                    "replace it");
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw FileError(path_, "cannot create " + tmp_ + ": " + sys_reason());
 }

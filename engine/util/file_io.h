@@ -41,6 +41,8 @@ uint64_t file_size(const std::string& path, const std::string& hint = "");
 
 // The one durable writer: writes to `path`.tmp, then fsync, rename over `path`, fsync the
 // directory. A crash at any moment leaves either the old file or the new one, never a torn one.
+// A path that exists and is not a regular file (a device, FIFO, directory) is refused (FileError)
+// before anything is written: the rename would replace it.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);

@@ -30,6 +30,18 @@ refused m.bin link.bin
 refused link.bin m.bin
 refused m.bin hard.bin
 
+# An output that is not a regular file (a FIFO here; /dev/full or /dev/null alike) is refused and
+# left as it is: the atomic rename would replace the node with a regular file.
+mkfifo "$TMP/fifo"
+mkdir "$TMP/adir"
+for out in "$TMP/fifo" "$TMP/adir"; do
+  err=$("$BUILD/convert" --in "$TMP/m.bin" --out "$out" 2>&1 >/dev/null); rc=$?
+  [ "$rc" -eq 1 ] || fail "convert --out $out should exit 1, got $rc: $err"
+  grep -qF "$out" <<<"$err" && grep -q "not a regular file" <<<"$err" || fail "convert --out $out: $err"
+done
+[ -p "$TMP/fifo" ] || fail "the FIFO was replaced"
+[ -d "$TMP/adir" ] || fail "the directory was replaced"
+
 # A different output still converts.
 "$BUILD/convert" --in "$TMP/m.bin" --out "$TMP/m_bf16.bin" --dtype bf16 >/dev/null || fail "a plain convert"
 [ -s "$TMP/m_bf16.bin" ] || fail "no output written"

@@ -45,4 +45,17 @@ err=$("$BIN" encode "$TMP/nope.txt" 2>&1 >/dev/null); rc=$?
 grep -q "nope.txt" <<<"$err" || fail "error does not name the file: $err"
 err=$("$BIN" encode --tokenizer-dir "$TMP/none" "$TMP/hello.txt" 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] && grep -q "HINT: run data/fetch_tokenizer.sh" <<<"$err" || fail "missing tokenizer hint: $err"
+# Without GPT2_TOKENIZER_DIR and outside the checkout, the binary finds data/tokenizer of the
+# checkout it was built in (when the build directory is inside it, as build/ is).
+case "$(cd "$BUILD" && pwd)" in
+  "$(cd "$SRC" && pwd)"/*)
+    out=$(cd "$TMP" && env -u GPT2_TOKENIZER_DIR "$BIN" encode "$TMP/hello.txt" 2>&1) ||
+      fail "tokenize from another directory: $out"
+    [ -n "$out" ] || fail "tokenize from another directory printed nothing"
+    ;;
+esac
+# An output path that is not a regular file is refused, not replaced.
+mkfifo "$TMP/fifo"
+err=$("$BIN" export-bin "$TMP/fifo" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] && grep -q "not a regular file" <<<"$err" && [ -p "$TMP/fifo" ] || fail "export-bin onto a FIFO: $err"
 echo "tokenize CLI: ok"
