@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   try {
+    if (app.count("--prompt-ids") && prompt_ids.empty())
+      throw gpt2::ConfigError("--prompt-ids", "is empty; give comma-separated token ids, e.g. 50256");
     std::string file = model_path;
     if (is_dir(model_path)) {
       const int64_t step = gpt2::latest_checkpoint_step(model_path);
@@ -84,7 +86,12 @@ int main(int argc, char** argv) {
       std::string item;
       while (std::getline(ss, item, ',')) {
         try {
-          ids.push_back(std::stoi(item));
+          const size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+          const std::string digits = first == std::string::npos ? "" : item.substr(first, last - first + 1);
+          size_t used = 0;
+          const int id = std::stoi(digits, &used);
+          if (used != digits.size()) throw std::invalid_argument(item);
+          ids.push_back(id);
         } catch (const std::exception&) {
           throw gpt2::ConfigError("--prompt-ids", "'" + item + "' is not a token id");
         }
@@ -95,10 +102,15 @@ int main(int argc, char** argv) {
       ids.push_back(tok ? tok->eot_token() : gpt2::kGpt2EotToken);
     }
     for (int32_t id : ids)
-      if (id < 0 || id >= w.config.vocab_size)
+      if (id < 0 || id >= w.config.vocab_size) {
+        const std::string range = " is outside the model's vocabulary of " + std::to_string(w.config.vocab_size);
+        if (prompt_ids.empty() && prompt.empty())
+          throw gpt2::ConfigError("--prompt-ids", "the default start, <|endoftext|> (" + std::to_string(id) + ")," +
+                                                      range + "; give --prompt-ids with ids below " +
+                                                      std::to_string(w.config.vocab_size));
         throw gpt2::ConfigError(prompt_ids.empty() ? "--prompt" : "--prompt-ids",
-                                "token " + std::to_string(id) + " is outside the model's vocabulary of " +
-                                    std::to_string(w.config.vocab_size));
+                                "token " + std::to_string(id) + range);
+      }
 
     const gpt2::Device dev = device == "auto"
                                  ? (gpt2::query_cuda_device().present ? gpt2::Device::CUDA : gpt2::Device::CPU)

@@ -78,6 +78,12 @@ expect 1 "--context: 5000 is beyond the model's context of 32" "$SAMPLE" --model
 expect 2 "--top-k" "$SAMPLE" --model "$TMP/ck" --prompt-ids 1 --ids --top-k -5
 expect 2 "--temperature" "$SAMPLE" --model "$TMP/ck" --prompt-ids 1 --ids --temperature nan
 expect 2 "--tokens: must be positive, got 0" "$SAMPLE" --model "$TMP/ck" --prompt-ids 1 --ids --tokens 0
+# --prompt-ids: every item a whole number in the vocabulary; an empty list is an error, and the
+# default start token outside a small vocabulary is named as such.
+for ids in "" "1x" "1.5" "1,,2" "99999999999" "-3"; do
+  expect 1 "--prompt-ids" "$SAMPLE" --model "$TMP/ck" --prompt-ids "$ids" --ids --tokens 2
+done
+expect 1 "--prompt-ids: the default start" "$SAMPLE" --model "$TMP/ck" --ids --tokens 2
 
 # 5. Failed writes: the --log file, and standard output, are errors naming what failed.
 if [ -w /dev/full ]; then
