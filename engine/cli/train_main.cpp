@@ -1,5 +1,7 @@
 #include "engine/cli/train_main.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -11,6 +13,7 @@
 #include "engine/backend/cuda_backend_factory.h"
 #include "engine/backend/profiling_backend.h"
 #include "engine/cli/dry_run.h"
+#include "engine/data/dataloader.h"
 #include "engine/data/tokenizer.h"
 #include "engine/model/model_io.h"
 #include "engine/model/sampler.h"
@@ -232,6 +235,42 @@ void report_measured_arena(Backend& backend, const MemoryPlan& plan, std::ostrea
   if (diff > kMiB || diff < -kMiB) err << "train_gpt2: warning: planned and measured arena differ by more than 1 MiB\n";
 }
 
+// An output file must not be one of the run's inputs, the other output, or a file in
+// --checkpoint-dir (whose files the checkpoints own: a log appended to `latest`, or a profile
+// written over a model file, would ruin the checkpoint).
+void check_outputs_apart(const RunOptions& o) {
+  std::vector<std::pair<std::string, std::string>> inputs;  // flag, path
+  if (!is_preset_name(o.model)) inputs.push_back({"--model", o.model});
+  if (!o.hellaswag.empty()) inputs.push_back({"--hellaswag", o.hellaswag});
+  for (const auto& [flag, spec] : {std::pair<std::string, std::string>{"--train-data", o.train_data},
+                                   std::pair<std::string, std::string>{"--val-data", o.val_data}}) {
+    if (spec.empty() || spec == "synthetic") continue;
+    try {
+      for (const std::string& f : expand_data_glob(spec)) inputs.push_back({flag, f});
+    } catch (const std::exception&) {
+      // The data loader reports a pattern that matches nothing.
+    }
+  }
+  const std::pair<std::string, std::string> outputs[] = {{"--log", o.log_file}, {"--profile-json", o.profile_json}};
+  for (const auto& [flag, path] : outputs) {
+    if (path.empty()) continue;
+    for (const auto& [in_flag, in_path] : inputs)
+      if (same_file(path, in_path))
+        throw ConfigError(flag, path + " is the " + in_flag + " input " + in_path + "; refusing to overwrite it");
+    if (!o.checkpoint_dir.empty() && same_file(dir_of(path), o.checkpoint_dir))
+      throw ConfigError(flag, path + " is inside --checkpoint-dir " + o.checkpoint_dir +
+                                  ", whose files belong to the checkpoints; write it elsewhere");
+    // A checkpoint directory of another run: its marker and its model and state files.
+    const std::string dir = dir_of(path), base = path.substr(path.find_last_of('/') + 1);
+    if (::access((dir + "/latest").c_str(), F_OK) == 0 &&
+        (base == "latest" || base.rfind("model_", 0) == 0 || base.rfind("state_", 0) == 0))
+      throw ConfigError(flag, path + " is a file of the checkpoint directory " + dir + "; write it elsewhere");
+  }
+  if (!o.log_file.empty() && !o.profile_json.empty() &&
+      (o.log_file == o.profile_json || same_file(o.log_file, o.profile_json)))
+    throw ConfigError("--profile-json", o.profile_json + " is also the --log file");
+}
+
 // --profile / --profile-json: the measured steps beside the roofline prediction for this device.
 void report_profile(const RunOptions& o, const ProfilingBackend& profiler, const MemoryPlan& plan,
                     const GpuSpec& device, std::ostream& out) {
@@ -268,6 +307,7 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   if (!o.checkpoint_dir.empty()) check_output_dir(o.checkpoint_dir, "--checkpoint-dir");
   if (!o.log_file.empty() && o.rank == 0) check_output_file(o.log_file, "--log");
   if (!o.profile_json.empty() && o.rank == 0) check_output_file(o.profile_json, "--profile-json");
+  check_outputs_apart(o);
   if ((o.profile || !o.profile_json.empty()) && o.eval_only)
     throw ConfigError(o.profile ? "--profile" : "--profile-json", "times training steps; --eval-only runs none");
   const Device device = resolve_device(o);

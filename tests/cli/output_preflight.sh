@@ -48,4 +48,15 @@ fi
 [ -s "$TMP/new/ck/latest" ] || fail "no checkpoint written"
 ! ls -A "$TMP/new/ck" | grep -q probe || fail "a probe file was left behind: $(ls -A "$TMP/new/ck")"
 [ -s "$TMP/run.log" ] || fail "no --log written"
+
+# An output never lands on an input, the other output, or a checkpoint's files.
+CK="$TMP/new/ck"
+MODEL="$CK/model_00000002.bin"
+before=$(cksum <"$MODEL"; cksum <"$CK/latest")
+expect_early --log "$CK/latest" --log "$CK/latest"
+expect_early --profile-json "$MODEL" --profile-json "$MODEL"
+expect_early --log "$CK/run.log" --checkpoint-dir "$CK" --log "$CK/run.log"
+expect_early --log "$MODEL" --model "$MODEL" --log "$MODEL"
+expect_early --profile-json "$TMP/same.json" --log "$TMP/same.json" --profile-json "$TMP/same.json"
+[ "$(cksum <"$MODEL"; cksum <"$CK/latest")" = "$before" ] || fail "a refused run changed the checkpoint"
 echo "ok"
