@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     gpt2::save_model_file(out, w, dt);
     std::cout << "convert: " << in << " -> " << out << " (" << w.config.describe() << ", "
               << (dt == gpt2::WeightDType::BF16 ? "bf16" : "fp32") << ")\n";
+    gpt2::flush_stdout_checked();
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "convert: error: " << e.what() << "\n";

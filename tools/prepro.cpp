@@ -5,6 +5,7 @@
 
 #include "engine/cli/flag_checks.h"
 #include "engine/data/prepro.h"
+#include "engine/util/file_io.h"
 #include "engine/data/tokenizer.h"
 
 int main(int argc, char** argv) {
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
                                   : gpt2::ProgressBar::Mode::kAuto;
   try {
     gpt2::run_prepro(opt, std::cout);
+    gpt2::flush_stdout_checked();
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "prepro: error: " << e.what() << "\n";

@@ -96,6 +96,10 @@ if [ -w /dev/full ]; then
     printf 'Hello world' >"$TMP/hello.txt"
     err=$(GPT2_TOKENIZER_DIR="$SRC/data/tokenizer" "$BUILD/tokenize" encode "$TMP/hello.txt" 2>&1 >/dev/full); rc=$?
     [ $rc -eq 1 ] && grep -q "standard output" <<<"$err" || fail "tokenize > /dev/full: rc=$rc $err"
+    err=$(GPT2_TOKENIZER_DIR="$SRC/data/tokenizer" "$BUILD/prepro" -i "$TMP/hello.txt" -o "$TMP/pp" 2>&1 >/dev/full); rc=$?
+    [ $rc -eq 1 ] && grep -q "standard output" <<<"$err" || fail "prepro > /dev/full: rc=$rc $err"
   fi
+  err=$("$BUILD/convert" --in "$TMP/ck/model_00000003.bin" --out "$TMP/conv.bin" 2>&1 >/dev/full); rc=$?
+  [ $rc -eq 1 ] && grep -q "standard output" <<<"$err" || fail "convert > /dev/full: rc=$rc $err"
 fi
 echo "hostile flag checks passed"
