@@ -13,6 +13,7 @@
 #include "engine/model/model_io.h"
 #include "engine/train/checkpoint.h"
 #include "engine/util/errors.h"
+#include "engine/util/file_io.h"
 #include "tests/engine_test_util.h"
 
 using namespace gpt2;
@@ -232,6 +233,50 @@ TEST_CASE("keep-checkpoints prunes all but the newest N", "[checkpoint]") {
   CHECK(st.updates == 5);
   CHECK(st.optimizer.master.empty());  // fp32 run: the parameters live in the model file
   CHECK(static_cast<int64_t>(st.optimizer.m.size()) == a.plan.shard_elems);
+}
+
+TEST_CASE("corrupt lengths and numbers inside a state file are refused with a FileError", "[checkpoint]") {
+  // Fuzz regressions (tests/fuzz/fuzz_checkpoint_state): a length field read from the payload
+  // was allocated before it was checked, so a state file with a valid checksum and a huge
+  // length threw std::length_error or asked for exabytes instead of a FileError; a float step
+  // was converted to int64 (undefined behaviour).
+  const std::string d = tmp_dir("ckpt_lengths");
+  auto u64 = [](uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); };
+  auto state_file = [&](const std::string& payload) {  // the layout in checkpoint.h
+    const uint32_t ver[2] = {1, 0};
+    return std::string("GPT2CKPT") + std::string(reinterpret_cast<const char*>(ver), 8) + u64(payload.size()) +
+           payload + u64(fnv1a64(payload.data(), payload.size())) + std::string("CKPTEND\0", 8);
+  };
+  const std::string js = R"({"step": 1, "updates": 1, "seed": 1337})";
+  const std::string pos = "position";
+  const std::string float_js = R"({"step": 1e99, "updates": 1, "seed": 1})";
+  const std::string good = u64(js.size()) + js + u64(pos.size()) + pos + u64(0) + u64(0) + u64(0);
+  spit(d + "/good.bin", state_file(good));
+  CHECK(read_state_file(d + "/good.bin").step == 1);
+
+  struct Case {
+    const char* name;
+    std::string payload;
+    const char* what;
+  };
+  const std::vector<Case> cases = {
+      {"json.bin", u64(1ull << 62) + js, "the length of the JSON header at byte offset 24"},
+      {"pos.bin", u64(js.size()) + js + u64(~0ull) + pos, "the length of the data position at byte offset 71"},
+      // 2^62 floats: n * 4 wrapped to 0 and passed the old bounds check.
+      {"m.bin", u64(js.size()) + js + u64(pos.size()) + pos + u64(0) + u64(1ull << 62) + u64(0),
+       "the length of the AdamW m at byte offset 95, 4611686018427387904 values of 4 bytes"},
+      // get<int64_t>() of a float is undefined behaviour.
+      {"float.bin", u64(float_js.size()) + float_js + u64(0) + u64(0) + u64(0) + u64(0), "step is not a whole number"},
+  };
+  for (const Case& c : cases) {
+    spit(d + "/" + c.name, state_file(c.payload));
+    try {
+      read_state_file(d + "/" + c.name);
+      FAIL(std::string("accepted ") + c.name);
+    } catch (const FileError& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains(d + "/" + c.name) && Catch::Contains(c.what));
+    }
+  }
 }
 
 TEST_CASE("the JSONL log has every field, with null MFU when the peak is unknown", "[checkpoint][log]") {

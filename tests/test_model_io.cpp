@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -228,6 +229,75 @@ TEST_CASE("corrupt model files are rejected with the file named", "[model_io]") 
   write_st(d + "/missing.safetensors", e);
   CHECK_THAT(error_of([&] { load_safetensors(d + "/missing.safetensors", 4); }),
              Catch::Contains("missing tensor h.0.ln_1.bias"));
+}
+
+TEST_CASE("safetensors headers that would overflow, over-allocate or be misread are refused", "[model_io]") {
+  // Fuzz regressions (tests/fuzz/fuzz_model_file): each of these small files used to overflow
+  // an int64 or convert a huge float to an integer (sanitizer reports), allocate hundreds of GB,
+  // or read a wrong shape silently.
+  const std::string d = tmp_dir("model_io_sizes");
+  auto write_raw = [&](const std::string& name, const nlohmann::json& header, size_t data_bytes) {
+    const std::string hs = header.dump();
+    const uint64_t n = hs.size();
+    spit(d + "/" + name, std::string(reinterpret_cast<const char*>(&n), 8) + hs + std::string(data_bytes, '\0'));
+    return d + "/" + name;
+  };
+  auto t = [](const char* dtype, std::vector<int64_t> shape, uint64_t begin, uint64_t end) {
+    return nlohmann::json{{"dtype", dtype}, {"shape", shape}, {"data_offsets", {begin, end}}};
+  };
+  auto file_error = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const FileError& e) {
+      return e.what();
+    }
+    return "";
+  };
+
+  // The element count of (2^33, 2^31) overflows int64.
+  std::string p = write_raw("overflow.safetensors", {{"wte.weight", t("F32", {1ll << 33, 1ll << 31}, 0, 0)}}, 0);
+  CHECK_THAT(file_error([&] { load_safetensors(p); }),
+             Catch::Contains(p) && Catch::Contains("wte.weight has a shape of more values than"));
+
+  // wte, wpe and four scalar ln_1 weights imply L=4 C=65536: 800 GB were allocated before the
+  // other tensors were looked for.
+  const int64_t C = 65536;
+  nlohmann::json h = {{"__metadata__", {{"n_head", "2"}}},
+                      {"wte.weight", t("BF16", {1, C}, 0, 2 * C)},
+                      {"wpe.weight", t("BF16", {1, C}, 2 * C, 4 * C)}};
+  for (int l = 0; l < 4; ++l)
+    h["h." + std::to_string(l) + ".ln_1.weight"] = t("BF16", {}, 4 * C + 2 * l, 4 * C + 2 * l + 2);
+  p = write_raw("alloc.safetensors", h, 4 * C + 8);
+  CHECK_THAT(file_error([&] { load_safetensors(p); }),
+             Catch::Contains(p) && Catch::Contains("h.0.ln_1.weight has shape ()"));
+
+  // Tensors that share data bytes would let a small file stand for a huge model.
+  h = {{"wte.weight", t("F32", {2, 4}, 0, 32)}, {"wpe.weight", t("F32", {2, 4}, 16, 48)}};
+  p = write_raw("overlap.safetensors", h, 48);
+  CHECK_THAT(file_error([&] { load_safetensors(p); }),
+             Catch::Contains(p) && Catch::Contains("tensors wte.weight and wpe.weight overlap"));
+
+  // A vocabulary of 2^32 + 10 rows was read as 10 by the shape-only read.
+  h = {{"wte.weight", t("F32", {(1ll << 32) + 10, 768}, 0, 0)},
+       {"wpe.weight", t("F32", {16, 768}, 0, 0)},
+       {"h.0.ln_1.weight", t("F32", {768}, 0, 0)}};
+  p = write_raw("dims.safetensors", h, 0);
+  CHECK_THAT(file_error([&] { read_model_config(p); }),
+             Catch::Contains(p) && Catch::Contains("dimension of 4294967306, out of range"));
+
+  // JSON floats where whole numbers belong: get<int64_t>() of 4.5e102 is undefined behaviour.
+  h = {{"wte.weight", t("F32", {2, 4}, 0, 32)}};
+  h["wte.weight"]["shape"] = {4.5e102, 4};
+  p = write_raw("float_shape.safetensors", h, 32);
+  CHECK_THAT(
+      file_error([&] { load_safetensors(p); }),
+      Catch::Contains(p) && Catch::Contains("wte.weight: shape and data_offsets must be lists of whole numbers"));
+  const ModelWeights w = random_weights(small_config(), 5);
+  std::filesystem::create_directories(d + "/float_heads");
+  save_safetensors(d + "/float_heads/model.safetensors", w, WeightDType::FP32);
+  spit(d + "/float_heads/config.json", R"({"n_head": 1e300})");
+  CHECK_THAT(file_error([&] { read_model_config(d + "/float_heads/model.safetensors"); }),
+             Catch::Contains(d + "/float_heads/config.json") && Catch::Contains("n_head is not a whole number"));
 }
 
 TEST_CASE("the file layout converts to the plan's padded flat view and back", "[model_io]") {

@@ -254,6 +254,28 @@ TEST_CASE("HellaSwag jsonl is encoded as llm.c does (needs the tokenizer files)"
       << "\n";
   }
   CHECK_THROWS_WITH(load_hellaswag(d + "/bad.jsonl", &tok), Catch::Contains("line 1"));
+  // Fuzz regression: a label string beyond int escaped as std::out_of_range from std::stoi.
+  {
+    std::ofstream o(d + "/huge_label.jsonl");
+    o << R"({"ctx": "x", "endings": ["a"], "label": "0"})"
+      << "\n"
+      << R"({"ctx": "x", "endings": ["a"], "label": "99999999999"})"
+      << "\n";
+  }
+  try {
+    load_hellaswag(d + "/huge_label.jsonl", &tok);
+    FAIL("a label beyond int accepted");
+  } catch (const FileError& err) {
+    CHECK_THAT(std::string(err.what()),
+               Catch::Contains("huge_label.jsonl") && Catch::Contains("line 2") && Catch::Contains("out of range"));
+  }
+  // A float label (get<int>() of 1e300 is undefined behaviour) and one beyond int, which became 0.
+  testutil::spit(d + "/float_label.jsonl", R"({"ctx": "x", "endings": ["a"], "label": 1e300})");
+  CHECK_THROWS_WITH(load_hellaswag(d + "/float_label.jsonl", &tok),
+                    Catch::Contains("float_label.jsonl") && Catch::Contains("not a whole number"));
+  testutil::spit(d + "/wide_label.jsonl", R"({"ctx": "x", "endings": ["a"], "label": 4294967296})");
+  CHECK_THROWS_WITH(load_hellaswag(d + "/wide_label.jsonl", &tok),
+                    Catch::Contains("wide_label.jsonl") && Catch::Contains("out of range"));
 }
 
 TEST_CASE("an inference plan samples the same tokens with a fraction of the memory", "[sampler]") {

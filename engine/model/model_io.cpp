@@ -1,10 +1,12 @@
 #include "engine/model/model_io.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "engine/util/bf16.h"
 #include "engine/util/errors.h"
@@ -127,6 +129,12 @@ struct StFile {
   nlohmann::json metadata;
 };
 
+// A JSON array of whole numbers. get<int64_t>() of a float such as 1e300 would be undefined
+// behaviour, so floats are refused before it.
+bool is_int_list(const nlohmann::json& v) {
+  return v.is_array() && std::all_of(v.begin(), v.end(), [](const nlohmann::json& x) { return x.is_number_integer(); });
+}
+
 int st_dtype_size(const std::string& path, const std::string& name, const std::string& dt) {
   if (dt == "F32") return 4;
   if (dt == "BF16" || dt == "F16") return 2;
@@ -155,6 +163,7 @@ StFile open_safetensors(const std::string& path, bool read_data) {
   }
   if (!j.is_object()) throw FileError(path, "the safetensors header is not a JSON object");
   const uint64_t data_size = size - f.data_start;
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> ranges;  // [begin, end) and name of each tensor
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "__metadata__") {
       f.metadata = it.value();
@@ -164,6 +173,8 @@ StFile open_safetensors(const std::string& path, bool read_data) {
     StTensor t;
     try {
       t.dtype = v.at("dtype").get<std::string>();
+      if (!is_int_list(v.at("shape")) || !is_int_list(v.at("data_offsets")))
+        throw FileError(path, "tensor " + it.key() + ": shape and data_offsets must be lists of whole numbers");
       t.shape = v.at("shape").get<std::vector<int64_t>>();
       const auto offs = v.at("data_offsets").get<std::vector<uint64_t>>();
       if (offs.size() != 2) throw FileError(path, "tensor " + it.key() + ": data_offsets needs 2 values");
@@ -175,12 +186,22 @@ StFile open_safetensors(const std::string& path, bool read_data) {
     std::string name = it.key();
     if (name.rfind("transformer.", 0) == 0) name = name.substr(12);
     if (read_data) {
-      int64_t numel = 1;
+      const uint64_t esize = st_dtype_size(path, it.key(), t.dtype);
+      bool empty = false;
       for (int64_t d : t.shape) {
         if (d < 0) throw FileError(path, "tensor " + it.key() + " has a negative dimension");
-        numel *= d;
+        empty |= d == 0;
       }
-      const uint64_t want = static_cast<uint64_t>(numel) * st_dtype_size(path, it.key(), t.dtype);
+      // The element count, refused before it can overflow: it must fit in the data bytes.
+      uint64_t numel = empty ? 0 : 1;
+      for (int64_t d : t.shape) {
+        if (empty) break;
+        if (numel > data_size / esize / static_cast<uint64_t>(d))
+          throw FileError(path, "tensor " + it.key() + " has a shape of more values than the " +
+                                    std::to_string(data_size) + " data bytes hold (truncated, or a corrupt shape)");
+        numel *= static_cast<uint64_t>(d);
+      }
+      const uint64_t want = numel * esize;
       if (t.end < t.begin || t.end - t.begin != want)
         throw FileError(path, "tensor " + it.key() + ": data_offsets [" + std::to_string(t.begin) + ", " +
                                   std::to_string(t.end) + ") do not hold " + std::to_string(want) +
@@ -190,7 +211,15 @@ StFile open_safetensors(const std::string& path, bool read_data) {
                                   " but the file holds only " + std::to_string(data_size) + " data bytes (truncated)");
     }
     f.tensors[name] = t;
+    if (read_data && t.end > t.begin) ranges.push_back({t.begin, t.end, it.key()});
   }
+  // No two tensors share data bytes (as the format requires), so the tensors, and what is
+  // allocated for them, are never larger than the file.
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (std::get<0>(ranges[i]) < std::get<1>(ranges[i - 1]))
+      throw FileError(path, "tensors " + std::get<2>(ranges[i - 1]) + " and " + std::get<2>(ranges[i]) +
+                                " overlap in the data (at data byte " + std::to_string(std::get<0>(ranges[i])) + ")");
   return f;
 }
 
@@ -199,8 +228,13 @@ int read_heads_json(const std::string& file) {
   if (!in) return 0;
   try {
     nlohmann::json j = nlohmann::json::parse(in);
-    if (j.contains("n_head")) return j.at("n_head").get<int>();
-    if (j.contains("num_attention_heads")) return j.at("num_attention_heads").get<int>();
+    for (const char* key : {"n_head", "num_attention_heads"}) {
+      if (!j.contains(key)) continue;
+      const nlohmann::json& v = j.at(key);  // not get<int>() at once: of 1e300 it is undefined behaviour
+      if (!v.is_number_integer() || v.get<int64_t>() < INT_MIN || v.get<int64_t>() > INT_MAX)
+        throw FileError(file, std::string(key) + " is not a whole number of heads");
+      return v.get<int>();
+    }
   } catch (const nlohmann::json::exception& e) {
     throw FileError(file, std::string("config.json does not parse: ") + e.what());
   }
@@ -227,6 +261,10 @@ ModelConfig st_config(const std::string& path, const StFile& f, int heads_hint) 
   const StTensor& wpe = st_need(path, f, "wpe.weight", {});
   if (wte.shape.size() != 2) throw FileError(path, "tensor wte.weight must be 2-D (V, C)");
   if (wpe.shape.size() != 2) throw FileError(path, "tensor wpe.weight must be 2-D (maxT, C)");
+  for (int64_t d : {wte.shape[0], wte.shape[1], wpe.shape[0]})
+    if (d < 0 || d > INT_MAX)
+      throw FileError(path,
+                      "tensor wte.weight or wpe.weight has a dimension of " + std::to_string(d) + ", out of range");
   ModelConfig c;
   c.name = "custom";
   c.vocab_size = static_cast<int>(wte.shape[0]);
@@ -402,12 +440,15 @@ ModelWeights load_safetensors(const std::string& path, int heads_hint) {
   ModelWeights w;
   w.config = st_config(path, f, heads_hint);
   const ModelConfig& c = w.config;
+  // Every tensor present and of its shape before the model's size is allocated.
+  const std::vector<HfTensor> table = hf_tensor_table(c);
+  std::vector<const StTensor*> tensors;
+  for (const HfTensor& h : table) tensors.push_back(&st_need(path, f, h.name, h.shape));
   w.data.assign(static_cast<size_t>(num_parameters(c)), 0.0f);
   bool any_bf16 = false;
-  for (const HfTensor& h : hf_tensor_table(c)) {
-    const StTensor& t = st_need(path, f, h.name, h.shape);
-    any_bf16 |= t.dtype != "F32";
-    st_copy(f, t, w.data.data() + hf_tensor_offset(w, h), h.transpose);
+  for (size_t i = 0; i < table.size(); ++i) {
+    any_bf16 |= tensors[i]->dtype != "F32";
+    st_copy(f, *tensors[i], w.data.data() + hf_tensor_offset(w, table[i]), table[i].transpose);
   }
   w.source_dtype = any_bf16 ? WeightDType::BF16 : WeightDType::FP32;
   return w;

@@ -98,6 +98,7 @@ struct Reader {
   uint64_t left;
   const std::string& path;
   const char* what = "";
+  uint64_t offset = kStateHeaderBytes;  // of p in the file
   void need(uint64_t n) {
     if (n > left) throw FileError(path, std::string("state file ends inside the ") + what + " (corrupt)");
   }
@@ -107,13 +108,27 @@ struct Reader {
     std::memcpy(&v, p, 8);
     p += 8;
     left -= 8;
+    offset += 8;
     return v;
+  }
+  // A u64 count of `elem`-byte values, checked against the bytes left before anything is
+  // allocated for them (a corrupt count must not ask for terabytes).
+  uint64_t count(uint64_t elem) {
+    const uint64_t at = offset;
+    const uint64_t n = u64();
+    if (n > left / elem)
+      throw FileError(path, std::string("the length of the ") + what + " at byte offset " + std::to_string(at) + ", " +
+                                std::to_string(n) +
+                                (elem == 1 ? " bytes" : " values of " + std::to_string(elem) + " bytes") +
+                                ", exceeds the " + std::to_string(left) + " bytes left in the payload (corrupt)");
+    return n;
   }
   void bytes(void* dst, uint64_t n) {
     need(n);
     if (n) std::memcpy(dst, p, n);  // an empty vector's data() may be null
     p += n;
     left -= n;
+    offset += n;
   }
 };
 
@@ -349,11 +364,14 @@ CheckpointData read_state_file(const std::string& path) {
   Reader r{body, payload, path};
   CheckpointData d;
   r.what = "JSON header";
-  std::string js(r.u64(), '\0');
+  std::string js(r.count(1), '\0');
   r.bytes(js.data(), js.size());
   nlohmann::json meta;
   try {
     meta = nlohmann::json::parse(js);
+    for (const char* key : {"step", "updates", "seed"})  // get<int64_t>() of a float is undefined behaviour
+      if (!meta.at(key).is_number_integer())
+        throw FileError(path, std::string("the state file's JSON header is bad: ") + key + " is not a whole number");
     d.step = meta.at("step").get<int64_t>();
     d.updates = meta.at("updates").get<int64_t>();
     d.seed = meta.at("seed").get<uint64_t>();
@@ -362,12 +380,11 @@ CheckpointData read_state_file(const std::string& path) {
     throw FileError(path, std::string("the state file's JSON header is bad: ") + e.what());
   }
   r.what = "data position";
-  d.data_position.resize(r.u64());
+  d.data_position.resize(r.count(1));
   r.bytes(d.data_position.data(), d.data_position.size());
   auto floats = [&](std::vector<float>& v, const char* what) {
     r.what = what;
-    const uint64_t n = r.u64();
-    r.need(n * 4);
+    const uint64_t n = r.count(4);
     v.resize(n);
     r.bytes(v.data(), n * 4);
   };

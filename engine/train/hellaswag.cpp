@@ -1,5 +1,6 @@
 #include "engine/train/hellaswag.h"
 
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -110,7 +111,16 @@ std::vector<MultipleChoiceExample> load_hellaswag_jsonl(const std::string& path,
       std::string ctx = j.contains("ctx") ? j.at("ctx").get<std::string>()
                                           : j.at("ctx_a").get<std::string>() + " " + j.at("ctx_b").get<std::string>();
       MultipleChoiceExample e;
-      e.label = j.at("label").is_string() ? std::stoi(j.at("label").get<std::string>()) : j.at("label").get<int>();
+      const nlohmann::json& label = j.at("label");
+      if (label.is_string()) {
+        e.label = std::stoi(label.get<std::string>());
+      } else if (label.is_number_integer()) {  // not get<int>(): a float (1e300) or 2^32 would not fit
+        const int64_t v = label.get<int64_t>();
+        if (v < INT_MIN || v > INT_MAX) throw std::out_of_range("label");
+        e.label = static_cast<int>(v);
+      } else {
+        throw FileError(path, "line " + std::to_string(lineno) + ": the label is not a whole number");
+      }
       e.context = tok.encode(ctx);
       for (const auto& end : j.at("endings")) e.endings.push_back(tok.encode(" " + end.get<std::string>()));
       if (e.endings.empty() || e.label < 0 || e.label >= static_cast<int>(e.endings.size()))
@@ -122,6 +132,8 @@ std::vector<MultipleChoiceExample> load_hellaswag_jsonl(const std::string& path,
                                 " (expected {\"ctx\": ..., \"endings\": [...], \"label\": n})");
     } catch (const std::invalid_argument&) {
       throw FileError(path, "line " + std::to_string(lineno) + ": the label is not a number");
+    } catch (const std::out_of_range&) {  // a label beyond int (std::stoi, or the check above)
+      throw FileError(path, "line " + std::to_string(lineno) + ": the label is out of range");
     }
   }
   if (out.empty()) throw FileError(path, "no examples in the HellaSwag file");

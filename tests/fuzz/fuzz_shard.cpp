@@ -1,33 +1,19 @@
 // libFuzzer target: the token-file and tokenizer-file readers on arbitrary bytes. Every input
 // must either parse or raise FileError; anything else (a crash, a sanitizer report, another
 // exception type) is a bug. The first byte picks the reader.
-#include <unistd.h>
-
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 #include "engine/data/data_shard.h"
 #include "engine/data/tokenizer.h"
 #include "engine/util/errors.h"
-
-namespace {
-
-const std::string& scratch_path() {
-  static const std::string p = "/tmp/gpt2_fuzz_shard_" + std::to_string(::getpid()) + ".bin";
-  return p;
-}
-
-}  // namespace
+#include "tests/fuzz/fuzz_scratch.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t selector = data[0] % 4;
-  const std::string& path = scratch_path();
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return 0;
-  std::fwrite(data + 1, 1, size - 1, f);
-  std::fclose(f);
+  const std::string path = gpt2::fuzz::write_scratch(gpt2::fuzz::scratch_dir("shard"), "shard.bin", data + 1, size - 1);
+  if (path.empty()) return 0;
   try {
     switch (selector) {
       case 0: gpt2::read_shard(path, gpt2::DataFormat::kAuto, 50257); break;
