@@ -160,8 +160,9 @@ void install_step_hook(const RunOptions& o, const TrainOptions& t, const nlohman
   trainer.set_step_hook([&o, &t, settings, &model, &trainer, &train, &sampling, &out](const StepResult& r) {
     const bool last = r.step >= t.steps;
     if (!o.checkpoint_dir.empty() && ((o.checkpoint_every > 0 && r.step % o.checkpoint_every == 0) || last)) {
-      save_checkpoint(o.checkpoint_dir, model, trainer, train, settings, o.seed, o.keep_checkpoints, [&] {
-        if (t.comm) t.comm->barrier();
+      save_checkpoint(o.checkpoint_dir, model, trainer, train, settings, o.seed, o.keep_checkpoints, [&](bool ok) {
+        if (!t.comm || !t.comm->active()) return ok;
+        return t.comm->all_reduce_scalar(ok ? 0.0 : 1.0, ReduceOp::Sum) == 0.0;  // also a barrier
       });
       out << "checkpoint step " << r.step << " -> " << checkpoint_model_path(o.checkpoint_dir, r.step) << "\n"
           << std::flush;

@@ -260,7 +260,8 @@ int64_t latest_step_or_none(const std::string& dir) {
 }  // namespace
 
 void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
-                     const nlohmann::json& settings, uint64_t seed, int keep, const std::function<void()>& barrier) {
+                     const nlohmann::json& settings, uint64_t seed, int keep,
+                     const std::function<bool(bool)>& all_succeeded) {
   ensure_dir(dir);
   const MemoryPlan& plan = model.plan();
   const int64_t step = trainer.step();
@@ -278,22 +279,48 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
     throw std::runtime_error("step " + std::to_string(step) + ": " + std::to_string(bad) + " of " +
                              std::to_string(params.size()) +
                              " parameters are NaN or infinite; no checkpoint written (check --lr and the data)");
-  if (writer) save_llmc_model(model_path, from_flat(plan, params), dt);
-  if (barrier) barrier();  // the model file is complete before any rank hashes it
+  // Each stage ends with every rank learning whether every rank succeeded, so a failure on one
+  // rank (a full disk) stops all of them with an error instead of leaving the others waiting.
+  auto stage = [&](const char* what, const std::function<void()>& work, const std::function<void()>& undo) {
+    std::exception_ptr failure;
+    try {
+      work();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    const bool all_ok = all_succeeded ? all_succeeded(!failure) : !failure;
+    if (all_ok) return;
+    if (undo) undo();
+    if (failure) std::rethrow_exception(failure);
+    throw std::runtime_error("step " + std::to_string(step) + ": another rank failed to write " + what +
+                             "; no checkpoint written");
+  };
+  // The model file is complete before any rank hashes it.
+  stage(
+      "the model file",
+      [&] {
+        if (writer) save_llmc_model(model_path, from_flat(plan, params), dt);
+      },
+      nullptr);
   uint64_t model_bytes = 0;
   const uint64_t model_hash = file_fnv(model_path, &model_bytes);
 
-  // 2. The state file. When it cannot be written (a full disk), this step's model file goes too:
-  // an orphan model file would be taken for a checkpoint, and `latest` keeps naming the last one.
-  try {
-    write_state_file(state_path, model, trainer, train, settings, seed, step, model_path, model_bytes, model_hash);
-  } catch (...) {
-    if (writer && latest_step_or_none(dir) != step) ::unlink(model_path.c_str());
-    throw;
-  }
+  // 2. The state files. When one cannot be written, this step's model file and the state files
+  // that were written go too: an orphan model file would be taken for a checkpoint, and `latest`
+  // keeps naming the last complete one. Every rank's state file is in place before `latest`.
+  bool state_written = false;
+  stage(
+      "its state file",
+      [&] {
+        write_state_file(state_path, model, trainer, train, settings, seed, step, model_path, model_bytes, model_hash);
+        state_written = true;
+      },
+      [&] {
+        if (state_written) ::unlink(state_path.c_str());
+        if (writer && latest_step_or_none(dir) != step) ::unlink(model_path.c_str());
+      });
 
-  // 3. The marker, last: after every rank's state file is in place.
-  if (barrier) barrier();
+  // 3. The marker, last.
   if (!writer) return;
   {
     AtomicFile m(dir + "/latest");

@@ -56,12 +56,14 @@ struct CheckpointData {
 };
 
 // Writes the checkpoint of trainer.step() and then `latest`; keeps the newest `keep` checkpoints
-// (0 = all) and removes stale temporary files. Only rank 0 writes the model file and `latest`;
-// with several ranks, `barrier` (all ranks call it) orders the steps: the model file exists
-// before the other ranks hash it, and every rank's state file exists before `latest` names them.
+// (0 = all) and removes stale temporary files. Only rank 0 writes the model file and `latest`.
+// With several ranks, `all_succeeded` (all ranks call it with whether their part succeeded; it
+// returns whether every rank's did) orders the stages and stops every rank together when one
+// fails: the model file exists before the other ranks hash it, every rank's state file exists
+// before `latest` names them, and a failed state write removes that step's files on every rank.
 void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
                      const nlohmann::json& settings, uint64_t seed, int keep,
-                     const std::function<void()>& barrier = {});
+                     const std::function<bool(bool)>& all_succeeded = {});
 
 // Loads and verifies checkpoint `step` (-1 = latest) against this run's plan and settings, and
 // restores the model (parameters, master weights, m, v), the trainer's step and the data

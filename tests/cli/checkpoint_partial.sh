@@ -47,4 +47,25 @@ if mount -t tmpfs -o size=2300k tmpfs "$TMP/mnt" 2>/dev/null; then
   "$BIN" "${TINY[@]}" --steps 2 --checkpoint-dir "$MNT/ck" --resume --eval-only >/dev/null 2>&1 ||
     fail "the previous checkpoint no longer loads after a full disk"
 fi
+# 3. Two ranks, and only rank 1's state file fails: both ranks stop with an error (rank 0 must not
+# wait for rank 1 forever), and neither rank's files of step 2 stay behind.
+if command -v mpirun >/dev/null; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  MPI=(timeout 120 mpirun -np 2 --oversubscribe -x OMP_NUM_THREADS=1)
+  "${MPI[@]}" "$BIN" "${TINY[@]}" --steps 1 --checkpoint-dir "$TMP/mr" >/dev/null 2>&1 || fail "first 2-rank run"
+  mkdir "$TMP/mr/state_00000002_rank1.bin"
+  "${MPI[@]}" "$BIN" "${TINY[@]}" --steps 2 --checkpoint-dir "$TMP/mr" --resume >"$TMP/mr.out" 2>&1
+  rc=$?
+  [ "$rc" -ne 124 ] || fail "a failed state write on rank 1 left the job hanging"
+  [ "$rc" -ne 0 ] || fail "a failed state write on rank 1 should fail the job: $(cat "$TMP/mr.out")"
+  grep -q "state_00000002_rank1.bin" "$TMP/mr.out" || fail "rank 1's error should name its file: $(cat "$TMP/mr.out")"
+  grep -q "another rank failed to write its state file" "$TMP/mr.out" ||
+    fail "rank 0 should say that another rank failed: $(cat "$TMP/mr.out")"
+  rmdir "$TMP/mr/state_00000002_rank1.bin"
+  [ ! -e "$TMP/mr/model_00000002.bin" ] && [ ! -e "$TMP/mr/state_00000002_rank0.bin" ] ||
+    fail "step 2's files were left behind: $(ls "$TMP/mr")"
+  [ "$(cat "$TMP/mr/latest")" = "1" ] || fail "latest should still name step 1"
+  "${MPI[@]}" "$BIN" "${TINY[@]}" --steps 2 --checkpoint-dir "$TMP/mr" --resume >"$TMP/mr2.out" 2>&1 ||
+    fail "2-rank resume after the failed save: $(tail -5 "$TMP/mr2.out")"
+fi
 echo "ok"
