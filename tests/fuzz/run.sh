@@ -26,7 +26,7 @@ cmake --build "$BUILD" -j"$(nproc)" >/dev/null
 # first byte of a seed is the target's selector, where it has one.
 SEEDS="$BUILD/seeds"
 rm -rf "$SEEDS"; mkdir -p "$BUILD/artifacts"
-for t in shard text model state config hellaswag; do mkdir -p "$SEEDS/$t"; done
+for t in shard text model state config hellaswag text_inputs; do mkdir -p "$SEEDS/$t"; done
 python3 - "$SEEDS" "$ROOT" <<'PY'
 import glob, json, os, struct, sys
 seeds, root = sys.argv[1], sys.argv[2]
@@ -141,6 +141,26 @@ for i, (ctx, ends, label) in enumerate((([10, 11, 12], [[5], [6, 7], [8]], 1), (
 evalbin = struct.pack("<256i", 20240522, 1, 2, longest, *([0] * 252)) + struct.pack(f"<{len(stream)}H", *stream)
 put("hellaswag/bin", bytes([0]) + evalbin)
 put("hellaswag/bin_auto", bytes([2]) + evalbin)
+
+# fuzz_text_inputs: a small tokenizer that satisfies the merge count (256 bytes, one special,
+# merges making the rest), and prepro inputs: .jsonl documents and plain text in pieces.
+byte_chars = [chr(c) for c in range(ord("!"), ord("~") + 1)] + [chr(c) for c in range(0xA1, 0xAD)] + \
+             [chr(c) for c in range(0xAE, 0x100)]
+extra = 0
+byte_map = {}
+for b in range(256):
+    byte_map[b] = chr(b) if chr(b) in byte_chars else chr(256 + extra)
+    extra += 0 if chr(b) in byte_chars else 1
+enc = {byte_map[b]: b for b in range(256)}
+merges = [("\u0120", "t"), ("h", "e"), ("\u0120t", "he"), ("i", "n")]
+for a, b in merges:
+    enc[a + b] = len(enc)
+enc["<|endoftext|>"] = len(enc)
+bpe = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)
+put("text_inputs/tokenizer", bytes([0]) + json.dumps(enc).encode() + b"\0" + bpe.encode())
+put("text_inputs/tokenizer_cut", bytes([0]) + json.dumps(enc).encode() + b"\0" + bpe.encode()[:-6])
+put("text_inputs/jsonl", bytes([1]) + b'{"text": "The first document."}\n{"text": "caf\\u00e9 \\u4f60"}\n\n{"text": ""}\n')
+put("text_inputs/plain", bytes([2]) + "Первая строка.\n    indented line\nthird line, CRLF\r\n\nend".encode())
 PY
 
 status=0
@@ -163,4 +183,5 @@ run fuzz_model_file "$SEEDS/model"
 run fuzz_checkpoint_state "$SEEDS/state"
 run fuzz_config "$SEEDS/config"
 run fuzz_hellaswag "$SEEDS/hellaswag"
+run fuzz_text_inputs "$SEEDS/text_inputs"
 exit $status
