@@ -137,7 +137,9 @@ std::string profile_json(const ProfileReport& r) {
               {"bytes", row.bytes},
               {"measured_s", row.measured_s >= 0 ? json(row.measured_s) : json(nullptr)},
               {"predicted_s", row.predicted_s >= 0 ? json(row.predicted_s) : json(nullptr)},
-              {"bound", row.predicted_s < 0 ? json(nullptr) : json(row.compute_bound ? "compute" : "memory")}};
+              {"bound", row.predicted_s < 0        ? json(nullptr)
+                        : row.cls == OpClass::Comm ? json("interconnect")
+                                                   : json(row.compute_bound ? "compute" : "memory")}};
     if (row.achieved > 0) {
       o["achieved"] = row.achieved;
       o["achieved_unit"] = row.compute_bound ? "GFLOP/s" : "GB/s";
