@@ -132,7 +132,7 @@ bool DocumentReader::next_jsonl(std::string& text) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw FileError(path, where + " is not valid JSON: " + e.what());
     }
     auto it = j.is_object() ? j.find("text") : j.end();

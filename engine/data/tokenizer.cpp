@@ -138,6 +138,8 @@ Tokenizer Tokenizer::from_files(const std::string& encoder_json, const std::stri
   } catch (const nlohmann::json::parse_error& e) {
     throw FileError(encoder_json, with_offset("is not valid JSON: " + std::string(e.what()), e.byte),
                     kFetchTokenizerHint);
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+    throw FileError(encoder_json, "is not valid JSON: " + std::string(e.what()), kFetchTokenizerHint);
   }
   if (!j.is_object() || j.empty()) {
     throw FileError(encoder_json, "expected a JSON object mapping token strings to ids", kFetchTokenizerHint);

@@ -50,4 +50,9 @@ err=$("$BIN" --input "$TMP/missing" --out-dir "$TMP/o3" --tokenizer-dir "$TOK" 2
 [ $rc -eq 1 ] && grep -q "missing: does not exist" <<<"$err" || fail "missing input: $err"
 err=$("$BIN" --input "$TMP/in" --out-dir "$TMP/o4" --tokenizer-dir "$TOK" --val-fraction 1.5 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] && grep -q -- "--val-fraction" <<<"$err" || fail "bad --val-fraction: $rc $err"
+# A number too large for a double in a .jsonl line (found by fuzz_text_inputs): one error naming
+# the file and the line, not an escaped JSON library exception.
+printf '{"text": "fine"}\n{"text": "x", "n": 5555555555E5555555555}\n' >"$TMP/big.jsonl"
+err=$("$BIN" --input "$TMP/big.jsonl" --out-dir "$TMP/o5" --tokenizer-dir "$TOK" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] && grep -qF "$TMP/big.jsonl: line 2" <<<"$err" || fail "jsonl number overflow: $rc $err"
 echo "prepro CLI: ok"
