@@ -37,6 +37,17 @@ void put_utf8(std::string& s, uint32_t cp) {
   }
 }
 
+// encoder.json's 256 byte tokens: the byte-to-unicode string of byte b has id b.
+nlohmann::json byte_vocab() {
+  nlohmann::json enc;
+  for (int b = 0; b < 256; ++b) {
+    std::string k;
+    put_utf8(k, gpt2::byte_to_unicode(uint8_t(b)));
+    enc[k] = b;
+  }
+  return enc;
+}
+
 // Random valid UTF-8 mixing ASCII words, spaces, digits, punctuation, Latin-1, Greek, CJK,
 // combining marks and emoji. Avoids U+0085 and U+FEFF, where the JS port's \s differs from
 // GPT-2's (tested separately), and surrogates.
@@ -443,12 +454,7 @@ TEST_CASE("tokenizer: missing or malformed encoder.json / vocab.bpe", "[tokenize
   write_bytes(dir + "/vocab.bpe", "#version: 0.2\n");
   CHECK_THROWS_WITH(Tokenizer::from_dir(dir), Catch::Contains("not valid JSON"));
   // A minimal consistent vocabulary: 256 byte tokens plus one merge.
-  nlohmann::json enc;
-  for (int b = 0; b < 256; ++b) {
-    std::string k;
-    put_utf8(k, gpt2::byte_to_unicode(uint8_t(b)));
-    enc[k] = b;
-  }
+  nlohmann::json enc = byte_vocab();
   enc["ab"] = 256;
   write_bytes(dir + "/encoder.json", enc.dump());
   write_bytes(dir + "/vocab.bpe", "#version: 0.2\na b\n");
@@ -511,12 +517,7 @@ TEST_CASE("tokenizer: a vocab.bpe with merges missing is refused, not loaded wit
 
 TEST_CASE("tokenizer: merges and encoder.json must agree token for token", "[tokenizer]") {
   const std::string dir = scratch_dir("tokenizer_agree");
-  nlohmann::json enc;
-  for (int b = 0; b < 256; ++b) {
-    std::string k;
-    put_utf8(k, gpt2::byte_to_unicode(uint8_t(b)));
-    enc[k] = b;
-  }
+  nlohmann::json enc = byte_vocab();
   enc["ab"] = 256;
   enc["abc"] = 257;
   enc["<|endoftext|>"] = 258;
