@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
-# Installs the build and test dependencies from Debian packages. Used by the README and by CI.
-#   scripts/install_deps.sh          build + test dependencies (includes python3-torch for the
-#                                    PyTorch reference tests and OpenMPI for multi-process runs)
-# Safe to run again; apt-get skips what is already installed.
+# Installs every Debian package that the build, the tests, the fuzzers and the SIMT layer need.
+# Used by scripts/quickstart.sh, scripts/test.sh and CI. Safe to run again: it installs only what
+# is missing.
+#   scripts/install_deps.sh
+# It prints one line per phase; apt's full output goes to a log file (GPT2_DEPS_LOG, default
+# logs/install_deps.log in the checkout), whose last lines are shown when a phase fails.
+#
+# What needs what (CMake stops with the package's name when one is missing):
+#   build-essential cmake pkg-config        the compilers, CMake, pkg-config (PCRE2)
+#   catch2                                  the unit tests (tests/CMakeLists.txt)
+#   nlohmann-json3-dev libcli11-dev         JSON files and the command lines
+#   libpcre2-dev                            the tokenizer's pretokenizer regex
+#   libomp-dev                              OpenMP for clang (the fuzzers); g++ brings libgomp
+#   libopenmpi-dev openmpi-bin              multi-process runs and their tests (mpirun)
+#   libboost-context-dev                    the SIMT layer's fibers (tests/simt, preset simt)
+#   clang libclang-rt-14-dev                libFuzzer and its sanitizer runtimes (tests/fuzz)
+#   python3 python3-torch python3-numpy     the PyTorch reference tests (/usr/bin/python3)
+#   python3-matplotlib                      tools/plot.py (loss curves, memory plans)
+#   nodejs npm                              GPT-2's tokenizer files and the reference JS encoder
 set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOG="${GPT2_DEPS_LOG:-$ROOT/logs/install_deps.log}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(
   build-essential cmake pkg-config
   catch2 nlohmann-json3-dev libcli11-dev libpcre2-dev libomp-dev
   libopenmpi-dev openmpi-bin
-  python3-torch python3-numpy python3-matplotlib
-  nodejs npm
+  libboost-context-dev
   clang libclang-rt-14-dev
+  python3 python3-torch python3-numpy python3-matplotlib
+  nodejs npm
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -20,14 +38,31 @@ for p in "${PKGS[@]}"; do
 done
 # npm may come from a non-Debian Node.js install; accept any working npm.
 if command -v npm >/dev/null 2>&1; then
-  missing=("${missing[@]/npm}"); missing=("${missing[@]/nodejs}")
+  kept=()
+  for p in "${missing[@]+"${missing[@]}"}"; do
+    case "$p" in nodejs|npm) ;; *) kept+=("$p") ;; esac
+  done
+  missing=("${kept[@]+"${kept[@]}"}")
 fi
-clean=()
-for p in "${missing[@]}"; do [ -n "$p" ] && clean+=("$p"); done
-if [ ${#clean[@]} -gt 0 ]; then
-  echo "install_deps: installing ${clean[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${clean[@]}"
-else
-  echo "install_deps: all packages present"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#PKGS[@]} packages present"
+  exit 0
 fi
+
+mkdir -p "$(dirname "$LOG")"
+: >"$LOG"
+# Runs one phase quietly: its output goes to the log; on failure the log's tail is shown.
+phase() {
+  local what="$1"; shift
+  echo "install_deps: $what"
+  if ! "$@" >>"$LOG" 2>&1; then
+    echo "install_deps: failed: $what; the last lines of $LOG:" >&2
+    tail -n 25 "$LOG" >&2
+    exit 1
+  fi
+}
+echo "install_deps: ${#missing[@]} package(s) missing: ${missing[*]} (full output: $LOG)"
+phase "updating the package lists" $SUDO apt-get update
+phase "installing ${#missing[@]} package(s)" \
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install_deps: done"
