@@ -2,7 +2,7 @@
 # GPT2_SIMT is on. With it, GPT2_HAVE_CUDA means "the CUDA code, built as host C++ against this
 # layer": gpt2_kernels_cuda and gpt2_backend_cuda compile their .cu sources with the C++ compiler
 # and link gpt2_simt instead of the CUDA libraries. NCCL is the layer's, over MPI.
-find_package(Boost 1.74 REQUIRED COMPONENTS context)
+gpt2_require_package(libboost-context-dev Boost 1.74 COMPONENTS context)
 
 add_library(gpt2_simt STATIC ${CMAKE_CURRENT_LIST_DIR}/src/runtime.cpp ${CMAKE_CURRENT_LIST_DIR}/src/scheduler.cpp
                              ${CMAKE_CURRENT_LIST_DIR}/src/cublaslt.cpp)
