@@ -16,7 +16,10 @@ if [ "${GPT2_SKIP_DEPS:-0}" != 1 ]; then scripts/install_deps.sh; fi
 # GPT-2's tokenizer files (checked by sha256), for the tokenizer's reference tests.
 data/fetch_tokenizer.sh
 
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+# CUDA for every supported architecture where nvcc is found (set explicitly, so a build folder
+# that scripts/quickstart.sh configured for one GPU, or for none, is tested in full too).
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DGPT2_WITH_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="${GPT2_CUDA_ARCHITECTURES:-80;86;89;90}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 # The Brown corpus, prepared with the prepro just built (does nothing when already complete).
 data/fetch_corpus.sh --prepro "$BUILD_DIR/prepro"
@@ -26,13 +29,28 @@ export GPT2_REQUIRE_TORCH=${GPT2_REQUIRE_TORCH:-1}
 LOGS=$(mktemp -d)
 trap 'rm -rf "$LOGS"' EXIT
 status=0
+
+# ctest shows a skipped test as "***Skipped" only: print each one with the first line of its
+# output, which is the reason (e.g. "SKIPPED test_adamw: no CUDA device (...)").
+print_skip_reasons() {
+  local build=$1 log=$2 last="$1/Testing/Temporary/LastTest.log" name reason
+  [ -f "$last" ] || return 0
+  { grep -oE "[0-9]+ - [^ ]+ \(Skipped\)" "$log" || true; } | awk '{print $3}' | while read -r name; do
+    reason=$(awk -v t="\"$name\" start time" 'index($0, t) == 1 {f = 1; next}
+                                               f && /^Output:/ {getline; getline; print; exit}' "$last")
+    echo "skipped: $name: ${reason:-(no output)}"
+  done
+}
+
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" "$@" 2>&1 | tee "$LOGS/main.log" || status=1
+print_skip_reasons "$BUILD_DIR" "$LOGS/main.log"
 
 # The CUDA kernels, GPU tests and layer self-tests on the CPU (AddressSanitizer + UBSan).
 if [ "${GPT2_SKIP_SIMT:-0}" != 1 ]; then
   cmake --preset simt
   cmake --build --preset simt -j "$JOBS"
   ctest --preset simt -j "$JOBS" "$@" 2>&1 | tee "$LOGS/simt.log" || status=1
+  print_skip_reasons build-simt "$LOGS/simt.log"
 fi
 
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || status=1; fi

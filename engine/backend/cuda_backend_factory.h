@@ -27,6 +27,9 @@ class CudaBackendBase : public Backend {
   virtual std::string device_name() const = 0;
   virtual double peak_bf16_tflops() const = 0;  // from the card table when known, else 0
   virtual void* native_stream() const = 0;      // the cudaStream_t every op runs on
+  // True when the card is emulated on the CPU by the SIMT layer (tests/simt): its name is the
+  // emulated card's, and it has no speed worth an MFU.
+  virtual bool emulated() const = 0;
 };
 
 // Creates the context, stream and cuBLASLt handle on device `device`. Throws ConfigError("--device")

@@ -68,7 +68,14 @@ std::vector<std::string> expand_data_glob(const std::string& pattern) {
   }
   ::globfree(&g);
   if (rc == GLOB_NOSPACE) throw std::bad_alloc();
-  if (rc == GLOB_ABORTED) throw FileError(pattern, "cannot read a directory in this glob");
+  if (rc == GLOB_ABORTED) {
+    // The directory part, when it is a plain path, is the usual culprit: a folder not made yet.
+    const size_t slash = pattern.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : pattern.substr(0, slash);
+    if (dir.find_first_of("*?[") == std::string::npos && ::stat(dir.c_str(), &st) != 0)
+      throw FileError(pattern, "the directory " + dir + " does not exist", hint);
+    throw FileError(pattern, "cannot read a directory in this glob", hint);
+  }
   if (out.empty()) throw FileError(pattern, "matches no files", hint);
   std::sort(out.begin(), out.end());
   return out;

@@ -121,10 +121,20 @@ class CudaBackend final : public CudaBackendBase {
   }
 
   Device device() const override { return Device::CUDA; }
-  std::string describe() const override { return "cuda (" + name_ + ", sm_" + std::to_string(sm_) + ", cuBLASLt)"; }
+  std::string describe() const override {
+    return "cuda (" + name_ + ", sm_" + std::to_string(sm_) + ", cuBLASLt" +
+           (emulated() ? "; emulated on the CPU by the SIMT layer, so no speed or MFU is measured" : "") + ")";
+  }
+  bool emulated() const override {
+#ifdef GPT2_SIMT
+    return true;
+#else
+    return false;
+#endif
+  }
   std::string device_name() const override { return name_; }
   double peak_bf16_tflops() const override {
-    const GpuSpec* g = match_gpu_by_device_name(name_);
+    const GpuSpec* g = emulated() ? nullptr : match_gpu_by_device_name(name_);
     return g ? g->bf16_tflops : 0.0;
   }
   CudaMemoryReport memory_report() const override { return report_; }
