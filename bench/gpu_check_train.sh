@@ -18,7 +18,7 @@ if compgen -G "$ROOT/data/brown/train_*.bin" >/dev/null; then
 else
   src=synthetic
 fi
-rm -f "$LOG/train.jsonl"
+rm -rf "$LOG/train.jsonl" "$LOG/ckpt"  # a fresh run each time (a used --checkpoint-dir needs --resume)
 "$BIN" --device cuda --model d12 --seq-len 1024 --micro-batch 16 --total-batch-tokens 65536 --steps 30 --lr 1e-3 \
   --warmup 5 --val-every 15 --val-batches 2 "${DATA[@]}" --log "$LOG/train.jsonl" --checkpoint-dir "$LOG/ckpt" \
   --profile --profile-json "$LOG/profile_d12.json" || exit 1
@@ -27,7 +27,7 @@ python3 "$ROOT/bench/calibrate_device.py" "$LOG/profile_d12.json" >"$LOG/calibra
   sed 's/^/calibration: /' "$LOG/calibration.txt"
 summary=$(python3 - "$LOG/train.jsonl" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+rows = [r for r in map(json.loads, open(sys.argv[1])) if "event" not in r]  # steps only
 first, last = rows[0]["loss"], rows[-1]["loss"]
 tail = rows[len(rows) // 2:]
 tok = sum(r["tok_per_s"] for r in tail) / len(tail)

@@ -1,7 +1,10 @@
 // Checkpoints: an interrupted-and-resumed run is bitwise identical to an uninterrupted one;
 // resuming refuses mismatched settings and truncated or corrupt files, naming the field or
-// file; pruning keeps the newest N; the JSONL log carries every field.
+// file; pruning keeps the newest N of the run's lineage and nothing else; temporary files are the
+// writer's own; a directory lock refuses a second user; the JSONL log carries every field.
 #include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstring>
@@ -201,17 +204,95 @@ TEST_CASE("a write that dies midway leaves the previous checkpoint loadable", "[
     // a torn state temporary file, and `latest` still naming step 2.
     save_llmc_model(checkpoint_model_path(d, 3), from_flat(b.plan, b.model.stored_parameters()), WeightDType::FP32);
     const std::string s2 = slurp(checkpoint_state_path(d, 2));
-    spit(checkpoint_state_path(d, 3) + ".tmp", s2.substr(0, s2.size() / 3));
+    spit(checkpoint_state_path(d, 3) + ".999999999-0.tmp", s2.substr(0, s2.size() / 3));
   }
   CHECK(latest_checkpoint_step(d) == 2);
   Run c(4);
   CHECK(resume_from_checkpoint(d, -1, c.model, c.trainer, c.train, c.settings) == 2);
   CHECK(c.trainer.train_step().loss == straight[2]);
   CHECK(c.trainer.train_step().loss == straight[3]);
-  // The next save clears the torn temporary file.
+  // A save removes no file it did not create: the torn temporary file and someone else's .tmp
+  // stay. The start-up sweep removes the dead writer's file (process 999999999 cannot exist),
+  // and neither the other .tmp nor a temporary of a live process (this one).
+  const std::string torn = checkpoint_state_path(d, 3) + ".999999999-0.tmp";
+  const std::string foreign = d + "/notes.tmp", legacy = checkpoint_state_path(d, 3) + ".tmp";
+  const std::string live = checkpoint_model_path(d, 9) + temp_file_marker() + "0.tmp";
+  spit(foreign, "mine");
+  spit(legacy, "old");
+  spit(live, "busy");
   save_checkpoint(d, c.model, c.trainer, c.train, c.settings, 1337, 0);
-  CHECK_FALSE(exists(checkpoint_state_path(d, 3) + ".tmp"));
   CHECK(latest_checkpoint_step(d) == 4);
+  CHECK(exists(torn));
+  CHECK(exists(foreign));
+  const std::vector<std::string> removed = remove_dead_writers_temporaries(d);
+  REQUIRE(removed.size() == 1);
+  CHECK(removed[0] == "state_00000003.bin.999999999-0.tmp");
+  CHECK_FALSE(exists(torn));
+  CHECK(exists(foreign));
+  CHECK(exists(legacy));
+  CHECK(exists(live));
+}
+
+TEST_CASE("retention deletes only checkpoints of the run's own lineage", "[checkpoint]") {
+  const std::string d = tmp_dir("ckpt_lineage");
+  Run other(6);
+  for (int i = 0; i < 6; ++i) {
+    other.trainer.train_step();
+    save_checkpoint(d, other.model, other.trainer, other.train, other.settings, 1337, 0, {}, "aaaa");
+  }
+  // A fresh run of another lineage in the same directory keeps 2 of its own and never touches
+  // steps 4-6 of the other lineage (steps 1-3 it overwrote are its own now).
+  Run mine(3);
+  for (int i = 0; i < 3; ++i) {
+    mine.trainer.train_step();
+    save_checkpoint(d, mine.model, mine.trainer, mine.train, mine.settings, 1337, 2, {}, "bbbb");
+  }
+  CHECK_FALSE(exists(checkpoint_model_path(d, 1)));
+  CHECK_FALSE(exists(checkpoint_state_path(d, 1)));
+  for (int s : {2, 3, 4, 5, 6}) CHECK(exists(checkpoint_model_path(d, s)));
+  // Resuming the other lineage from step 6 prunes its own old steps only.
+  Run resumed(8);
+  std::string lineage;
+  REQUIRE(resume_from_checkpoint(d, 6, resumed.model, resumed.trainer, resumed.train, resumed.settings, &lineage) == 6);
+  CHECK(lineage == "aaaa");
+  resumed.trainer.train_step();
+  save_checkpoint(d, resumed.model, resumed.trainer, resumed.train, resumed.settings, 1337, 2, {}, lineage);
+  CHECK_FALSE(exists(checkpoint_model_path(d, 4)));
+  CHECK_FALSE(exists(checkpoint_model_path(d, 5)));
+  for (int s : {2, 3, 6, 7}) CHECK(exists(checkpoint_model_path(d, s)));
+}
+
+TEST_CASE("a checkpoint directory has one user at a time", "[checkpoint]") {
+  const std::string d = tmp_dir("ckpt_lock");
+  {
+    const CheckpointDirLock first(d);
+    CHECK(slurp(d + "/lock") == std::to_string(::getpid()) + "\n");
+    const std::string err = error_of([&] { CheckpointDirLock second(d); });
+    CHECK_THAT(err, Catch::Contains("--checkpoint-dir"));
+    CHECK_THAT(err, Catch::Contains("in use by process " + std::to_string(::getpid())));
+  }
+  // Released with its holder; a lock file left behind is taken over.
+  CHECK_NOTHROW(CheckpointDirLock{d});
+  // A link planted in the lock file's place is not followed.
+  const std::string d2 = tmp_dir("ckpt_lock_link");
+  REQUIRE(::symlink((d2 + "/elsewhere").c_str(), (d2 + "/lock").c_str()) == 0);
+  CHECK_THAT(error_of([&] { CheckpointDirLock l(d2); }), Catch::Contains("lock"));
+  CHECK_FALSE(exists(d2 + "/elsewhere"));
+}
+
+TEST_CASE("the durable writer never follows or replaces a link", "[checkpoint][file_io]") {
+  const std::string d = tmp_dir("atomic_links");
+  spit(d + "/outside", "precious");
+  REQUIRE(::symlink((d + "/outside").c_str(), (d + "/out.bin").c_str()) == 0);
+  CHECK_THAT(error_of([&] { write_file_atomic(d + "/out.bin", "new"); }), Catch::Contains("symbolic link"));
+  CHECK(slurp(d + "/outside") == "precious");
+  // A link at the fixed name older writers used is not the temporary file any more.
+  REQUIRE(::symlink((d + "/outside").c_str(), (d + "/plain.bin.tmp").c_str()) == 0);
+  write_file_atomic(d + "/plain.bin", "fresh");
+  CHECK(slurp(d + "/plain.bin") == "fresh");
+  CHECK(slurp(d + "/outside") == "precious");
+  AtomicFile f(d + "/x.bin");
+  CHECK_THAT(f.temp_path(), Catch::StartsWith(d + "/x.bin" + temp_file_marker()));
 }
 
 TEST_CASE("keep-checkpoints prunes all but the newest N", "[checkpoint]") {
@@ -310,4 +391,34 @@ TEST_CASE("the JSONL log has every field, with null MFU when the peak is unknown
   CHECK_FALSE(recs[0].contains("val_loss"));
   CHECK(recs[1].contains("val_loss"));
   CHECK(recs[2].contains("val_loss"));
+}
+
+TEST_CASE("the JSONL log opens each run with a run_start record", "[checkpoint][log]") {
+  const std::string d = tmp_dir("ckpt_log_start");
+  const MemoryPlan plan = ck_plan();
+  CpuBackend be;
+  Model model(plan, be);
+  model.init_gpt2(1);
+  SyntheticSource train(256, 2, 32, 1);
+  TrainOptions t = ck_opts(1);
+  t.log_path = d + "/log.jsonl";
+  for (const std::optional<int64_t> resumed : {std::optional<int64_t>(), std::optional<int64_t>(7)}) {
+    Trainer tr(model, t, train, nullptr);
+    tr.log_run_start(resumed);
+  }
+  std::ifstream f(t.log_path);
+  std::string line;
+  std::vector<nlohmann::json> recs;
+  while (std::getline(f, line)) recs.push_back(nlohmann::json::parse(line));
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0]["event"] == "run_start");
+  CHECK(recs[0]["resumed_from"].is_null());
+  CHECK(recs[1]["resumed_from"] == 7);
+  CHECK(recs[0]["model"] == plan.model.describe());
+  CHECK(recs[0]["micro_batch"] == 2);
+  CHECK(recs[0]["seq_len"] == 32);
+  CHECK(recs[0]["total_batch_tokens"] == 128);
+  const std::string when = recs[0]["time"];
+  CHECK(when.size() == 20);
+  CHECK(when.back() == 'Z');
 }

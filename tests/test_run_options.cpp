@@ -83,7 +83,9 @@ TEST_CASE("every nonsensical config names its flag before any allocation", "[cli
   CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--model", "d99"}) == "--model");
   CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--precision", "fp16"}) == "--precision");
   CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--logits-chunk", "0"}) == "--logits-chunk");
-  CHECK(error_flag({"--dry-run", "--gpu-mem", "12GiB", "--width", "-8"}) == "--width");
+  Parsed negative_width = parse({"--dry-run", "--gpu-mem", "12GiB", "--width", "-8"});  // refused when parsed
+  CHECK(negative_width.code == 2);
+  CHECK(negative_width.err.find("--width") != std::string::npos);
 }
 
 TEST_CASE("dry run: exit code says whether it fits", "[cli]") {
@@ -98,4 +100,87 @@ TEST_CASE("dry run: exit code says whether it fits", "[cli]") {
   std::ostringstream out2;
   CHECK(dry_run(a.opts, out2) == kExitOk);
   CHECK(out2.str().find("FITS") != std::string::npos);
+}
+
+TEST_CASE("zero, negative and out-of-range shape, seed and count flags are refused", "[cli][errors]") {
+  for (const char* flag : {"--layers", "--heads", "--width", "--vocab", "--max-seq-len"}) {
+    for (const char* value : {"0", "-4"}) {
+      Parsed p = parse({"--dry-run", "--gpu-mem", "1GiB", flag, value});
+      INFO(flag << " " << value);
+      CHECK(p.code == 2);
+      CHECK(p.err.find(flag) != std::string::npos);
+    }
+  }
+  for (const char* value : {"-1", "18446744073709551616", "99999999999999999999999", "1e3"}) {
+    Parsed p = parse({"--dry-run", "--seed", value});
+    INFO("--seed " << value);
+    CHECK(p.code == 2);
+    CHECK(p.err.find("--seed") != std::string::npos);
+  }
+  Parsed max_seed = parse({"--dry-run", "--seed", "18446744073709551615"});
+  REQUIRE(max_seed.code == -1);
+  CHECK(max_seed.opts.seed == UINT64_MAX);
+  Parsed w = parse({"--dry-run", "--world-size", "0"});
+  CHECK(w.code == 2);
+  CHECK(w.err.find("--world-size") != std::string::npos);
+  Parsed r = parse({"--dry-run", "--rank", "-1"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("--rank") != std::string::npos);
+}
+
+TEST_CASE("a repeated flag takes its last value, for every flag", "[cli]") {
+  Parsed p = parse({"--dry-run", "--dry-run", "--width", "64", "--width", "128", "--lr", "1", "--lr", "0.5",
+                    "--micro-batch", "8", "--micro-batch", "auto", "--seed", "1", "--seed", "2"});
+  REQUIRE(p.code == -1);
+  CHECK(p.opts.width == 128);
+  CHECK(p.opts.lr == 0.5);
+  CHECK(p.opts.micro_batch == "auto");
+  CHECK(p.opts.seed == 2);
+  CHECK(parse({"--help"}).out.find("more than once takes its last value") != std::string::npos);
+}
+
+TEST_CASE("flags that would do nothing are refused, naming both flags", "[cli][errors]") {
+  Parsed json = parse({"--json"});
+  CHECK(json.code == 2);
+  CHECK(json.err.find("--json") != std::string::npos);
+  CHECK(json.err.find("--dry-run") != std::string::npos);
+  Parsed warmup = parse({"--steps", "200", "--warmup", "300"});
+  CHECK(warmup.code == 2);
+  CHECK(warmup.err.find("--warmup") != std::string::npos);
+  CHECK(warmup.err.find("--steps 200") != std::string::npos);
+  CHECK(parse({"--steps", "200", "--warmup", "200"}).code == -1);
+}
+
+TEST_CASE("world size and rank flags outside a dry run must agree with the launch", "[cli][errors]") {
+  auto flag_of = [](std::vector<const char*> args, int world, int rank) -> std::string {
+    Parsed p = parse(std::move(args));
+    REQUIRE(p.code == -1);
+    try {
+      check_launch_agrees(p.opts, world, rank);
+    } catch (const ConfigError& e) {
+      return e.flag();
+    }
+    return "(no error)";
+  };
+  CHECK(flag_of({"--world-size", "4"}, 1, 0) == "--world-size");
+  CHECK(flag_of({"--world-size", "4", "--rank", "3"}, 1, 0) == "--world-size");
+  CHECK(flag_of({"--rank", "1"}, 1, 0) == "--rank");
+  CHECK(flag_of({"--world-size", "4", "--rank", "2"}, 4, 3) == "--rank");
+  CHECK(flag_of({"--world-size", "4", "--rank", "3"}, 4, 3) == "(no error)");
+  CHECK(flag_of({"--world-size", "1"}, 1, 0) == "(no error)");
+  CHECK(flag_of({}, 4, 2) == "(no error)");
+}
+
+TEST_CASE("a size below one byte says so, not 'must be positive'", "[cli][errors]") {
+  Parsed p = parse({"--dry-run", "--gpu-mem", "0.5"});
+  REQUIRE(p.code == -1);
+  try {
+    std::ostringstream sink;
+    dry_run(p.opts, sink);
+    FAIL("--gpu-mem 0.5 was accepted");
+  } catch (const ConfigError& e) {
+    CHECK(e.flag() == "--gpu-mem");
+    CHECK(std::string(e.what()).find("less than one byte") != std::string::npos);
+    CHECK(std::string(e.what()).find("positive") == std::string::npos);
+  }
 }

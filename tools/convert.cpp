@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "engine/cli/flag_checks.h"
 #include "engine/model/model_io.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
@@ -20,8 +21,10 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype, "auto | fp32 | bf16 (auto: as the input)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
-  app.add_option("--heads", heads,
-                 "Head count for a .safetensors without config.json (default: GPT-2's for the width)");
+  app.add_option("--heads", heads, "Head count for a .safetensors without config.json (default: GPT-2's for the width)")
+      ->check(gpt2::whole_at_least(1));
+  app.footer("A flag given more than once takes its last value.");
+  gpt2::last_value_wins(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

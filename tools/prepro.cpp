@@ -1,12 +1,14 @@
 // prepro: text -> GPT-2 token files (llm.c shards or nanoGPT .bin). Thin: the work is in
 // engine/data/prepro.cpp. Exit codes: 0 ok, 1 error (bad file, bad option), 2 bad command line.
+#include <omp.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "engine/cli/flag_checks.h"
 #include "engine/data/prepro.h"
-#include "engine/util/file_io.h"
 #include "engine/data/tokenizer.h"
+#include "engine/util/file_io.h"
 
 int main(int argc, char** argv) {
   gpt2::PreproOptions opt;
@@ -34,10 +36,16 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer-dir", opt.tokenizer_dir,
                  "Directory with encoder.json and vocab.bpe (default: $GPT2_TOKENIZER_DIR or "
                  "data/tokenizer; made by data/fetch_tokenizer.sh)");
-  app.add_option("--threads", opt.threads, "Encoding threads (0 = all cores)")->capture_default_str();
+  app.add_option("--threads", opt.threads, "Encoding threads (0 = all cores)")
+      ->capture_default_str()
+      ->check(gpt2::whole_at_least(0));
   app.add_flag("--overwrite", opt.overwrite, "Replace token files already in --out-dir");
   app.add_flag("--progress", force_progress, "Always show the progress bar (default: on long inputs)");
   app.add_flag("--quiet,-q", quiet, "No progress bar");
+  app.footer(
+      "--input takes several values, and repeating it adds more; any other flag given more than once\n"
+      "takes its last value.");
+  gpt2::last_value_wins(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -47,6 +55,10 @@ int main(int argc, char** argv) {
   opt.progress = quiet            ? gpt2::ProgressBar::Mode::kNever
                  : force_progress ? gpt2::ProgressBar::Mode::kAlways
                                   : gpt2::ProgressBar::Mode::kAuto;
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  const std::string warning = gpt2::thread_oversubscription_warning(
+      "prepro", threads, opt.threads > 0 ? "--threads " + std::to_string(opt.threads) : "");
+  if (!warning.empty()) std::cerr << warning << "\n";
   try {
     gpt2::run_prepro(opt, std::cout);
     gpt2::flush_stdout_checked();

@@ -37,8 +37,9 @@ int main(int argc, char** argv) {
   bool print_ids = false, stop_at_eot = false;
   CLI::App app{"sample: generate text from a GPT-2 model file or checkpoint (KV cache)", "sample"};
   app.add_option("--model", model_path, "llm.c .bin, .safetensors, or a checkpoint directory")->required();
-  app.add_option("--prompt", prompt, "Prompt text (default: start from <|endoftext|>)");
-  app.add_option("--prompt-ids", prompt_ids, "Prompt as comma-separated token ids (no tokenizer needed)");
+  CLI::Option* prompt_flag = app.add_option("--prompt", prompt, "Prompt text (default: start from <|endoftext|>)");
+  app.add_option("--prompt-ids", prompt_ids, "Prompt as comma-separated token ids (no tokenizer needed)")
+      ->excludes(prompt_flag);
   app.add_option("--tokens,-n", tokens, "Tokens to generate")->capture_default_str()->check(gpt2::whole_at_least(1));
   app.add_option("--temperature", temperature, "0 = greedy")
       ->capture_default_str()
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   app.add_option("--top-k", top_k, "Sample from the k most likely tokens (0 = all)")
       ->capture_default_str()
       ->check(gpt2::whole_at_least(0));
-  app.add_option("--seed", seed, "Sampling seed")->capture_default_str();
+  app.add_option("--seed", seed, "Sampling seed (0 to 2^64-1)")->capture_default_str()->check(gpt2::whole_unsigned64());
   app.add_option("--heads", heads, "Head count for a .safetensors without config.json")->check(gpt2::whole_at_least(1));
   app.add_option("--context", context, "Context window T (default: the model's maxT, at most 1024)")
       ->check(gpt2::whole_at_least(1));
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
   app.add_flag("--ids", print_ids, "Print token ids, one line, instead of text");
   app.add_flag("--stop-at-eot", stop_at_eot, "Stop after <|endoftext|>");
+  app.footer("A flag given more than once takes its last value.");
+  gpt2::last_value_wins(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

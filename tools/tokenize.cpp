@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/cli/flag_checks.h"
 #include "engine/data/tokenizer.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
     sub->add_option("--tokenizer-dir", dir,
                     "Directory with encoder.json and vocab.bpe (default: $GPT2_TOKENIZER_DIR or "
                     "data/tokenizer; made by data/fetch_tokenizer.sh)");
+    gpt2::last_value_wins(*sub);  // a flag given more than once takes its last value
   }
   try {
     app.parse(argc, argv);

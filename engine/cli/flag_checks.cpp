@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <thread>
 
 #include "engine/util/errors.h"
 
@@ -88,6 +89,42 @@ CLI::Validator whole_at_least(int64_t lo) {
         return "";
       },
       lo == 1 ? "INT > 0" : "INT >= " + std::to_string(lo));
+}
+
+CLI::Validator whole_unsigned64() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        const std::string range = "must be from 0 to 18446744073709551615, got ";
+        size_t i = s.size() > 0 && s[0] == '+' ? 1 : 0;
+        if (i < s.size() && s[i] == '-' && s.find_first_not_of("0123456789", i + 1) == std::string::npos &&
+            i + 1 < s.size())
+          return range + quote_given(s);
+        if (i == s.size() || s.find_first_not_of("0123456789", i) != std::string::npos)
+          return "expected a whole number, got '" + quote_given(s) + "'";
+        errno = 0;
+        std::strtoull(s.c_str() + i, nullptr, 10);
+        if (errno == ERANGE) return range + quote_given(s);
+        return "";
+      },
+      "UINT64");
+}
+
+void last_value_wins(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options())
+    if (opt->get_expected_max() == 1 && opt->nonpositional())  // flags; a positional argument is not repeated
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
+std::string thread_oversubscription_warning(const std::string& program, int threads, const std::string& asked_by) {
+  const unsigned hardware = std::thread::hardware_concurrency();
+  if (hardware == 0 || threads <= static_cast<int>(hardware)) return "";
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  const std::string asked = !asked_by.empty() ? asked_by
+                            : env && *env     ? "OMP_NUM_THREADS=" + std::string(env)
+                                              : "OpenMP";
+  return program + ": warning: " + asked + " asks for " + std::to_string(threads) + " threads, but this machine has " +
+         std::to_string(hardware) + " hardware threads; the run will be much slower than it should (" +
+         (asked_by.empty() ? "set OMP_NUM_THREADS=" : "give ") + std::to_string(hardware) + " or less)";
 }
 
 void check_config_file(const std::string& path, const std::vector<std::string>& known) {

@@ -44,8 +44,10 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   app.set_version_flag("--version", build_info(), "Print the version and the features of this build (CUDA, NCCL, MPI)");
   app.footer(
       "Exit codes: 0 success (a dry run: the plan fits), 1 error (bad flag, file or config; nothing fits;\n"
-      "a failed step), 2 the command line could not be parsed, 3 a dry run whose plan does not fit.\n"
-      "Multi-process runs: launch with mpirun/srun, one process per GPU (see README).");
+      "a failed step), 2 the command line could not be parsed (or two flags contradict each other),\n"
+      "3 a dry run whose plan does not fit.\n"
+      "Multi-process runs: launch with mpirun/srun, one process per GPU (see README).\n"
+      "A flag given more than once takes its last value; flags on the command line override --config.");
 
   auto* g_model = "Model";
   app.add_option(
@@ -53,11 +55,15 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
          "Preset d12|d24|d36|d48 (gpt2, gpt2-medium, gpt2-large, gpt2-xl), an llm.c model .bin, or an HF .safetensors")
       ->capture_default_str()
       ->group(g_model);
-  app.add_option("--layers", o.layers, "Custom shape: number of layers L")->group(g_model);
-  app.add_option("--heads", o.heads, "Custom shape: attention heads NH")->group(g_model);
-  app.add_option("--width", o.width, "Custom shape: channels C")->group(g_model);
-  app.add_option("--vocab", o.vocab, "Custom shape: vocabulary V (padded to a multiple of 128)")->group(g_model);
-  app.add_option("--max-seq-len", o.max_seq_len, "Custom shape: context length maxT")->group(g_model);
+  app.add_option("--layers", o.layers, "Custom shape: number of layers L")->check(whole_at_least(1))->group(g_model);
+  app.add_option("--heads", o.heads, "Custom shape: attention heads NH")->check(whole_at_least(1))->group(g_model);
+  app.add_option("--width", o.width, "Custom shape: channels C")->check(whole_at_least(1))->group(g_model);
+  app.add_option("--vocab", o.vocab, "Custom shape: vocabulary V (padded to a multiple of 128)")
+      ->check(whole_at_least(1))
+      ->group(g_model);
+  app.add_option("--max-seq-len", o.max_seq_len, "Custom shape: context length maxT")
+      ->check(whole_at_least(1))
+      ->group(g_model);
 
   auto* g_run = "Run and memory plan";
   app.add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str()->group(g_run);
@@ -85,17 +91,23 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       ->capture_default_str()
       ->group(g_run);
   app.add_option("--zero", o.zero, "ZeRO stage 0 or 1")->capture_default_str()->group(g_run);
-  app.add_option("--world-size", o.world_size, "Processes (GPUs); a dry run plans for one rank of this many")
+  app.add_option("--world-size", o.world_size,
+                 "With --dry-run: plan for one rank of this many processes (GPUs). A training run takes "
+                 "its processes from mpirun/srun; given there, it must match the launch")
+      ->check(whole_at_least(1))
       ->group(g_run);
-  app.add_option("--rank", o.rank, "Rank to plan for in a dry run")->group(g_run);
+  app.add_option("--rank", o.rank, "With --dry-run: the rank to plan for (a training run: must match the launch)")
+      ->check(whole_at_least(0))
+      ->group(g_run);
   app.add_option("--reserve", o.reserve,
                  "Memory outside the arena (CUDA context, handles), e.g. 600MiB; "
                  "default: measured at start-up, or 512MiB in a dry run")
       ->group(g_run);
 
   auto* g_dry = "Dry run";
-  app.add_flag("--dry-run", o.dry_run, "Print the memory plan and whether it fits; needs no GPU")->group(g_dry);
-  app.add_flag("--json", o.json, "With --dry-run: print the plan as JSON")->group(g_dry);
+  CLI::Option* dry_run_flag =
+      app.add_flag("--dry-run", o.dry_run, "Print the memory plan and whether it fits; needs no GPU")->group(g_dry);
+  app.add_flag("--json", o.json, "With --dry-run: print the plan as JSON")->needs(dry_run_flag)->group(g_dry);
   app.add_option("--gpu-mem", o.gpu_mem, "Memory budget, e.g. 12GiB, 11.5G, 24GB")->group(g_dry);
   app.add_option("--gpu", o.gpu,
                  "Budget of a known card: rtx3060-12gb, rtx3090, rtx4090, a100-40gb, "
@@ -137,7 +149,10 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       ->capture_default_str()
       ->check(finite_in(0.0, kUnbounded))
       ->group(g_train);
-  app.add_option("--seed", o.seed, "Seed for initialisation and data order")->capture_default_str()->group(g_train);
+  app.add_option("--seed", o.seed, "Seed for initialisation and data order (0 to 2^64-1)")
+      ->capture_default_str()
+      ->check(whole_unsigned64())
+      ->group(g_train);
   app.add_option("--val-every", o.val_every, "Validation loss every N steps (0 = at the end only)")
       ->capture_default_str()
       ->check(whole_at_least(0))
@@ -208,6 +223,8 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   app.add_option("--profile-json", o.profile_json, "With or without --profile: write the profile as JSON to FILE")
       ->group(g_prof);
 
+  last_value_wins(app);
+
   try {
     // A --config file is checked line by line first: CLI11 would ignore what it cannot use.
     const std::string config = config_file_in_argv(argc, argv);
@@ -226,7 +243,31 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicitly_set.push_back("--" + opt->get_lnames()[0]);
   }
+  try {
+    check_flag_combinations(o);
+  } catch (const ConfigError& e) {
+    err << "train_gpt2: error: " << e.what() << "\n";
+    return 2;
+  }
   return -1;
+}
+
+void check_flag_combinations(const RunOptions& o) {
+  if (o.warmup > o.steps && !o.eval_only)
+    throw ConfigError("--warmup", std::to_string(o.warmup) + " warmup steps is more than --steps " +
+                                      std::to_string(o.steps) + "; the learning rate would never reach --lr");
+}
+
+void check_launch_agrees(const RunOptions& o, int launched_world_size, int launched_rank) {
+  const bool launched = launched_world_size > 1;
+  const std::string launch = launched ? "the launcher started " + std::to_string(launched_world_size) +
+                                            " processes and this is rank " + std::to_string(launched_rank)
+                                      : "this process was not started by mpirun or srun";
+  const std::string hint = launched ? "" : "; plan with --dry-run, or launch with mpirun -np N";
+  if (o.was_set("--world-size") && o.world_size != launched_world_size)
+    throw ConfigError("--world-size", std::to_string(o.world_size) + " does not match the launch: " + launch + hint);
+  if (o.was_set("--rank") && o.rank != launched_rank)
+    throw ConfigError("--rank", std::to_string(o.rank) + " does not match the launch: " + launch + hint);
 }
 
 namespace {
@@ -248,8 +289,8 @@ ModelConfig resolve_model(const RunOptions& o) {
   }
   bool custom = false;
   auto take = [&](int value, const char* flag, int& field) {
-    if (value != 0) {
-      if (value < 0) throw ConfigError(flag, "must be positive, got " + std::to_string(value));
+    if (value != 0 || o.was_set(flag)) {
+      if (value <= 0) throw ConfigError(flag, "must be positive, got " + std::to_string(value));
       field = value;
       custom = true;
     }
@@ -258,7 +299,7 @@ ModelConfig resolve_model(const RunOptions& o) {
   take(o.heads, "--heads", m.num_heads);
   take(o.width, "--width", m.channels);
   take(o.max_seq_len, "--max-seq-len", m.max_seq_len);
-  if (o.vocab != 0) {
+  if (o.vocab != 0 || o.was_set("--vocab")) {
     take(o.vocab, "--vocab", m.vocab_size);
     m.padded_vocab = pad_vocab(m.vocab_size);
   }
@@ -312,8 +353,9 @@ RunConfig resolve_run(const RunOptions& o, const ModelConfig& m, Device device) 
     r.logits_chunk = std::stoi(s);
   }
   r.zero_stage = o.zero;
+  if (o.world_size < 0 || (o.world_size == 0 && o.was_set("--world-size")))
+    throw ConfigError("--world-size", "must be positive, got " + std::to_string(o.world_size));
   r.world_size = o.world_size > 0 ? o.world_size : 1;
-  if (o.world_size < 0) throw ConfigError("--world-size", "must be positive, got " + std::to_string(o.world_size));
   r.rank = o.rank;
   if (!o.reserve.empty()) {
     r.reserve_bytes = o.reserve == "0" ? 0 : parse_bytes(o.reserve, "--reserve");

@@ -14,7 +14,7 @@ namespace gpt2 {
 struct RunOptions {
   // ---- model ----
   std::string model = "d12";                                         // preset (d12/d24/d36/d48) or a model file
-  int layers = 0, heads = 0, width = 0, vocab = 0, max_seq_len = 0;  // 0 = from --model
+  int layers = 0, heads = 0, width = 0, vocab = 0, max_seq_len = 0;  // 0 = from --model (a flag of 0 is refused)
 
   // ---- run / memory plan ----
   std::string device = "auto";          // auto | cpu | cuda
@@ -26,7 +26,7 @@ struct RunOptions {
   std::string recompute = "none";
   std::string logits_chunk = "auto";
   int zero = 0;
-  int world_size = 0;  // 0 = 1, or the launcher's world size in a real run
+  int world_size = 0;  // 0 = not given: 1 in a dry run; a training run takes the launcher's
   int rank = 0;
   std::string reserve;  // bytes outside the arena; default: measured / estimated
 
@@ -86,6 +86,15 @@ std::string build_info();
 // Parses argv. Returns -1 when the program should go on, otherwise the exit code to return
 // (0 after --help, 2 after a parse error, with the message written to `err`).
 int parse_run_options(int argc, const char* const* argv, RunOptions& opts, std::ostream& out, std::ostream& err);
+
+// Checks flags against each other (--warmup against --steps); throws ConfigError naming the flag.
+// parse_run_options calls it after parsing.
+void check_flag_combinations(const RunOptions& opts);
+
+// A training run takes its world size and rank from the launcher (mpirun, srun; 1 and 0 without
+// one). --world-size and --rank plan dry runs; given to a training run they must agree with the
+// launch. Throws ConfigError naming the flag otherwise.
+void check_launch_agrees(const RunOptions& opts, int launched_world_size, int launched_rank);
 
 // Resolves the model shape: preset or model file, then --layers/--heads/... overrides.
 ModelConfig resolve_model(const RunOptions& opts);

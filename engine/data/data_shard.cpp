@@ -212,8 +212,14 @@ void ShardWriter::open_next() {
     current_path_ = dir_ + "/" + split_ + ".bin";
   }
   const std::string tmp = current_path_ + ".tmp";
-  file_ = std::fopen(tmp.c_str(), "wb");
-  if (!file_) throw FileError(tmp, std::string("cannot create: ") + std::strerror(errno));
+  // Never through a link planted at the temporary name.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  file_ = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+  if (!file_) {
+    const std::string why = errno == ELOOP ? "it is a symbolic link; refusing to follow it" : std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw FileError(tmp, "cannot create: " + why);
+  }
   in_current_ = 0;
   if (format_ == DataFormat::kLlmc) {
     // The count is filled in when the shard is closed.

@@ -3,9 +3,16 @@
 
 #include <omp.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -41,7 +48,50 @@ bool is_output_name(const std::string& name) {
   return false;
 }
 
-void prepare_out_dir(const PreproOptions& opt) {
+// The files a run writes besides the token files.
+bool is_manifest_name(const std::string& name) { return name == "prepro.json" || name == "gpt2_tokenizer.bin"; }
+
+// The absolute path with symlinks and "..", resolved as far as the path exists.
+fs::path resolved(const std::string& p) {
+  std::error_code ec;
+  fs::path r = fs::weakly_canonical(fs::absolute(p, ec), ec);
+  if (ec) r = fs::path(p).lexically_normal();
+  if (r.filename().empty()) r = r.parent_path();  // "dir/" names dir
+  return r;
+}
+
+// True when `inner` is `outer` or lies below it.
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i)
+    if (i == inner.end() || *i != *o) return false;
+  return true;
+}
+
+// The output directory must be apart from the inputs: not an input itself, not inside an input
+// directory (its token files would be read as text), and no input may be one of its output files.
+void check_inputs_apart(const PreproOptions& opt) {
+  const fs::path out = resolved(opt.out_dir);
+  for (const std::string& in : opt.inputs) {
+    const fs::path p = resolved(in);
+    std::error_code ec;
+    const bool is_dir = fs::is_directory(p, ec);
+    if (p == out)
+      throw ConfigError("--out-dir",
+                        opt.out_dir + " is also the input " + in + "; write the token files to another directory");
+    if (is_dir && is_within(out, p))
+      throw ConfigError("--out-dir", opt.out_dir + " is inside the input directory " + in +
+                                         ", which would read its token files as text; write them elsewhere");
+    const std::string name = p.filename().string();
+    if (!is_dir && p.parent_path() == out && (is_output_name(name) || is_manifest_name(name)))
+      throw ConfigError("--input", in + " is one of the files prepro writes in --out-dir " + opt.out_dir +
+                                       "; write the token files to another directory");
+  }
+}
+
+// Creates out_dir and returns the token files already in it (train_*.bin, val.bin, their .tmp
+// leftovers). Refuses a directory that holds some without --overwrite.
+std::vector<fs::path> existing_outputs(const PreproOptions& opt) {
   std::error_code ec;
   fs::create_directories(opt.out_dir, ec);
   if (ec) throw FileError(opt.out_dir, "cannot create directory: " + ec.message());
@@ -50,16 +100,68 @@ void prepare_out_dir(const PreproOptions& opt) {
     if (e.is_regular_file() && is_output_name(e.path().filename().string())) existing.push_back(e.path());
   }
   if (ec) throw FileError(opt.out_dir, "cannot list directory: " + ec.message());
-  if (existing.empty()) return;
-  if (!opt.overwrite) {
+  if (!existing.empty() && !opt.overwrite) {
     throw ConfigError("--overwrite", opt.out_dir + " already holds token files (" +
                                          existing.front().filename().string() +
                                          ", ...); pass --overwrite to replace them");
   }
-  for (const fs::path& p : existing) {
-    fs::remove(p, ec);
-    if (ec) throw FileError(p.string(), "cannot remove: " + ec.message());
+  return existing;
+}
+
+// A hidden directory inside out_dir (same file system, so a rename moves a file in at once; the
+// leading '.' keeps it out of a directory input) where a run writes all its files. It is removed
+// with whatever is left in it, so a failed run leaves out_dir as it was.
+class StagingDir {
+ public:
+  explicit StagingDir(const std::string& out_dir)
+      : path_(out_dir + "/" + kPrefix + std::to_string(static_cast<long long>(::getpid()))) {
+    std::error_code ec;
+    // Staging directories of runs that were killed: their process is gone.
+    for (const auto& e : fs::directory_iterator(out_dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(kPrefix, 0) != 0) continue;
+      const long long pid = std::atoll(name.c_str() + std::strlen(kPrefix));
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+    }
+    fs::remove_all(path_, ec);
+    fs::create_directory(path_, ec);
+    if (ec) throw FileError(path_, "cannot create directory: " + ec.message());
   }
+  ~StagingDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  StagingDir(const StagingDir&) = delete;
+  StagingDir& operator=(const StagingDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  static constexpr const char* kPrefix = ".prepro-new-";
+  std::string path_;
+};
+
+// Moves the complete new files from the staging directory into out_dir (token files first,
+// prepro.json last), then removes the old token files that no new file replaced. Returns the
+// new token files' paths in out_dir, in the order given.
+std::vector<std::string> swap_in(const std::string& out_dir, const std::vector<std::string>& staged,
+                                 const std::vector<fs::path>& old_files) {
+  std::vector<std::string> moved;
+  for (const std::string& from : staged) {
+    const std::string to = out_dir + "/" + fs::path(from).filename().string();
+    std::error_code ec;
+    fs::rename(from, to, ec);
+    if (ec) throw FileError(to, "cannot move the new file in from " + from + ": " + ec.message());
+    moved.push_back(to);
+  }
+  for (const fs::path& old : old_files) {
+    const std::string name = old.filename().string();
+    const bool replaced = std::any_of(moved.begin(), moved.end(),
+                                      [&](const std::string& m) { return fs::path(m).filename().string() == name; });
+    std::error_code ec;
+    if (!replaced) fs::remove(old, ec);
+    if (ec) throw FileError(old.string(), "cannot remove the old token file: " + ec.message());
+  }
+  return moved;
 }
 
 void validate(const PreproOptions& opt) {
@@ -73,6 +175,7 @@ void validate(const PreproOptions& opt) {
   }
   if (opt.shard_tokens == 0) throw ConfigError("--shard-tokens", "must be positive");
   if (opt.threads < 0) throw ConfigError("--threads", "must be 0 (all cores) or positive");
+  check_inputs_apart(opt);
 }
 
 std::vector<std::string> base_names(const std::vector<std::string>& paths) {
@@ -98,14 +201,15 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
   if (reader.total_bytes() == 0)
     throw FileError(opt.inputs.size() == 1 ? opt.inputs.front() : reader.files().front(),
                     "is empty: no text to tokenize, so no shard is written");
-  prepare_out_dir(opt);
+  const std::vector<fs::path> old_outputs = existing_outputs(opt);
+  const StagingDir staging(opt.out_dir);
 
   PreproResult res;
   res.input_bytes = reader.total_bytes();
   res.threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   std::vector<BpeCache> caches(size_t(res.threads));
-  ShardWriter train(opt.out_dir, "train", opt.format, opt.shard_tokens);
-  ShardWriter val(opt.out_dir, "val", opt.format, opt.shard_tokens);
+  ShardWriter train(staging.path(), "train", opt.format, opt.shard_tokens);
+  ShardWriter val(staging.path(), "val", opt.format, opt.shard_tokens);
   ProgressBar bar("prepro", reader.total_bytes(), opt.progress);
 
   // When the document rule can pick no val document (one plain file, or fewer plain files than
@@ -217,7 +321,7 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
   bar.finish();
   res.train.files = train.finish();
   res.val.files = val.finish();
-  tk.save_llmc_bin(opt.out_dir + "/gpt2_tokenizer.bin");
+  tk.save_llmc_bin(staging.path() + "/gpt2_tokenizer.bin");
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   nlohmann::json manifest = {
@@ -232,7 +336,16 @@ PreproResult run_prepro(const PreproOptions& opt, std::ostream& log) {
        {{"documents", res.train.documents}, {"tokens", res.train.tokens}, {"files", base_names(res.train.files)}}},
       {"val", {{"documents", res.val.documents}, {"tokens", res.val.tokens}, {"files", base_names(res.val.files)}}},
   };
-  write_file_atomic(opt.out_dir + "/prepro.json", manifest.dump(2) + "\n");
+  write_file_atomic(staging.path() + "/prepro.json", manifest.dump(2) + "\n");
+
+  // Every new file is complete: move them in, then drop the old token files left over.
+  std::vector<std::string> staged = res.train.files;
+  staged.insert(staged.end(), res.val.files.begin(), res.val.files.end());
+  staged.push_back(staging.path() + "/gpt2_tokenizer.bin");
+  staged.push_back(staging.path() + "/prepro.json");
+  const std::vector<std::string> moved = swap_in(opt.out_dir, staged, old_outputs);
+  res.train.files.assign(moved.begin(), moved.begin() + res.train.files.size());
+  res.val.files.assign(moved.begin() + res.train.files.size(), moved.end() - 2);
 
   char speed[64];
   std::snprintf(speed, sizeof speed, "%.2f s, %.1f MB/s, %d thread%s", res.seconds,

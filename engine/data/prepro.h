@@ -18,6 +18,10 @@
 //   nanogpt: train.bin and val.bin;
 //   always:  gpt2_tokenizer.bin (llm.c tokenizer file, for decoding) and prepro.json (what was
 //            written: files, token and document counts, options).
+// All of them are first written to a hidden staging directory inside --out-dir and moved in only
+// when every file is complete; then the old token files that no new file replaced are removed. A
+// run that fails leaves --out-dir as it was. The output directory must not be an input, lie inside
+// an input directory, or hold an input among the files written there.
 //
 // Parallelism and memory: documents are read in batches of about 32 MB (long files are streamed
 // in pieces); each batch is cut into 256 kB jobs at safe boundaries (Tokenizer::split_points),
@@ -42,7 +46,7 @@ struct PreproOptions {
   DataFormat format = DataFormat::kLlmc;
   std::string tokenizer_dir;  // empty: default_tokenizer_dir()
   int threads = 0;            // 0: OpenMP's default
-  bool overwrite = false;     // replace existing shards in out_dir
+  bool overwrite = false;     // replace the token files already in out_dir
   ProgressBar::Mode progress = ProgressBar::Mode::kAuto;
 };
 

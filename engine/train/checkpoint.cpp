@@ -1,17 +1,22 @@
 #include "engine/train/checkpoint.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "engine/data/dataloader.h"
@@ -82,6 +87,8 @@ class HashedWriter {
 };
 
 int64_t pause_step() {
+  const char* hooks = std::getenv(kTestHooksEnv);
+  if (!hooks || std::string(hooks) != "1") return -1;
   const char* e = std::getenv(kCheckpointPauseEnv);
   if (!e || !*e) return -1;
   return std::atoll(e);
@@ -198,14 +205,15 @@ namespace {
 
 // The state file of `step` (layout at the top of checkpoint.h).
 void write_state_file(const std::string& state_path, Model& model, const Trainer& trainer, const BatchSource& train,
-                      const nlohmann::json& settings, uint64_t seed, int64_t step, const std::string& model_path,
-                      uint64_t model_bytes, uint64_t model_hash) {
+                      const nlohmann::json& settings, uint64_t seed, const std::string& lineage, int64_t step,
+                      const std::string& model_path, uint64_t model_bytes, uint64_t model_hash) {
   const MemoryPlan& plan = model.plan();
   const Model::OptimizerState opt = model.optimizer_state();
   const std::vector<uint8_t> pos = train.save_position();
   nlohmann::json meta = {{"step", step},
                          {"updates", trainer.updates()},
                          {"seed", seed},
+                         {"lineage", lineage},
                          {"plan_hash", hex64(plan.hash())},
                          {"model_file", model_path.substr(model_path.find_last_of('/') + 1)},
                          {"model_bytes", model_bytes},
@@ -257,11 +265,62 @@ int64_t latest_step_or_none(const std::string& dir) {
   }
 }
 
+// The lineage recorded in a state file's JSON header, read without mapping the whole file;
+// nothing when the file is missing, unreadable or records none.
+std::optional<std::string> state_file_lineage(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char header[kStateHeaderBytes];
+  uint64_t json_bytes = 0;
+  if (!f.read(header, sizeof header) || std::memcmp(header, kStateMagic, 8) != 0 ||
+      !f.read(reinterpret_cast<char*>(&json_bytes), 8) || json_bytes > (64u << 20))
+    return std::nullopt;
+  std::string js(json_bytes, '\0');
+  if (!f.read(js.data(), static_cast<std::streamsize>(js.size()))) return std::nullopt;
+  const nlohmann::json meta = nlohmann::json::parse(js, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object() || !meta.contains("lineage") || !meta["lineage"].is_string())
+    return std::nullopt;
+  return meta["lineage"].get<std::string>();
+}
+
+// The steps of DIR's model files, newest first.
+std::vector<int64_t> checkpoint_steps(const std::string& dir) {
+  std::vector<int64_t> steps;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.rfind("model_", 0) == 0 && name.size() == 6 + 8 + 4 && name.compare(14, 4, ".bin") == 0) {
+        const std::string num = name.substr(6, 8);
+        if (num.find_first_not_of("0123456789") == std::string::npos) steps.push_back(std::stoll(num));
+      }
+    }
+    ::closedir(d);
+  }
+  std::sort(steps.rbegin(), steps.rend());
+  return steps;
+}
+
+// Retention: keeps the newest `keep` checkpoints of `lineage` (`step`, just written, among them)
+// and deletes the older ones of that lineage. A step whose state file records another lineage,
+// or none, was written by another chain of runs and is never touched.
+void prune_lineage(const std::string& dir, int64_t step, int keep, const std::string& lineage, int world) {
+  int kept = 0;
+  for (const int64_t s : checkpoint_steps(dir)) {
+    const std::string state = checkpoint_state_path(dir, s, 0, world);
+    if (s != step && state_file_lineage(state) != lineage) continue;
+    if (s == step || kept < keep) {
+      ++kept;
+      continue;
+    }
+    ::unlink(checkpoint_model_path(dir, s).c_str());
+    for (int r = 0; r < world; ++r) ::unlink(checkpoint_state_path(dir, s, r, world).c_str());
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
                      const nlohmann::json& settings, uint64_t seed, int keep,
-                     const std::function<bool(bool)>& all_succeeded) {
+                     const std::function<bool(bool)>& all_succeeded, const std::string& lineage) {
   ensure_dir(dir);
   const MemoryPlan& plan = model.plan();
   const int64_t step = trainer.step();
@@ -312,7 +371,8 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
   stage(
       "its state file",
       [&] {
-        write_state_file(state_path, model, trainer, train, settings, seed, step, model_path, model_bytes, model_hash);
+        write_state_file(state_path, model, trainer, train, settings, seed, lineage, step, model_path, model_bytes,
+                         model_hash);
         state_written = true;
       },
       [&] {
@@ -329,37 +389,74 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
     m.commit();
   }
 
-  // 4. Prune: keep the newest `keep` steps (never the one `latest` names), and drop temporary
-  // files left by a writer that died.
-  std::vector<int64_t> steps;
-  std::vector<std::string> stale;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0 && name != "latest.tmp") {
-        // Another rank may still be writing this step's files; older ones are from a dead writer.
-        if (name.find(step_name(step)) == std::string::npos) stale.push_back(name);
-        continue;
-      }
-      if (name.rfind("model_", 0) == 0 && name.size() == 6 + 8 + 4) {
-        const std::string num = name.substr(6, 8);
-        if (num.find_first_not_of("0123456789") == std::string::npos) steps.push_back(std::stoll(num));
-      }
-    }
-    ::closedir(d);
-  }
-  for (const auto& s : stale) ::unlink((dir + "/" + s).c_str());
-  if (keep > 0) {
-    std::sort(steps.rbegin(), steps.rend());
-    for (size_t i = static_cast<size_t>(keep); i < steps.size(); ++i) {
-      if (steps[i] == step) continue;
-      ::unlink(checkpoint_model_path(dir, steps[i]).c_str());
-      ::unlink(checkpoint_state_path(dir, steps[i]).c_str());
-      for (int r = 0; r < plan.run.world_size && plan.run.world_size > 1; ++r)
-        ::unlink(checkpoint_state_path(dir, steps[i], r, plan.run.world_size).c_str());
-    }
-  }
+  // 4. Retention, within this run's lineage only.
+  if (keep > 0) prune_lineage(dir, step, keep, lineage, plan.run.world_size);
   fsync_directory(dir);
+}
+
+std::string new_checkpoint_lineage() {
+  const uint64_t now = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  const uint64_t pid = static_cast<uint64_t>(::getpid());
+  return hex64(fnv1a64(&pid, sizeof pid, fnv1a64(&now, sizeof now)));
+}
+
+CheckpointDirLock::CheckpointDirLock(const std::string& dir) {
+  const std::string path = dir + "/lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw ConfigError("--checkpoint-dir", path + ": cannot open the directory's lock file: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const std::string why = std::strerror(errno);
+    const bool busy = errno == EWOULDBLOCK;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    std::string owner = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
+    if (busy)
+      throw ConfigError("--checkpoint-dir", dir + " is in use by process " + owner + " (it holds " + path +
+                                                "); wait for that run to end, or give another --checkpoint-dir");
+    throw ConfigError("--checkpoint-dir", path + ": cannot lock the directory: " + why);
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    const std::string why = std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+    throw ConfigError("--checkpoint-dir", path + ": cannot write the lock file: " + why);
+  }
+}
+
+CheckpointDirLock::~CheckpointDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock; the file stays (removing it would race)
+}
+
+std::vector<std::string> remove_dead_writers_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return removed;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    // AtomicFile's names: TARGET.PID-N.tmp, the target a checkpoint file.
+    if (name.size() < 5 || name.compare(name.size() - 4, 4, ".tmp") != 0) continue;
+    if (name.rfind("model_", 0) != 0 && name.rfind("state_", 0) != 0 && name.rfind("latest.", 0) != 0) continue;
+    const size_t dash = name.rfind('-');
+    const size_t dot = dash == std::string::npos ? std::string::npos : name.rfind('.', dash);
+    if (dot == std::string::npos || dash - dot < 2) continue;
+    const std::string pid = name.substr(dot + 1, dash - dot - 1);
+    const std::string counter = name.substr(dash + 1, name.size() - 4 - dash - 1);
+    if (pid.find_first_not_of("0123456789") != std::string::npos || counter.empty() ||
+        counter.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9)
+      continue;
+    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) == 0 || errno != ESRCH) continue;  // its writer may run
+    struct stat st;
+    const std::string path = dir + "/" + name;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlink(path.c_str()) == 0) removed.push_back(name);
+  }
+  ::closedir(d);
+  return removed;
 }
 
 CheckpointData read_state_file(const std::string& path) {
@@ -423,7 +520,7 @@ CheckpointData read_state_file(const std::string& path) {
 }
 
 int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer, BatchSource& train,
-                               const nlohmann::json& settings) {
+                               const nlohmann::json& settings, std::string* lineage) {
   const MemoryPlan& plan = model.plan();
   if (step < 0) {
     step = latest_checkpoint_step(dir);
@@ -517,6 +614,10 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
   model.set_parameters(flat);
   model.set_optimizer_state(d.optimizer);
   trainer.set_position(d.step, d.updates);
+  if (lineage) {
+    const auto it = meta.find("lineage");
+    *lineage = it != meta.end() && it->is_string() ? it->get<std::string>() : std::string();
+  }
   return d.step;
 }
 

@@ -5,15 +5,16 @@
 //                            fp32 or 5 bf16), so llm.c, tools/sample and tools/convert read it;
 //   DIR/state_SSSSSSSS.bin   everything else a bitwise-exact resume needs (below);
 //   DIR/latest               the text "S\n", written LAST.
-// Every file is written to a temporary name, fsync'ed, renamed into place and the directory
-// fsync'ed (AtomicFile). A crash (even SIGKILL) at any moment leaves `latest` naming a complete
-// checkpoint; a half-written newer one is ignored and overwritten later.
+// Every file is written to a temporary name unique to the writing process, fsync'ed, renamed into
+// place and the directory fsync'ed (AtomicFile). A crash (even SIGKILL) at any moment leaves
+// `latest` naming a complete checkpoint; a half-written newer one is ignored and overwritten later.
+// A run holds DIR/lock (CheckpointDirLock) while it uses the directory.
 //
 // State file (little-endian):
 //   "GPT2CKPT" | u32 version (1) | u32 0 | u64 payload bytes | payload | u64 FNV-1a-64 of the
 //   payload | "CKPTEND\0"
-//   payload = u64 n, n bytes of JSON (step, updates, seed, plan hash, model file name, size and
-//             FNV-1a-64, the run settings below, array sizes)
+//   payload = u64 n, n bytes of JSON (step, updates, seed, lineage, plan hash, model file name,
+//             size and FNV-1a-64, the run settings below, array sizes)
 //           | u64 n, n bytes: the training data source's position (BatchSource::save_position)
 //           | u64 n, n fp32: master weights (this rank's shard; n = 0 without a master copy)
 //           | u64 n, n fp32: AdamW m          | u64 n, n fp32: AdamW v
@@ -56,28 +57,57 @@ struct CheckpointData {
 };
 
 // Writes the checkpoint of trainer.step() and then `latest`; keeps the newest `keep` checkpoints
-// (0 = all) and removes stale temporary files. Only rank 0 writes the model file and `latest`.
+// (0 = all) of `lineage` and never deletes others. Only rank 0 writes the model file and `latest`.
+// `lineage` names the chain of runs the checkpoint belongs to: a fresh run draws a new one
+// (new_checkpoint_lineage) and a resumed run continues the lineage of its checkpoint.
 // With several ranks, `all_succeeded` (all ranks call it with whether their part succeeded; it
 // returns whether every rank's did) orders the stages and stops every rank together when one
 // fails: the model file exists before the other ranks hash it, every rank's state file exists
 // before `latest` names them, and a failed state write removes that step's files on every rank.
 void save_checkpoint(const std::string& dir, Model& model, const Trainer& trainer, const BatchSource& train,
                      const nlohmann::json& settings, uint64_t seed, int keep,
-                     const std::function<bool(bool)>& all_succeeded = {});
+                     const std::function<bool(bool)>& all_succeeded = {}, const std::string& lineage = {});
+
+// A new lineage id: 16 hex digits from the clock and the process id.
+std::string new_checkpoint_lineage();
 
 // Loads and verifies checkpoint `step` (-1 = latest) against this run's plan and settings, and
 // restores the model (parameters, master weights, m, v), the trainer's step and the data
 // position. Throws FileError / ConfigError("--flag") before touching anything on mismatch.
-// Returns the step resumed from.
+// Returns the step resumed from, and the checkpoint's lineage in `lineage` when given ("" for a
+// checkpoint written before lineages were recorded).
 int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer, BatchSource& train,
-                               const nlohmann::json& settings);
+                               const nlohmann::json& settings, std::string* lineage = nullptr);
 
 // Reads and verifies a state file (checksum, sizes) without a model; for tests and tools.
 CheckpointData read_state_file(const std::string& path);
 
-// Environment hook for the crash tests: with GPT2_TEST_CHECKPOINT_PAUSE=S, the writer of step
-// S's state file stops halfway through (after an fsync, so the partial temporary file is on
-// disk), prints "checkpoint: paused mid-write" to stderr, and sleeps until it is killed.
+// One run's claim on a checkpoint directory: DIR/lock, opened without following links, holds
+// the owner's process id and an exclusive flock() for the object's lifetime. The kernel drops
+// the flock when the process ends, however it ends, so a lock file left by a dead process is
+// simply taken over. A directory locked by a live process: ConfigError("--checkpoint-dir", "...
+// in use by process N ...").
+class CheckpointDirLock {
+ public:
+  explicit CheckpointDirLock(const std::string& dir);
+  ~CheckpointDirLock();
+  CheckpointDirLock(const CheckpointDirLock&) = delete;
+  CheckpointDirLock& operator=(const CheckpointDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Removes the temporary checkpoint files (model_*, state_*, latest, named by AtomicFile) that a
+// writer which no longer runs left in DIR: their names carry the writer's process id, and the
+// caller holds the directory's lock, so no run using DIR can be writing them. Returns their names.
+std::vector<std::string> remove_dead_writers_temporaries(const std::string& dir);
+
+// Test hooks for the crash tests, read only when GPT2_TEST_HOOKS=1 is also set: with
+// GPT2_TEST_CHECKPOINT_PAUSE=S, the writer of step S's state file stops halfway through (after
+// an fsync, so the partial temporary file is on disk), prints "checkpoint: paused mid-write" to
+// stderr, and sleeps until it is killed.
+constexpr const char* kTestHooksEnv = "GPT2_TEST_HOOKS";
 constexpr const char* kCheckpointPauseEnv = "GPT2_TEST_CHECKPOINT_PAUSE";
 
 }  // namespace gpt2

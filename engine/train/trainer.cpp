@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -109,17 +110,62 @@ StepResult Trainer::train_step() {
   return r;
 }
 
-double Trainer::evaluate() {
+namespace {
+
+// Progress of a long validation: one second in, a validation expected to take 10 s or more says
+// so, and then reports every 10 s.
+class ValidationProgress {
+ public:
+  ValidationProgress(std::ostream* out, int64_t batches)
+      : out_(out), batches_(batches), start_(std::chrono::steady_clock::now()), last_(start_) {}
+
+  void batch_done(int64_t done) {
+    if (!out_ || done == batches_) return;
+    const auto now = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double left = secs / static_cast<double>(done) * static_cast<double>(batches_ - done);
+    char line[200];
+    if (!judged_) {
+      if (secs < 1.0) return;
+      judged_ = true;
+      long_ = secs + left >= 10.0;
+      if (!long_) return;
+      std::snprintf(line, sizeof line,
+                    "val     a long validation: %lld batches (--val-batches), about %.0f s; progress every 10 s\n",
+                    static_cast<long long>(batches_), secs + left);
+    } else if (long_ && now - last_ >= std::chrono::seconds(10)) {
+      std::snprintf(line, sizeof line, "val     %lld/%lld batches (%.1f%%), %.0f s so far, about %.0f s left\n",
+                    static_cast<long long>(done), static_cast<long long>(batches_),
+                    100.0 * static_cast<double>(done) / static_cast<double>(batches_), secs, left);
+    } else {
+      return;
+    }
+    last_ = now;
+    *out_ << line << std::flush;
+  }
+
+ private:
+  std::ostream* out_;
+  int64_t batches_;
+  std::chrono::steady_clock::time_point start_, last_;
+  bool judged_ = false, long_ = false;
+};
+
+}  // namespace
+
+double Trainer::evaluate(std::ostream* progress) {
   if (!val_) return NAN;
   const MemoryPlan& plan = model_.plan();
   const int64_t tokens = static_cast<int64_t>(plan.run.micro_batch) * plan.run.seq_len;
   val_->reset();
   double sum = 0;
+  ValidationProgress report(progress, opt_.val_batches);
   for (int64_t i = 0; i < opt_.val_batches; ++i) {
     val_->next(inputs_.data(), targets_.data());
     load_or_fail(inputs_.data(), targets_.data(), "validation");
     model_.forward();
     sum += model_.head(false, 0.0f);
+    report.batch_done(i + 1);
   }
   const double mean = sum / static_cast<double>(tokens * opt_.val_batches);
   return opt_.comm && opt_.comm->active() ? opt_.comm->all_reduce_scalar(mean, ReduceOp::Avg) : mean;
@@ -161,12 +207,32 @@ void Trainer::log_step(std::ostream& out, const StepResult& r) {
   }
 }
 
+void Trainer::log_run_start(std::optional<int64_t> resumed_from) {
+  if (!log_.is_open()) return;
+  const MemoryPlan& plan = model_.plan();
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  nlohmann::ordered_json j = {{"event", "run_start"},
+                              {"resumed_from", nullptr},
+                              {"model", plan.model.describe()},
+                              {"micro_batch", plan.run.micro_batch},
+                              {"seq_len", plan.run.seq_len},
+                              {"total_batch_tokens", plan.run.total_batch_tokens},
+                              {"time", when}};
+  if (resumed_from) j["resumed_from"] = *resumed_from;
+  log_ << j.dump() << "\n" << std::flush;
+  if (!log_) throw FileError(opt_.log_path, "cannot write the --log file (disk full?)");
+}
+
 std::vector<StepResult> Trainer::run(std::ostream& out) {
   std::vector<StepResult> results;
-  while (step_ < opt_.steps) {
+  while (step_ < opt_.steps && !stop_requested_) {
     StepResult r = train_step();
     const bool last = r.step == opt_.steps;
-    if (val_ && ((opt_.val_every > 0 && r.step % opt_.val_every == 0) || last)) r.val_loss = evaluate();
+    if (val_ && ((opt_.val_every > 0 && r.step % opt_.val_every == 0) || last)) r.val_loss = evaluate(&out);
     log_step(out, r);
     results.push_back(r);
     if (hook_) hook_(r);

@@ -63,10 +63,18 @@ class Trainer {
   // One optimizer step over grad_accum micro-batches. Throws TrainingError naming the step for
   // an out-of-vocabulary token or (without skip_nonfinite) a non-finite loss or gradient norm.
   StepResult train_step();
-  // Mean loss over val_batches micro-batches, from the start of the validation data.
-  double evaluate();
-  // Runs the remaining steps, printing one line per step and validating on schedule.
+  // Mean loss over val_batches micro-batches, from the start of the validation data. A long one
+  // (10 s or more) says so on `progress`, when given, and reports there every 10 seconds.
+  double evaluate(std::ostream* progress = nullptr);
+  // Runs the remaining steps, printing one line per step and validating on schedule. Ends early,
+  // after the current step, when the step hook calls request_stop().
   std::vector<StepResult> run(std::ostream& out);
+  void request_stop() { stop_requested_ = true; }
+  bool stop_requested() const { return stop_requested_; }
+  // The --log record that opens a run, before its first step record:
+  //   {"event": "run_start", "resumed_from": null|STEP, "model": ..., "micro_batch": B,
+  //    "seq_len": T, "total_batch_tokens": N, "time": "YYYY-MM-DDTHH:MM:SSZ"}
+  void log_run_start(std::optional<int64_t> resumed_from);
 
   int64_t step() const { return step_; }
   int64_t updates() const { return updates_; }
@@ -90,6 +98,7 @@ class Trainer {
   std::vector<int32_t> inputs_, targets_;  // host staging for one micro-batch
   std::ofstream log_;
   std::function<void(const StepResult&)> hook_;
+  bool stop_requested_ = false;
 };
 
 }  // namespace gpt2

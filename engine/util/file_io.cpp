@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -140,29 +141,57 @@ void make_dirs(const std::string& dir, const std::string& flag) {
     throw ConfigError(flag, dir + ": cannot create the directory: " + sys_reason());
 }
 
-void probe_dir(const std::string& dir, const std::string& flag) {
+// Writes and removes a probe file in `dir`. `named` is the path the error names (the output's
+// own directory, or one that does not exist yet and would be created in `dir`).
+void probe_dir(const std::string& dir, const std::string& flag, const std::string& named) {
+  const std::string where = named == dir ? named + ": cannot write into the directory: "
+                                         : named + ": cannot create the directory in " + dir + ": ";
   const std::string probe = dir + "/.write_probe." + std::to_string(::getpid());
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw ConfigError(flag, dir + ": cannot write into the directory: " + sys_reason());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) throw ConfigError(flag, where + sys_reason());
   const char byte = '\n';
   const bool wrote = ::write(fd, &byte, 1) == 1;
   const std::string reason = wrote ? "" : sys_reason();
   const bool closed = ::close(fd) == 0;
   const std::string close_reason = closed ? "" : sys_reason();
   ::unlink(probe.c_str());
-  if (!wrote) throw ConfigError(flag, dir + ": cannot write into the directory: " + reason);
-  if (!closed) throw ConfigError(flag, dir + ": cannot write into the directory: " + close_reason);
+  if (!wrote) throw ConfigError(flag, where + reason);
+  if (!closed) throw ConfigError(flag, where + close_reason);
 }
 
 }  // namespace
 
 void check_output_dir(const std::string& dir, const std::string& flag) {
-  make_dirs(dir, flag);
-  probe_dir(dir, flag);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) throw ConfigError(flag, dir + ": exists but is not a directory");
+    probe_dir(dir, flag, dir);
+    return;
+  }
+  if (errno != ENOENT) throw ConfigError(flag, dir + ": cannot create the directory: " + sys_reason());
+  // It does not exist yet: its nearest existing ancestor must be a directory that takes files.
+  std::string up = dir;
+  while (true) {
+    const std::string parent = dir_of(up);
+    if (parent == up) break;
+    up = parent;
+    if (::stat(up.c_str(), &st) == 0) break;
+    if (errno != ENOENT) throw ConfigError(flag, dir + ": cannot create the directory: " + sys_reason());
+  }
+  if (!S_ISDIR(st.st_mode))
+    throw ConfigError(flag, dir + ": cannot create the directory: " + up + " is not a directory");
+  probe_dir(up, flag, dir);
 }
 
-void check_output_file(const std::string& path, const std::string& flag) {
+void create_output_dir(const std::string& dir, const std::string& flag) {
+  make_dirs(dir, flag);
+  probe_dir(dir, flag, dir);
+}
+
+void check_output_file(const std::string& path, const std::string& flag, bool replaced) {
   struct stat st;
+  if (replaced && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+    throw ConfigError(flag, path + ": is a symbolic link; name the file it points to, or remove the link");
   if (::stat(path.c_str(), &st) == 0) {
     if (!S_ISREG(st.st_mode)) throw ConfigError(flag, path + ": exists but is not a regular file");
     const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -172,7 +201,7 @@ void check_output_file(const std::string& path, const std::string& flag) {
   const std::string dir = dir_of(path);
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw ConfigError(flag, path + ": the directory " + dir + " does not exist");
-  probe_dir(dir, flag);
+  probe_dir(dir, flag, dir);
 }
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -181,16 +210,38 @@ bool same_file(const std::string& a, const std::string& b) {
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
-  // The rename in commit() would replace whatever the path names: never a device (/dev/full,
-  // /dev/null), a FIFO or a directory.
+std::string temp_file_marker() { return "." + std::to_string(::getpid()) + "-"; }
+
+namespace {
+
+// A name for the next temporary file of this process: `path`.PID-N.tmp.
+std::string unique_temp_name(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return path + temp_file_marker() + std::to_string(counter.fetch_add(1)) + ".tmp";
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(unique_temp_name(path_)) {
+  // The rename in commit() would replace whatever the path names: never a link (whose target
+  // the user may think is written), a device (/dev/full, /dev/null), a FIFO or a directory.
   struct stat st {};
-  if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-    throw FileError(path_,
-                    "exists and is not a regular file (a device, FIFO, socket or directory); refusing to "
-                    "replace it");
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw FileError(path_, "cannot create " + tmp_ + ": " + sys_reason());
+  if (::lstat(path_.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode))
+      throw FileError(path_,
+                      "is a symbolic link; refusing to replace it (name the file it points to, or remove the link)");
+    if (!S_ISREG(st.st_mode))
+      throw FileError(path_,
+                      "exists and is not a regular file (a device, FIFO, socket or directory); refusing to "
+                      "replace it");
+  }
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    const std::string why = sys_reason();
+    const bool is_link = ::lstat(tmp_.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+    throw FileError(path_, "cannot create the temporary file " + tmp_ + ": " +
+                               (is_link ? std::string("a symbolic link is in its place; refusing to follow it") : why));
+  }
 }
 
 AtomicFile::~AtomicFile() {

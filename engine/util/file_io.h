@@ -39,10 +39,13 @@ std::string read_file(const std::string& path, const std::string& hint = "");
 // The size of a file in bytes; throws FileError when it cannot be stat'ed or is not a file.
 uint64_t file_size(const std::string& path, const std::string& hint = "");
 
-// The one durable writer: writes to `path`.tmp, then fsync, rename over `path`, fsync the
-// directory. A crash at any moment leaves either the old file or the new one, never a torn one.
-// A path that exists and is not a regular file (a device, FIFO, directory) is refused (FileError)
-// before anything is written: the rename would replace it.
+// The one durable writer: writes to a temporary file in the target's directory, then fsync,
+// rename over `path`, fsync the directory. A crash at any moment leaves either the old file or the
+// new one, never a torn one. The temporary's name, `path`.PID-N.tmp, is unique to this process
+// and this writer, and it is created with O_CREAT|O_EXCL|O_NOFOLLOW: an existing file or link at
+// that name is an error naming it, never followed or overwritten. A path that exists and is not
+// a regular file (a symbolic link, device, FIFO, directory) is refused (FileError) before anything
+// is written: the rename would replace it.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);
@@ -67,12 +70,19 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // The directory part of a path ("." when there is none).
 std::string dir_of(const std::string& path);
 
-// Output checks, run before any work: a directory an output goes to is created (mkdir -p), then
-// a probe file is written into it and removed. check_output_file also needs the file itself, when
-// it exists, to be a regular file that opens for appending. Failure: ConfigError naming `flag`
-// and the path with the system's reason.
+// The suffix AtomicFile gives the temporary files of this process: ".PID-" (then N.tmp).
+std::string temp_file_marker();
+
+// Output checks, run before any work, create nothing that stays behind. check_output_dir: `dir`
+// is a directory that takes a probe file, or where it does not exist yet, its nearest existing
+// ancestor is a directory that does (so that create_output_dir can make it). check_output_file
+// also needs the file itself, when it exists, to be a regular file that opens for appending.
+// A file written whole through AtomicFile (`replaced`) must not be a symbolic link, which the
+// rename would replace. create_output_dir makes the directory (mkdir -p) once every check has
+// passed, and probes it. Failure: ConfigError naming `flag` and the path with the system's reason.
 void check_output_dir(const std::string& dir, const std::string& flag);
-void check_output_file(const std::string& path, const std::string& flag);
+void create_output_dir(const std::string& dir, const std::string& flag);
+void check_output_file(const std::string& path, const std::string& flag, bool replaced = false);
 
 // True when both paths name the same existing file (same device and inode: links, "./x", "x").
 bool same_file(const std::string& a, const std::string& b);

@@ -47,7 +47,13 @@ int64_t parse_bytes(const std::string& text, const std::string& flag) {
   else
     throw bad("unknown unit '" + unit + "'");
   const double bytes = value * mult;
-  if (bytes < 1) throw bad("must be positive");
+  if (value == 0) throw ConfigError(flag, "'" + text + "' is zero bytes; give a size, e.g. 12GiB, 512MiB");
+  if (bytes < 1) {
+    if (unit.empty())
+      throw ConfigError(flag, "'" + text + "' is less than one byte: a number without a unit counts bytes; " +
+                                  "give a unit, e.g. " + number + "GiB");
+    throw ConfigError(flag, "'" + text + "' is less than one byte; give a size of at least 1 byte, e.g. 512MiB");
+  }
   if (bytes > 9.0e18) throw bad("too large");
   return static_cast<int64_t>(std::llround(bytes));
 }
@@ -77,6 +83,23 @@ std::string format_count(int64_t n) {
     ++c;
   }
   return n < 0 ? "-" + out : out;
+}
+
+std::string format_duration(double seconds) {
+  char buf[64];
+  if (!(seconds >= 0)) return "?";
+  if (seconds < 10) {
+    std::snprintf(buf, sizeof buf, "%.2g s", seconds);
+  } else if (seconds < 60) {
+    std::snprintf(buf, sizeof buf, "%.0f s", seconds);
+  } else if (seconds < 3600) {
+    const long s = std::lround(seconds);
+    std::snprintf(buf, sizeof buf, "%ld min %ld s", s / 60, s % 60);
+  } else {
+    const long m = std::lround(seconds / 60);
+    std::snprintf(buf, sizeof buf, "%ld h %ld min", m / 60, m % 60);
+  }
+  return buf;
 }
 
 }  // namespace gpt2

@@ -32,6 +32,8 @@ def losses(path, exact=False):
     """Step -> loss; exact=True gives the JSON text (bitwise comparison of the double)."""
     out = {}
     for line in open(path):
+        if '"event"' in line:  # run_start and other event records carry no loss
+            continue
         if exact:
             step = int(re.search(r'"step":(\d+)', line).group(1))
             out[step] = re.search(r'"loss":([^,}]+)', line).group(1)
