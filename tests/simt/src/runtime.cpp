@@ -1,4 +1,8 @@
 // Host side of the SIMT layer: the emulated device, errors, memory, copies, streams and events.
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -472,6 +476,40 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
 // MPI_Finalize on purpose, which LeakSanitizer would report at exit and turn into exit code 1
 // (`mpirun -np 2 build-simt/train_gpt2 ...`). Leaks with any frame in these libraries are not
 // reported; a leak of the project's own code still is. LSAN_OPTIONS=suppressions=FILE adds more.
+// Under an MPI launcher the allocation stacks are taken with the slow unwinder: OpenMPI's
+// libraries have no frame pointers, so the fast one stops before the frame that names them.
+// This runs while the sanitizer starts: before getenv works, before the interceptors are ready and
+// before the shadow memory exists. So the environment is read from /proc with raw system calls, in
+// a function that AddressSanitizer does not instrument and that calls no libc string function.
+namespace {
+__attribute__((no_sanitize("address", "undefined"))) bool launched_by_mpi_early() {
+  static char env[1 << 16];
+  const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/environ", O_RDONLY);
+  if (fd < 0) return false;
+  long n = 0, got = 0;
+  while (n < static_cast<long>(sizeof env) - 1 &&
+         (got = syscall(SYS_read, fd, env + n, sizeof env - 1 - static_cast<size_t>(n))) > 0)
+    n += got;
+  syscall(SYS_close, fd);
+  env[n] = '\0';
+  static const char* const kNames[] = {"OMPI_COMM_WORLD_SIZE=", "PMI_SIZE="};
+  for (long i = 0; i < n;) {  // entries are NAME=VALUE, each ended by a NUL
+    for (const char* name : kNames) {
+      long k = 0;
+      while (name[k] != '\0' && i + k < n && env[i + k] == name[k]) ++k;
+      if (name[k] == '\0') return true;
+    }
+    while (i < n && env[i] != '\0') ++i;
+    ++i;
+  }
+  return false;
+}
+}  // namespace
+
+extern "C" __attribute__((no_sanitize("address", "undefined"))) const char* __asan_default_options() {
+  return launched_by_mpi_early() ? "fast_unwind_on_malloc=0" : "";
+}
+
 extern "C" const char* __lsan_default_suppressions() {
   return "leak:libmpi.so\n"
          "leak:libopen-pal.so\n"
