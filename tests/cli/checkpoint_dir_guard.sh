@@ -6,15 +6,10 @@
 #  3. a run refused by an output check creates no --checkpoint-dir;
 #  4. --keep-checkpoints without a directory names --keep-checkpoints;
 #  5. --eval-only --resume reads a read-only checkpoint directory.
-set -u
-BUILD=$1
-BIN="$BUILD/train_gpt2"
-fail() { echo "FAIL: $*"; exit 1; }
-TMP=$(mktemp -d)
+. "$(dirname "$0")/lib/common.sh"
+TINY+=(--print-every 100)
 MNT=""
 trap '[ -n "$MNT" ] && umount "$MNT" 2>/dev/null; rm -rf "$TMP"' EXIT
-TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 256 --max-seq-len 32 --seq-len 32
-      --micro-batch 2 --total-batch-tokens 128 --print-every 100)
 steps_in() { ls "$1" | sed -n 's/^model_0*\([0-9][0-9]*\)\.bin$/\1/p' | sort -n | tr '\n' ' '; }
 
 # 1. A finished 12-step run, then a new run pointed at its directory without --resume.

@@ -6,14 +6,8 @@
 #  2. a link in the place of a checkpoint file or of the --profile-json file is refused with an
 #     error naming it, and its target is unchanged;
 #  3. other *.tmp files in the checkpoint directory survive the run's saves.
-set -u
-BUILD=$1
-BIN="$BUILD/train_gpt2"
-fail() { echo "FAIL: $*"; exit 1; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 256 --max-seq-len 32 --seq-len 32
-      --micro-batch 2 --total-batch-tokens 128 --print-every 100)
+. "$(dirname "$0")/lib/common.sh"
+TINY+=(--print-every 100)
 echo "precious" >"$TMP/victim"
 
 # 1. The only save is step 2's.

@@ -4,14 +4,8 @@
 # - the default model on the CPU, predicted to take hours, names a small model for a first run;
 # - --eval-only without --val-data says its val loss is on synthetic tokens;
 # - a --train-data glob in a folder that does not exist names the folder and how to make shards.
-set -u
-BUILD=$1
-BIN="$BUILD/train_gpt2"
-fail() { echo "FAIL: $*"; exit 1; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 256 --max-seq-len 32 --seq-len 32
-      --micro-batch 2 --print-every 1)
+. "$(dirname "$0")/lib/common.sh"
+TINY+=(--print-every 1)
 
 # 1. The prediction comes before the first step.
 out=$("$BIN" "${TINY[@]}" --steps 2 2>&1) || fail "tiny run failed: $out"
@@ -24,14 +18,9 @@ grep -qE "^predict .+/step, .+ for 2 steps \(roofline for cpu" <<<"$out" || fail
 # 2. GPT-2 124M on the CPU for many steps: a note with a small model, before step 1. The run is
 # stopped as soon as the note is out (it would take hours).
 "$BIN" --device cpu --seq-len 64 --micro-batch 1 --steps 1000000 >"$TMP/big.out" 2>"$TMP/big.err" &
-pid=$!
-for _ in $(seq 1 120); do
-  grep -q "note:" "$TMP/big.err" && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.5
-done
-kill -KILL "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
+BG_PID=$!
+wait_for "note:" "$TMP/big.err" 60
+stop_background
 grep -q "note: GPT-2 d12.* on the CPU is predicted to take .* h .*--layers 4 --heads 4 --width 128" "$TMP/big.err" ||
   fail "no note for a long CPU run: $(cat "$TMP/big.err")"
 grep -q "^step" "$TMP/big.out" && fail "the note came after a step"

@@ -2,14 +2,8 @@
 # Every run opens its --log records with one run_start record, so runs appended to one log can
 # be told apart: a fresh run's has "resumed_from": null, a resumed run's the step it resumed from;
 # the step records follow.
-set -u
-BUILD=$1
-BIN="$BUILD/train_gpt2"
-fail() { echo "FAIL: $*"; exit 1; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 256 --max-seq-len 32 --seq-len 32
-      --micro-batch 2 --total-batch-tokens 128 --print-every 100 --checkpoint-dir "$TMP/ck" --log "$TMP/run.jsonl")
+. "$(dirname "$0")/lib/common.sh"
+TINY+=(--print-every 100 --checkpoint-dir "$TMP/ck" --log "$TMP/run.jsonl")
 "$BIN" "${TINY[@]}" --steps 2 >"$TMP/out" 2>&1 || fail "fresh run: $(cat "$TMP/out")"
 "$BIN" "${TINY[@]}" --steps 4 --resume >"$TMP/out" 2>&1 || fail "resumed run: $(cat "$TMP/out")"
 /usr/bin/env python3 - "$TMP/run.jsonl" <<'PY' || fail "the log's run records are wrong: $(cat "$TMP/run.jsonl")"
