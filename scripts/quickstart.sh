@@ -11,7 +11,8 @@
 #   a GPU                           the CPU backend and the CUDA backend for that GPU's architecture
 #                                   only (nvidia-smi --query-gpu=compute_cap)
 # Everything (every CUDA architecture, the tests): scripts/test.sh, or
-#   cmake -S . -B build -DGPT2_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;86;89;90" && cmake --build build -j
+#   cmake -S . -B build -DGPT2_WITH_CUDA=ON && cmake --build build -j
+# (CMakeLists.txt's default architectures: 80;86;89;90, plus 100;120 with CUDA 12.8 or later)
 # Each phase prints one line; the configure and build output go to logs/quickstart_build.log, whose
 # last lines are shown when the build fails.
 set -euo pipefail

@@ -8,6 +8,7 @@
 #include "engine/cli/dry_run.h"
 #include "engine/cli/run_options.h"
 #include "engine/util/errors.h"
+#include "engine/util/units.h"
 
 using namespace gpt2;
 
@@ -44,6 +45,22 @@ TEST_CASE("the fit suggestion keeps the tokens per step (--micro-batch 50000 at 
   print_fit_suggestion(text, rr);
   CHECK(text.str().find("3,200,000 tokens per step") != std::string::npos);
   CHECK(text.str().find("--total-batch-tokens 3200000") != std::string::npos);
+}
+
+TEST_CASE("the README's fit suggestion (d12 at B=64 on an RTX 3060 12GB) leaves the headroom", "[cli][autofit]") {
+  const RunOptions o = parse({"--dry-run", "--model", "d12", "--micro-batch", "64", "--gpu", "rtx3060-12gb"});
+  const ResolvedRun rr = resolve_with_autofit(o);
+  const AutoFitResult fit = fit_suggestion(rr);
+  REQUIRE(fit.found);
+  // The fastest plan (B=32, 11.98 GiB) would leave 18 MiB of the card; B=16 is predicted 0.002 %
+  // slower and leaves 4.07 GiB.
+  CHECK(rr.budget.bytes - fit.best.total_bytes >= 256 * kMiB);
+  std::ostringstream text;
+  print_fit_suggestion(text, rr);
+  INFO(text.str());
+  CHECK(text.str().find("--micro-batch 16 --recompute none --logits-chunk 8192 --total-batch-tokens 65536") !=
+        std::string::npos);
+  CHECK(text.str().find("(grad_accum 4, 7.93 GiB; or pass --micro-batch auto)") != std::string::npos);
 }
 
 TEST_CASE("property: running the suggested flags gives the suggested plan", "[cli][autofit]") {
@@ -83,6 +100,11 @@ TEST_CASE("property: running the suggested flags gives the suggested plan", "[cl
     CHECK(plan.grad_accum == fit.best.grad_accum);
     CHECK(plan.total_bytes() == fit.best.total_bytes);
     CHECK(plan.total_bytes() <= rr.budget.bytes);
+    // The headroom rule: within 3 % of the fastest plan, and leaving the headroom unless no plan
+    // within 3 % leaves more.
+    CHECK(fit.best.predicted.tokens_per_s >= fit.fastest.predicted.tokens_per_s * (1 - kAutoFitSpeedTolerance));
+    if (rr.budget.bytes - fit.best.total_bytes < fit.headroom_bytes)
+      CHECK(fit.fastest.total_bytes >= fit.best.total_bytes);
     ++checked;
   }
   CHECK(checked >= 30);

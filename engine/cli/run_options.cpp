@@ -12,6 +12,7 @@
 #include "engine/cli/dry_run.h"
 #include "engine/cli/flag_checks.h"
 #include "engine/model/model_io.h"
+#include "engine/plan/gpu_catalog.h"
 #include "engine/util/errors.h"
 #include "engine/util/units.h"
 
@@ -109,10 +110,7 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       app.add_flag("--dry-run", o.dry_run, "Print the memory plan and whether it fits; needs no GPU")->group(g_dry);
   app.add_flag("--json", o.json, "With --dry-run: print the plan as JSON")->needs(dry_run_flag)->group(g_dry);
   app.add_option("--gpu-mem", o.gpu_mem, "Memory budget, e.g. 12GiB, 11.5G, 24GB")->group(g_dry);
-  app.add_option("--gpu", o.gpu,
-                 "Budget of a known card: rtx3060-12gb, rtx3090, rtx4090, a100-40gb, "
-                 "a100-80gb, h100-80gb, h100-pcie, h200")
-      ->group(g_dry);
+  app.add_option("--gpu", o.gpu, "Budget of a known card: " + gpu_catalog_names())->group(g_dry);
   app.add_option("--cpu-gflops", o.cpu_gflops,
                  "The CPU's peak FMA rate, GFLOP/s on all threads, for the CPU backend's time prediction "
                  "(default: measured by a probe of under 100 ms)")

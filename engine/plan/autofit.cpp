@@ -59,7 +59,27 @@ std::string describe(const AutoFitCandidate& c) {
   return buf;
 }
 
+// "0.4%": how much slower `a` is predicted than `b`.
+std::string percent_slower(const AutoFitCandidate& a, const AutoFitCandidate& b) {
+  const double p = 100.0 * (1.0 - a.predicted.tokens_per_s / b.predicted.tokens_per_s);
+  char pct[32];
+  std::snprintf(pct, sizeof pct, p < 0.1 ? "%.3f%%" : "%.1f%%", p);
+  return pct;
+}
+
+// "0.4%": how much faster `a` is predicted than `b`.
+std::string percent_faster(const AutoFitCandidate& a, const AutoFitCandidate& b) {
+  const double p = 100.0 * (a.predicted.tokens_per_s / b.predicted.tokens_per_s - 1.0);
+  char pct[32];
+  std::snprintf(pct, sizeof pct, p < 0.1 ? "%.3f%%" : "%.1f%%", p);
+  return pct;
+}
+
 }  // namespace
+
+int64_t autofit_headroom_bytes(int64_t budget_bytes) {
+  return std::max<int64_t>(kAutoFitMinHeadroomBytes, budget_bytes / 50);
+}
 
 AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
   RunConfig base = req.base;
@@ -143,9 +163,28 @@ AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
   if (fits.empty()) return res;
 
   const int L = model.num_layers;
-  std::sort(fits.begin(), fits.end(), [&](const auto& a, const auto& b) { return better(a, b, L); });
+  std::stable_sort(fits.begin(), fits.end(), [&](const auto& a, const auto& b) { return better(a, b, L); });
+  const AutoFitCandidate& fastest = fits.front();
+  const double floor_tps = fastest.predicted.tokens_per_s * (1.0 - kAutoFitSpeedTolerance);
+  res.headroom_bytes = autofit_headroom_bytes(req.budget_bytes);
+  auto spare = [&](const AutoFitCandidate& c) { return req.budget_bytes - c.total_bytes; };
+  // The headroom rule. `fits` is in rank order, so the first near-fastest plan that leaves the
+  // headroom is the fastest such plan; when none leaves it, the near-fastest plan with the most
+  // to spare (the first in rank order among equals).
+  const AutoFitCandidate* chosen = nullptr;
+  const AutoFitCandidate* most_spare = nullptr;
+  for (const auto& c : fits) {
+    if (c.predicted.tokens_per_s < floor_tps) continue;
+    if (spare(c) >= res.headroom_bytes) {
+      chosen = &c;
+      break;
+    }
+    if (!most_spare || c.total_bytes < most_spare->total_bytes) most_spare = &c;
+  }
+  if (!chosen) chosen = most_spare;
   res.found = true;
-  res.best = fits.front();
+  res.best = *chosen;
+  res.fastest = fastest;
   res.plan = make_memory_plan(model, res.best.run);
 
   // Runners-up: the best fit for each other micro-batch size, in rank order.
@@ -157,19 +196,39 @@ AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
     if (res.runners_up.size() >= 3) break;
   }
 
-  res.reasons.push_back("chose " + describe(res.best) + ", the fastest of " + std::to_string(res.fitting) +
-                        " fitting configurations (" + std::to_string(res.considered) + " planned)");
-  for (const auto& c : res.runners_up) {
-    char pct[32];
-    std::snprintf(pct, sizeof pct, "%.1f%%",
-                  100.0 * (1.0 - c.predicted.tokens_per_s / res.best.predicted.tokens_per_s));
-    res.reasons.push_back("next best with B=" + std::to_string(c.run.micro_batch) + ": " + describe(c) + " (" + pct +
-                          " slower)");
+  const std::string headroom = format_bytes(res.headroom_bytes);
+  if (chosen == &fastest) {
+    res.reasons.push_back("chose " + describe(res.best) + ", the fastest of " + std::to_string(res.fitting) +
+                          " fitting configurations (" + std::to_string(res.considered) + " planned), " +
+                          format_bytes(spare(res.best)) + " to spare");
+  } else {
+    res.reasons.push_back("chose " + describe(res.best) + ", " + format_bytes(spare(res.best)) + " to spare, " +
+                          percent_slower(res.best, fastest) + " slower than the fastest of " +
+                          std::to_string(res.fitting) + " fitting configurations (" + std::to_string(res.considered) +
+                          " planned), " + describe(fastest) + " with " + format_bytes(spare(fastest)) + " to spare");
   }
-  // Why not a larger micro-batch without recompute?
+  char rule[320];
+  std::snprintf(rule, sizeof rule,
+                "headroom rule: of the plans predicted within %.0f%% of the fastest, the fastest that leaves at "
+                "least %s to spare (max(256 MiB, 2%% of the budget)); when none does, the one with the most to spare",
+                100.0 * kAutoFitSpeedTolerance, headroom.c_str());
+  res.reasons.push_back(rule);
+  if (spare(res.best) < res.headroom_bytes)
+    res.reasons.push_back("no plan within " + std::to_string(static_cast<int>(100 * kAutoFitSpeedTolerance + 0.5)) +
+                          "% of the fastest leaves " + headroom + ": this one leaves the most, " +
+                          format_bytes(spare(res.best)));
+  for (const auto& c : res.runners_up) {
+    const bool faster = c.predicted.tokens_per_s > res.best.predicted.tokens_per_s;
+    res.reasons.push_back("next best with B=" + std::to_string(c.run.micro_batch) + ": " + describe(c) + ", " +
+                          format_bytes(spare(c)) + " to spare (" +
+                          (faster ? percent_faster(c, res.best) + " faster" : percent_slower(c, res.best) + " slower") +
+                          ")");
+  }
+  // Why not a larger micro-batch without recompute? (Above the fastest plan's B: the headroom
+  // rule explains a choice below it.)
   if (!req.fix_micro_batch) {
     for (int b : batches) {
-      if (b <= res.best.run.micro_batch) continue;
+      if (b <= std::max(res.best.run.micro_batch, fastest.run.micro_batch)) continue;
       RunConfig run = res.best.run;
       run.micro_batch = b;
       run.recompute = {Recompute::None, -1};

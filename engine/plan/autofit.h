@@ -1,7 +1,15 @@
 // Auto-fit: `--micro-batch auto` picks micro-batch B, gradient accumulation, recompute policy and
 // logits chunk analytically. It builds a memory plan for each candidate (no trial allocations),
-// keeps those whose total fits the budget, and takes the one with the highest predicted
-// throughput (engine/plan/throughput_model.h). Ties go to less recompute, then the larger chunk.
+// keeps those whose total fits the budget and ranks them by predicted throughput
+// (engine/plan/throughput_model.h); ties go to less recompute, then the larger chunk.
+//
+// Headroom: the fastest plan often fills the card to the last MiB for a gain of a few hundredths
+// of a percent over a plan half its size, and then fails for a user whose desktop or another
+// process holds a little of the card. So among the plans predicted within kAutoFitSpeedTolerance
+// (3 %) of the fastest, auto-fit takes the fastest that leaves at least
+// autofit_headroom_bytes(budget) = max(256 MiB, 2 % of the budget) unused; when none of them
+// does (a small budget), the one of them that leaves the most. A plan more than 3 % slower than
+// the fastest is never chosen for its headroom.
 #pragma once
 #include <string>
 #include <vector>
@@ -14,6 +22,11 @@ namespace gpt2 {
 
 constexpr int kMaxAutoLogitsChunk = 8192;
 constexpr int kMaxAutoMicroBatch = 4096;
+constexpr double kAutoFitSpeedTolerance = 0.03;
+constexpr int64_t kAutoFitMinHeadroomBytes = int64_t{256} << 20;
+
+// The memory auto-fit tries to leave unused: max(256 MiB, 2 % of the budget).
+int64_t autofit_headroom_bytes(int64_t budget_bytes);
 
 struct AutoFitRequest {
   RunConfig base;                 // T, total batch, precision, zero, world... are kept as given
@@ -33,11 +46,13 @@ struct AutoFitCandidate {
 
 struct AutoFitResult {
   bool found = false;
-  AutoFitCandidate best;
+  AutoFitCandidate best;                     // the choice (the headroom rule above)
+  AutoFitCandidate fastest;                  // the fastest fitting plan (may be `best`)
   MemoryPlan plan;                           // the chosen plan (when found)
   int considered = 0;                        // plans built
   int fitting = 0;                           // plans that fit
-  std::vector<AutoFitCandidate> runners_up;  // next best fits, each with a different B or policy
+  int64_t headroom_bytes = 0;                // autofit_headroom_bytes(budget)
+  std::vector<AutoFitCandidate> runners_up;  // best fit of each other B, in rank order (may be faster)
   std::vector<std::string> reasons;          // human-readable: why this one
   AutoFitCandidate smallest;                 // the least-memory candidate (when nothing fits)
 };

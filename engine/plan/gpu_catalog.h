@@ -1,8 +1,9 @@
 // A small table of devices for dry runs: `--gpu NAME` gives the memory budget, and the peak
 // figures and efficiencies feed the roofline of engine/plan/throughput_model.h. Peaks are vendor
 // datasheet values (dense, no sparsity; GeForce tensor rates are those with fp32 accumulate),
-// memory as the driver reports it. The CPU is a device too: its peak and bandwidth come from a
-// probe of the machine (kernels/cpu/machine_probe.h) or from flags.
+// memory as the driver reports it or, for the newer entries, the datasheet capacity. The CPU is a
+// device too: its peak and bandwidth come from a probe of the machine (kernels/cpu/machine_probe.h)
+// or from flags.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,9 +38,12 @@ struct GpuSpec {
 const std::vector<GpuSpec>& gpu_catalog();
 // Throws ConfigError("--gpu") naming the known cards when `name` is not one of them.
 const GpuSpec& find_gpu(const std::string& name);
+// The catalog's names in table order, comma-separated ("rtx3060-12gb, rtx3090, ...").
+std::string gpu_catalog_names();
 
 // The card-table entry for a CUDA device name ("NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 4090",
-// ...), for MFU; nullptr when the card is not in the table.
+// "NVIDIA GeForce RTX 5070 Ti", "NVIDIA RTX 6000 Ada Generation", ...), for MFU; nullptr when the
+// card is not in the table (a Ti, SUPER or laptop variant of a listed GeForce card is another card).
 const GpuSpec* match_gpu_by_device_name(const std::string& device_name);
 
 // The compute figures auto-fit assumes when only a byte budget is known (--gpu-mem): an

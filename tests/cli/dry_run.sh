@@ -55,6 +55,19 @@ grep -q "^Predicted step time (roofline per op, rtx3060-12gb" <<<"$out" || fail 
 grep -qE "^  [0-9.]+ s/step, [0-9]+ tok/s, MFU [0-9.]+% of 25.6 TFLOP/s \(estimate\)" <<<"$out" ||
   fail "no predicted MFU marked as an estimate: $(grep -A1 Predicted <<<"$out")"
 grep -qE "chose B=[0-9]+ .* tok/s at MFU [0-9]+% predicted \(estimate\)" <<<"$out" || fail "auto-fit prints no MFU"
+# Headroom: the fastest plans fill these cards to within 18 MiB (d12, RTX 3060) and 36 MiB (d36,
+# RTX 4090); auto-fit takes a plan predicted within 3 % that leaves max(256 MiB, 2 % of the budget).
+grep -q "headroom rule: of the plans predicted within 3% of the fastest" <<<"$out" || fail "auto-fit prints no headroom rule"
+for case in "d12 rtx3060-12gb" "d36 rtx4090"; do
+  read -r model card <<<"$case"
+  "$BIN" --dry-run --json --model "$model" --micro-batch auto --total-batch-tokens 524288 --gpu "$card" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+spare = j["budget_bytes"] - j["total_bytes"]
+need = max(256 * 2**20, j["budget_bytes"] // 50)
+assert j["fits"] and spare >= need, f"{spare / 2**20:.1f} MiB to spare, want {need / 2**20:.1f}"
+' || fail "auto-fit for $model on $card leaves less than the headroom"
+done
 "$BIN" --dry-run --json --model d12 --micro-batch 8 --gpu rtx3060-12gb --recompute gelu | python3 -c '
 import json, sys
 p = json.load(sys.stdin)["prediction"]

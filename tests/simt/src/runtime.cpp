@@ -31,12 +31,33 @@ const DeviceSpec kDevices[] = {
     {"h100-80gb", "NVIDIA H100 80GB HBM3", 9, 0, 132, 80 * GiB, 227 * KiB, 228 * KiB, 50 << 20},
     {"h100-pcie", "NVIDIA H100 PCIe", 9, 0, 114, 80 * GiB, 227 * KiB, 228 * KiB, 50 << 20},
     {"h200", "NVIDIA H200", 9, 0, 132, 141 * GiB, 227 * KiB, 228 * KiB, 50 << 20},
+    // Compute capability 12.0 (GeForce Blackwell): 99 KiB opt-in, 100 KiB per SM, as sm_86/sm_89.
+    // SMs and L2 from NVIDIA's RTX Blackwell GPU Architecture whitepaper (appendix tables).
+    {"rtx5090", "NVIDIA GeForce RTX 5090", 12, 0, 170, 32 * GiB, 99 * KiB, 100 * KiB, 96 << 20},
+    {"rtx5080", "NVIDIA GeForce RTX 5080", 12, 0, 84, 16 * GiB, 99 * KiB, 100 * KiB, 64 << 20},
+    {"rtx5070-ti", "NVIDIA GeForce RTX 5070 Ti", 12, 0, 70, 16 * GiB, 99 * KiB, 100 * KiB, 64 << 20},
+    {"rtx5070", "NVIDIA GeForce RTX 5070", 12, 0, 48, 12 * GiB, 99 * KiB, 100 * KiB, 48 << 20},
+    // Ada (8.9) and Ampere (8.6): SMs and L2 from NVIDIA's Ada and Ampere GA102 whitepapers and the
+    // L4, L40S, RTX A6000 and RTX 6000 Ada datasheets.
+    {"rtx4080", "NVIDIA GeForce RTX 4080", 8, 9, 76, 16 * GiB, 99 * KiB, 100 * KiB, 64 << 20},
+    {"rtx4070", "NVIDIA GeForce RTX 4070", 8, 9, 46, 12 * GiB, 99 * KiB, 100 * KiB, 36 << 20},
+    {"rtx4060-ti-16gb", "NVIDIA GeForce RTX 4060 Ti", 8, 9, 34, 16 * GiB, 99 * KiB, 100 * KiB, 32 << 20},
+    {"l4", "NVIDIA L4", 8, 9, 58, 24 * GiB, 99 * KiB, 100 * KiB, 48 << 20},
+    {"l40s", "NVIDIA L40S", 8, 9, 142, 48 * GiB, 99 * KiB, 100 * KiB, 96 << 20},
+    {"rtx-a6000", "NVIDIA RTX A6000", 8, 6, 84, 48 * GiB, 99 * KiB, 100 * KiB, 6 << 20},
+    {"rtx6000-ada", "NVIDIA RTX 6000 Ada Generation", 8, 9, 142, 48 * GiB, 99 * KiB, 100 * KiB, 96 << 20},
+    // Compute capability 10.0 (B200): 227 KiB opt-in, 228 KiB per SM, as sm_90; 148 SMs (74 per
+    // die, Chips and Cheese, "Nvidia's B200: Keeping the CUDA Juggernaut Rolling"); 180 GB of
+    // HBM3e (HGX B200 datasheet). The L2 size, 126 MiB, is not in NVIDIA's datasheets: unverified,
+    // and nothing in the layer depends on it beyond cudaDeviceProp::l2CacheSize.
+    {"b200", "NVIDIA B200", 10, 0, 148, 180 * GiB, 227 * KiB, 228 * KiB, 126 << 20},
 };
 // The architecture names select one representative card each.
 const struct {
   const char* arch;
   const char* key;
-} kArchCards[] = {{"sm_80", "a100-40gb"}, {"sm_86", "rtx3060-12gb"}, {"sm_89", "rtx4090"}, {"sm_90", "h100-80gb"}};
+} kArchCards[] = {{"sm_80", "a100-40gb"}, {"sm_86", "rtx3060-12gb"}, {"sm_89", "rtx4090"},
+                  {"sm_90", "h100-80gb"}, {"sm_100", "b200"},        {"sm_120", "rtx5090"}};
 
 [[noreturn]] void die(const char* msg, const char* value) {
   std::fprintf(stderr, "simt: %s: '%s'\n", msg, value);
@@ -88,8 +109,9 @@ struct DeviceState {
     const char* key = std::getenv("GPT2_SIMT_DEVICE");
     const DeviceSpec* d = find_device(key && *key ? key : "rtx3060-12gb");
     if (!d)
-      die("GPT2_SIMT_DEVICE names no known card (sm_80, sm_86, sm_89, sm_90, a100-40gb, a100-80gb, "
-          "rtx3060-12gb, rtx3090, rtx4090, h100-80gb, h100-pcie, h200)",
+      die("GPT2_SIMT_DEVICE names no known card (sm_80, sm_86, sm_89, sm_90, sm_100, sm_120, a100-40gb, "
+          "a100-80gb, rtx3060-12gb, rtx3090, rtx4090, h100-80gb, h100-pcie, h200, rtx5090, rtx5080, "
+          "rtx5070-ti, rtx5070, rtx4080, rtx4070, rtx4060-ti-16gb, l4, l40s, rtx-a6000, rtx6000-ada, b200)",
           key);
     spec = *d;
     if (const char* m = std::getenv("GPT2_SIMT_MEMORY"); m && *m) spec.memory_bytes = parse_bytes(m);

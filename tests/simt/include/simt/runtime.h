@@ -220,8 +220,10 @@ inline To bits_as(From from) {
 }
 
 // Limits and identity of the emulated card. Chosen by GPT2_SIMT_DEVICE (sm_80, sm_86, sm_89,
-// sm_90 or a card name: a100-40gb, a100-80gb, rtx3060-12gb, rtx3090, rtx4090, h100-80gb,
-// h100-pcie, h200; default rtx3060-12gb) and GPT2_SIMT_MEMORY (e.g. 256MiB), or by set_device.
+// sm_90, sm_100, sm_120 or a card name of engine/plan/gpu_catalog.cpp: a100-40gb, a100-80gb,
+// rtx3060-12gb, rtx3090, rtx4090, h100-80gb, h100-pcie, h200, rtx5090, rtx5080, rtx5070-ti,
+// rtx5070, rtx4080, rtx4070, rtx4060-ti-16gb, l4, l40s, rtx-a6000, rtx6000-ada, b200; default
+// rtx3060-12gb) and GPT2_SIMT_MEMORY (e.g. 256MiB), or by set_device.
 struct DeviceSpec {
   const char* key;   // the name GPT2_SIMT_DEVICE accepts
   const char* name;  // cudaDeviceProp::name
