@@ -10,9 +10,10 @@
 #   no GPU (nvidia-smi finds none)  the CPU build: the CPU backend and the dry run (which needs no CUDA)
 #   a GPU                           the CPU backend and the CUDA backend for that GPU's architecture
 #                                   only (nvidia-smi --query-gpu=compute_cap)
-# Everything (every CUDA architecture, the tests): scripts/test.sh, or
+# Everything (every CUDA architecture, the tests, the benchmarks):
 #   cmake -S . -B build -DGPT2_WITH_CUDA=ON && cmake --build build -j
-# (CMakeLists.txt's default architectures: 80;86;89;90, plus 100;120 with CUDA 12.8 or later)
+# (CMakeLists.txt's default architectures: 80;86;89;90, plus 100;120 with CUDA 12.8 or later;
+# scripts/test.sh builds and runs the tests, for one architecture of each generation.)
 # Each phase prints one line; the configure and build output go to logs/quickstart_build.log, whose
 # last lines are shown when the build fails.
 set -euo pipefail
