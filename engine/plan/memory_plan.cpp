@@ -96,6 +96,11 @@ Recompute parse_recompute(const std::string& s) {
 
 void validate_run_config(const ModelConfig& m, const RunConfig& r) {
   validate(m);
+  if (r.device == Device::CUDA && m.head_size() > cuda::kMaxAttentionHeadSize)
+    throw ConfigError("--heads", "head size " + std::to_string(m.head_size()) + " (width " +
+                                     std::to_string(m.channels) + " / " + std::to_string(m.num_heads) +
+                                     " heads) is larger than the CUDA attention kernels take (at most " +
+                                     std::to_string(cuda::kMaxAttentionHeadSize) + "); use more heads");
   if (r.micro_batch <= 0) throw ConfigError("--micro-batch", "must be positive, got " + std::to_string(r.micro_batch));
   if (r.seq_len <= 0) throw ConfigError("--seq-len", "must be positive, got " + std::to_string(r.seq_len));
   if (r.seq_len > m.max_seq_len)

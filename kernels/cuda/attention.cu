@@ -629,16 +629,19 @@ __global__ void __launch_bounds__(BQ / 16 * 32)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Simple kernels: one warp per row, fp32 maths, any storage type. grid (B·NH, ceil(T/4)), 4 warps.
-// Each lane owns dims lane + 32r. Keys (or queries) go in chunks of 32, one per lane, whose
-// scores each lane computes in full; the chunk's weights are then broadcast with shuffles.
+// Simple kernels: one warp per row, fp32 maths, any storage type and any head size up to 256.
+// grid (B·NH, ceil(T/4)), 4 warps. Each lane owns dims lane + 32r (r < R = ceil(HS/32)) that are
+// below HS. Keys (or queries) go in chunks of 32, one per lane, whose scores each lane computes
+// in full; the chunk's weights are then broadcast with shuffles. HSC is the head size when it is
+// known at compile time (64, 128: the loops unroll), or 0 to read it from `hs`.
 // ---------------------------------------------------------------------------------------------
 
-template <typename S, int HS>
+template <typename S, int R, int HSC>
 __global__ void __launch_bounds__(128) simple_forward_kernel(S* __restrict__ y, float* __restrict__ lse,
-                                                             const S* __restrict__ qkv, int T, int NH, float scale) {
-  constexpr int R = HS / 32;
-  __shared__ float sq[4][HS];
+                                                             const S* __restrict__ qkv, int T, int NH, int hs,
+                                                             float scale) {
+  const int HS = HSC > 0 ? HSC : hs;
+  __shared__ float sq[4][32 * R];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int i = blockIdx.y * 4 + warp;
   if (i >= T) return;  // warp-uniform; no block barriers below
@@ -647,7 +650,8 @@ __global__ void __launch_bounds__(128) simple_forward_kernel(S* __restrict__ y, 
   const size_t C3 = 3 * static_cast<size_t>(C);
   const S* base = qkv + static_cast<size_t>(b) * T * C3 + h * HS;
 #pragma unroll
-  for (int r = 0; r < R; ++r) sq[warp][lane + 32 * r] = to_float(base[i * C3 + lane + 32 * r]) * scale;
+  for (int r = 0; r < R; ++r)
+    if (lane + 32 * r < HS) sq[warp][lane + 32 * r] = to_float(base[i * C3 + lane + 32 * r]) * scale;
   __syncwarp();
   float m = -INFINITY, l = 0.f, acc[R];
 #pragma unroll
@@ -672,23 +676,26 @@ __global__ void __launch_bounds__(128) simple_forward_kernel(S* __restrict__ y, 
       const float pj = __shfl_sync(0xffffffffu, p, jj);
       const S* vj = base + (c0 + jj) * C3 + 2 * C;
 #pragma unroll
-      for (int r = 0; r < R; ++r) acc[r] += pj * to_float(vj[lane + 32 * r]);
+      for (int r = 0; r < R; ++r)
+        if (lane + 32 * r < HS) acc[r] += pj * to_float(vj[lane + 32 * r]);
     }
     m = m_new;
   }
   S* yo = y + (static_cast<size_t>(b) * T + i) * C + h * HS;
 #pragma unroll
-  for (int r = 0; r < R; ++r) yo[lane + 32 * r] = from_float<S>(acc[r] / l);
+  for (int r = 0; r < R; ++r)
+    if (lane + 32 * r < HS) yo[lane + 32 * r] = from_float<S>(acc[r] / l);
   if (lane == 0) lse[static_cast<size_t>(bh) * T + i] = m + logf(l);
 }
 
 // dq for one query row per warp.
-template <typename S, int HS>
+template <typename S, int R, int HSC>
 __global__ void __launch_bounds__(128)
     simple_backward_dq_kernel(S* __restrict__ dqkv, const S* __restrict__ dy, const S* __restrict__ qkv,
-                              const float* __restrict__ lse, const float* __restrict__ Dg, int T, int NH, float scale) {
-  constexpr int R = HS / 32;
-  __shared__ float sq[4][HS], sdy[4][HS];
+                              const float* __restrict__ lse, const float* __restrict__ Dg, int T, int NH, int hs,
+                              float scale) {
+  const int HS = HSC > 0 ? HSC : hs;
+  __shared__ float sq[4][32 * R], sdy[4][32 * R];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int i = blockIdx.y * 4 + warp;
   if (i >= T) return;
@@ -699,6 +706,7 @@ __global__ void __launch_bounds__(128)
   const S* dyi = dy + (static_cast<size_t>(b) * T + i) * C + h * HS;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
+    if (lane + 32 * r >= HS) continue;
     sq[warp][lane + 32 * r] = to_float(base[i * C3 + lane + 32 * r]);
     sdy[warp][lane + 32 * r] = to_float(dyi[lane + 32 * r]);
   }
@@ -725,22 +733,24 @@ __global__ void __launch_bounds__(128)
       const float dsj = __shfl_sync(0xffffffffu, ds, jj);
       const S* kj = base + (c0 + jj) * C3 + C;
 #pragma unroll
-      for (int r = 0; r < R; ++r) acc[r] += dsj * to_float(kj[lane + 32 * r]);
+      for (int r = 0; r < R; ++r)
+        if (lane + 32 * r < HS) acc[r] += dsj * to_float(kj[lane + 32 * r]);
     }
   }
   S* dq = dqkv + (static_cast<size_t>(b) * T + i) * C3 + h * HS;
 #pragma unroll
-  for (int r = 0; r < R; ++r) dq[lane + 32 * r] = from_float<S>(acc[r] * scale);
+  for (int r = 0; r < R; ++r)
+    if (lane + 32 * r < HS) dq[lane + 32 * r] = from_float<S>(acc[r] * scale);
 }
 
 // dk, dv for one key row per warp.
-template <typename S, int HS>
+template <typename S, int R, int HSC>
 __global__ void __launch_bounds__(128)
     simple_backward_dkv_kernel(S* __restrict__ dqkv, const S* __restrict__ dy, const S* __restrict__ qkv,
-                               const float* __restrict__ lse, const float* __restrict__ Dg, int T, int NH,
+                               const float* __restrict__ lse, const float* __restrict__ Dg, int T, int NH, int hs,
                                float scale) {
-  constexpr int R = HS / 32;
-  __shared__ float sk[4][HS], sv[4][HS];
+  const int HS = HSC > 0 ? HSC : hs;
+  __shared__ float sk[4][32 * R], sv[4][32 * R];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int j = blockIdx.y * 4 + warp;
   if (j >= T) return;
@@ -753,6 +763,7 @@ __global__ void __launch_bounds__(128)
   const float* drow = Dg + static_cast<size_t>(bh) * T;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
+    if (lane + 32 * r >= HS) continue;
     sk[warp][lane + 32 * r] = to_float(base[j * C3 + C + lane + 32 * r]);
     sv[warp][lane + 32 * r] = to_float(base[j * C3 + 2 * C + lane + 32 * r]);
   }
@@ -782,6 +793,7 @@ __global__ void __launch_bounds__(128)
       const S* dyi = dyb + static_cast<size_t>(c0 + ii) * C;
 #pragma unroll
       for (int r = 0; r < R; ++r) {
+        if (lane + 32 * r >= HS) continue;
         dv[r] += pi * to_float(dyi[lane + 32 * r]);
         dk[r] += dsi * to_float(qi[lane + 32 * r]);
       }
@@ -790,6 +802,7 @@ __global__ void __launch_bounds__(128)
   S* out = dqkv + (static_cast<size_t>(b) * T + j) * C3 + h * HS;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
+    if (lane + 32 * r >= HS) continue;
     out[C + lane + 32 * r] = from_float<S>(dk[r] * scale);
     out[2 * C + lane + 32 * r] = from_float<S>(dv[r]);
   }
@@ -800,7 +813,7 @@ __global__ void __launch_bounds__(128)
 // ---------------------------------------------------------------------------------------------
 
 void check_shape(int B, int T, int NH, int HS) {
-  GPT2_REQUIRE(HS == 64 || HS == 128);
+  GPT2_REQUIRE(HS >= 1 && HS <= kMaxAttentionHeadSize);
   GPT2_REQUIRE(B >= 1 && T >= 1 && NH >= 1);
   GPT2_REQUIRE(static_cast<long long>(B) * NH <= 0x7fffffffLL);  // grid.x
   GPT2_REQUIRE(CEIL_DIV(T, 4) <= 65535);                         // grid.y of the simple kernels
@@ -853,16 +866,38 @@ void launch_row_dot(float* D, const S* dy, const S* y, int B, int T, int NH, int
       launch(row_dot_kernel<S>, static_cast<unsigned>(CEIL_DIV(rows, 4)), 128, 0, stream, D, dy, y, B, T, NH, HS));
 }
 
+// Calls launch(kernel) with the simple kernel instantiation for head size HS: compile-time 64 and
+// 128, otherwise the smallest lane-chunk count R (1, 2, 4 or 8 dims per lane) that covers HS.
+template <template <typename, int, int> class Pick, typename S, typename Launch>
+void with_simple_kernel(int HS, Launch&& launch_it) {
+  if (HS == 64) return launch_it(Pick<S, 2, 64>::kernel);
+  if (HS == 128) return launch_it(Pick<S, 4, 128>::kernel);
+  if (HS <= 32) return launch_it(Pick<S, 1, 0>::kernel);
+  if (HS <= 64) return launch_it(Pick<S, 2, 0>::kernel);
+  if (HS <= 128) return launch_it(Pick<S, 4, 0>::kernel);
+  return launch_it(Pick<S, 8, 0>::kernel);
+}
+template <typename S, int R, int HSC>
+struct SimpleForward {
+  static constexpr auto kernel = simple_forward_kernel<S, R, HSC>;
+};
+template <typename S, int R, int HSC>
+struct SimpleBackwardDq {
+  static constexpr auto kernel = simple_backward_dq_kernel<S, R, HSC>;
+};
+template <typename S, int R, int HSC>
+struct SimpleBackwardDkv {
+  static constexpr auto kernel = simple_backward_dkv_kernel<S, R, HSC>;
+};
+
 template <typename S>
 void simple_forward(S* y, float* lse, const S* qkv, int B, int T, int NH, int HS, cudaStream_t stream) {
   check_shape(B, T, NH, HS);
   GPT2_REQUIRE(y && lse && qkv);
   const dim3 grid(B * NH, CEIL_DIV(T, 4));
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  if (HS == 64)
-    CUDA_CHECK(launch(simple_forward_kernel<S, 64>, grid, 128, 0, stream, y, lse, qkv, T, NH, scale));
-  else
-    CUDA_CHECK(launch(simple_forward_kernel<S, 128>, grid, 128, 0, stream, y, lse, qkv, T, NH, scale));
+  with_simple_kernel<SimpleForward, S>(
+      HS, [&](auto kernel) { CUDA_CHECK(launch(kernel, grid, 128, 0, stream, y, lse, qkv, T, NH, HS, scale)); });
 }
 
 template <typename S>
@@ -873,17 +908,11 @@ void simple_backward(S* dqkv, float* scratch_att, const S* dy, const S* qkv, con
   launch_row_dot<S>(scratch_att, dy, y, B, T, NH, HS, stream);
   const dim3 grid(B * NH, CEIL_DIV(T, 4));
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  if (HS == 64) {
-    CUDA_CHECK(
-        launch(simple_backward_dq_kernel<S, 64>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
-    CUDA_CHECK(
-        launch(simple_backward_dkv_kernel<S, 64>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
-  } else {
-    CUDA_CHECK(
-        launch(simple_backward_dq_kernel<S, 128>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, scale));
-    CUDA_CHECK(launch(simple_backward_dkv_kernel<S, 128>, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH,
-                      scale));
-  }
+  auto run = [&](auto kernel) {
+    CUDA_CHECK(launch(kernel, grid, 128, 0, stream, dqkv, dy, qkv, lse, scratch_att, T, NH, HS, scale));
+  };
+  with_simple_kernel<SimpleBackwardDq, S>(HS, run);
+  with_simple_kernel<SimpleBackwardDkv, S>(HS, run);
 }
 
 }  // namespace
@@ -896,6 +925,7 @@ void attention_forward(bf16* y, float* lse, const bf16* qkv, int B, int T, int N
 #ifdef GPT2_ATTENTION_SIMPLE
   simple_forward<bf16>(y, lse, qkv, B, T, NH, HS, stream);
 #else
+  if (HS != 64 && HS != 128) return simple_forward<bf16>(y, lse, qkv, B, T, NH, HS, stream);
   check_shape(B, T, NH, HS);
   GPT2_REQUIRE(y && lse && qkv);
   GPT2_REQUIRE(is_aligned16(y) && is_aligned16(qkv));  // 16-byte cp.async / stores; C = NH·HS keeps rows aligned
@@ -916,6 +946,7 @@ void attention_backward(bf16* dqkv, float* scratch_att, const bf16* dy, const bf
 #ifdef GPT2_ATTENTION_SIMPLE
   simple_backward<bf16>(dqkv, scratch_att, dy, qkv, y, lse, B, T, NH, HS, stream);
 #else
+  if (HS != 64 && HS != 128) return simple_backward<bf16>(dqkv, scratch_att, dy, qkv, y, lse, B, T, NH, HS, stream);
   check_shape(B, T, NH, HS);
   GPT2_REQUIRE(dqkv && scratch_att && dy && qkv && y && lse);
   GPT2_REQUIRE(is_aligned16(dqkv) && is_aligned16(dy) && is_aligned16(qkv));

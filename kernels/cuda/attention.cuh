@@ -9,10 +9,14 @@
 //   dqkv  (B, T, 3C)         written (=), every element
 //   scratch_att (B, NH, T) fp32: the plan's `scratch.att`; backward only (D_i = dy_i · y_i)
 //
-// Supported: HS ∈ {64, 128}; any T ≥ 1 (no tile divisibility needed); any B, NH.
-// Storage: bf16 runs the tensor-core (mma.sync) kernels; fp32 runs the simple scalar kernels
-// (exact fp32 maths, slower). The simple kernels also take bf16, to cross-check the
-// tensor-core path; defining GPT2_ATTENTION_SIMPLE at build time routes bf16 to them too.
+// Supported: any head size 1 ≤ HS ≤ kMaxAttentionHeadSize (256, scratch_sizes.h); any T ≥ 1 (no
+// tile divisibility needed); any B, NH.
+// Storage: bf16 at HS 64 and 128 runs the tensor-core (mma.sync) kernels; fp32, and bf16 at any
+// other head size, run the simple scalar kernels (one warp per query or key row, fp32 maths; a
+// row's cost grows with T·HS, with no data reuse between rows: far slower than the tensor-core
+// kernels, meant for small experiments). The simple kernels also take bf16 at 64 and 128, to
+// cross-check the tensor-core path; defining GPT2_ATTENTION_SIMPLE at build time routes bf16 to
+// them too.
 // No launcher allocates device memory.
 #pragma once
 #include <cuda_runtime.h>

@@ -1,6 +1,7 @@
 // Device memory the CUDA kernels need from their caller beyond inputs and outputs: one size
 // function per buffer, in plain C++ (no CUDA headers), so the memory plan (engine/plan) sizes its
-// buffers with the kernels' own formulas and the CUDA backend checks every one at start-up.
+// buffers with the kernels' own formulas and the CUDA backend checks every one at start-up; and
+// the shape limits the plan checks for the CUDA backend.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +23,11 @@ inline size_t layernorm_backward_scratch_floats(int N, int C) {
 inline size_t attention_scratch_floats(int B, int T, int NH) {
   return static_cast<size_t>(B) * static_cast<size_t>(NH) * static_cast<size_t>(T);
 }
+
+// attention: the largest head size the kernels take (the flash kernels run head sizes 64 and 128,
+// the simple kernels every other size up to this one). The memory plan refuses a larger one for
+// the CUDA backend before anything is allocated.
+constexpr int kMaxAttentionHeadSize = 256;
 
 // global_norm_squared: fp64 block partials (at most 512 blocks), viewed as floats.
 constexpr int kGlobalNormMaxBlocks = 512;

@@ -83,4 +83,13 @@ cpu=(--dry-run --json --device cpu --layers 6 --heads 6 --width 384 --micro-batc
 a=$("$BIN" "${cpu[@]}" --cpu-gflops 400 --cpu-bandwidth 20 | python3 -c 'import json,sys; print(json.load(sys.stdin)["prediction"]["step_s"])')
 b=$("$BIN" "${cpu[@]}" --cpu-gflops 200 --cpu-bandwidth 10 | python3 -c 'import json,sys; print(json.load(sys.stdin)["prediction"]["step_s"])')
 python3 -c "import sys; a, b = $a, $b; sys.exit(0 if 1.9 < b / a < 2.01 else 1)" || fail "CPU prediction does not follow --cpu-gflops/--cpu-bandwidth: $a vs $b"
+# Head sizes: the CUDA attention takes any up to 256 (HS=16 plans like any other); a larger one
+# is refused before anything is planned, naming --heads and the limit; the CPU backend has none.
+"$BIN" --dry-run --device cuda --layers 2 --heads 4 --width 64 --gpu rtx4090 >/dev/null 2>&1 ||
+  fail "head size 16 on cuda should plan"
+err=$("$BIN" --dry-run --device cuda --layers 2 --heads 1 --width 512 --gpu rtx4090 2>&1 >/dev/null)
+rc=$?
+[ $rc -eq 1 ] || fail "head size 512 on cuda should exit 1, got $rc: $err"
+grep -q -- "--heads: head size 512 .*at most 256" <<<"$err" || fail "head size 512 not refused by --heads: $err"
+"$BIN" --dry-run --device cpu --layers 2 --heads 1 --width 512 >/dev/null 2>&1 || fail "head size 512 on the cpu should plan"
 echo "dry-run CLI checks passed"

@@ -338,6 +338,9 @@ int main(int argc, char** argv) {
       {1, 1, 1, 64},    {1, 1, 1, 128},    {2, 3, 17, 64},    {2, 2, 17, 128}, {1, 2, 64, 64},
       {2, 1, 65, 128},  {1, 3, 200, 64},   {2, 2, 333, 128},  {3, 4, 128, 64}, {1, 2, 1000, 64},
       {1, 2, 1024, 64}, {1, 2, 1024, 128}, {1, 1, 1000, 128},
+      // Head sizes the flash kernels do not take: the simple kernels with the size read at run
+      // time (one, two, four and eight dims per lane; 24 and 96 leave lanes idle).
+      {2, 4, 200, 16},  {1, 3, 129, 24},   {1, 2, 300, 96},   {1, 1, 100, 256},
   };
   // Under the SIMT layer (every mma/ldmatrix emulated per thread, the simple kernels' rows
   // looping over all keys): per head size 64 and 128, T = 1 (one row, dS = 0), T = 17 (a partial
@@ -346,11 +349,16 @@ int main(int argc, char** argv) {
   // the middle block is masked for causality only and the last one for the tail too, and the
   // causal skips of the forward (n_kb), of the dK/dV kernel (query steps before a warp's keys;
   // 32-query steps for HS 128) and of the dQ kernel (key steps past a warp's rows; 32-key steps
-  // for HS 128) are taken. All three paths (flash bf16, simple bf16, simple fp32) on each;
+  // for HS 128) are taken. All three paths (flash bf16, simple bf16, simple fp32) on each (at
+  // other head sizes the "flash" call runs the simple kernels, as the dispatcher does);
   // determinism and memory checks for both head sizes with several blocks.
   const std::vector<Case> emulated = {
       {1, 1, 1, 64},  {1, 1, 1, 128},  {2, 3, 17, 64},  {2, 2, 17, 128},
       {1, 2, 64, 64}, {2, 2, 65, 128}, {1, 1, 150, 64}, {1, 1, 150, 128},
+      // Head sizes the flash kernels do not take (the simple kernels, head size read at run time):
+      // 16 (one dim per lane, lanes 16-31 idle), 24, 96 (four per lane) and 256 (eight per lane);
+      // T = 40 crosses a 32-key chunk.
+      {2, 4, 17, 16}, {1, 3, 40, 24}, {1, 2, 40, 96}, {1, 1, 33, 256},
   };
   uint64_t seed = 1234;
   for (const Case& c : kEmulated ? emulated : full) {

@@ -12,7 +12,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/gpt2_simt_cli.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 export GPT2_SIMT_MEMORY=${GPT2_SIMT_MEMORY:-512MiB}
-# L=2 C=128 NH=2 (head size 64, as the attention kernels need), T=64, V=256.
+# L=2 C=128 NH=2 (head size 64: the flash attention kernels), T=64, V=256.
 SHAPE=(--layers 2 --heads 2 --width 128 --vocab 256 --max-seq-len 64 --seq-len 64)
 T=64
 # run NAME ARGS...: runs train_gpt2, output in $W/NAME.out; fails the test on a non-zero exit.
