@@ -9,9 +9,6 @@
 
 #if defined(GPT2_HAVE_MPI)
 #include <mpi.h>
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#endif
 #endif
 
 namespace gpt2 {
@@ -121,24 +118,10 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0, world_ = 1;
 };
 
-// OpenMPI keeps much of what MPI_Init and MPI_Finalize allocate until the process ends, some of
-// it in plugins it has unloaded by then, so LeakSanitizer (in the SIMT and debug builds, which use
-// AddressSanitizer) would report it at exit and fail every MPI run. Allocations made inside these
-// two calls are not leaks of this program; LeakSanitizer is told to ignore them.
-struct IgnoreLeaksInThisScope {
-#if defined(__SANITIZE_ADDRESS__)
-  IgnoreLeaksInThisScope() { __lsan_disable(); }
-  ~IgnoreLeaksInThisScope() { __lsan_enable(); }
-#endif
-};
-
 void finalize_mpi() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) {
-    [[maybe_unused]] const IgnoreLeaksInThisScope ignore;
-    MPI_Finalize();
-  }
+  if (!finalized) MPI_Finalize();
 }
 #endif
 
@@ -187,10 +170,7 @@ bool init_mpi_if_launched() {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
-    {
-      [[maybe_unused]] const IgnoreLeaksInThisScope ignore;
-      MPI_Init(nullptr, nullptr);
-    }
+    MPI_Init(nullptr, nullptr);
     std::atexit(finalize_mpi);
   }
   return true;
