@@ -51,16 +51,8 @@ fi
 
 mkdir -p "$(dirname "$LOG")"
 : >"$LOG"
-# Runs one phase quietly: its output goes to the log; on failure the log's tail is shown.
-phase() {
-  local what="$1"; shift
-  echo "install_deps: $what"
-  if ! "$@" >>"$LOG" 2>&1; then
-    echo "install_deps: failed: $what; the last lines of $LOG:" >&2
-    tail -n 25 "$LOG" >&2
-    exit 1
-  fi
-}
+. "$ROOT/scripts/lib/quiet_phase.sh"
+phase() { quiet_phase install_deps "$LOG" 25 "$@"; }
 echo "install_deps: ${#missing[@]} package(s) missing: ${missing[*]} (full output: $LOG)"
 phase "updating the package lists" $SUDO apt-get update
 phase "installing ${#missing[@]} package(s)" \

@@ -40,16 +40,8 @@ fi
 
 mkdir -p logs
 : >"$LOG"
-# Runs one build phase quietly; on failure shows the log's tail.
-phase() {
-  local what="$1"; shift
-  echo "quickstart: $what"
-  if ! "$@" >>"$LOG" 2>&1; then
-    echo "quickstart: failed: $what; the last lines of $LOG:" >&2
-    tail -n 30 "$LOG" >&2
-    exit 1
-  fi
-}
+. scripts/lib/quiet_phase.sh
+phase() { quiet_phase quickstart "$LOG" 30 "$@"; }
 phase "configuring $WHAT in $BUILD_DIR/ (output: $LOG)" cmake -S . -B "$BUILD_DIR" "${CMAKE_ARGS[@]}"
 phase "building train_gpt2, prepro, sample, convert and tokenize on $(nproc) cores" \
   cmake --build "$BUILD_DIR" -j "$(nproc)" --target train_gpt2 prepro sample convert tokenize
