@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "internal.h"
+#include "simt/access_trace.h"
 #include "simt/device.h"
 #include "simt/launch.h"
 #include "simt/ptx.h"
@@ -381,6 +382,7 @@ void run_block(const LaunchInfo& L, uint3 bidx) {
                      exited->pub.tid.x, exited->pub.tid.y, exited->pub.tid.z, at_barrier);
         break;
       }
+      trace::end_phase();
       for (Thread& t : b.threads) t.state = State::Runnable;
       continue;
     }
@@ -389,6 +391,7 @@ void run_block(const LaunchInfo& L, uint3 bidx) {
   }
   // A faulted block's suspended threads are abandoned; their frames' shadow is cleared so the stacks
   // can be reused.
+  trace::end_phase();
   if (b.faulted)
     for (Thread& t : b.threads)
       if (t.state != State::Done) SIMT_UNPOISON(stack_bottom(t.stack), t.stack.size);
@@ -533,7 +536,10 @@ cudaError_t launch_kernel(const void* func, const char* signature, dim3 grid, di
   const LaunchInfo L{grid, block, dynamic_smem, body};
   const long long nblocks = 1ll * grid.x * grid.y * grid.z;
   std::atomic<bool> failed{false};
-#pragma omp parallel for schedule(dynamic, 1)
+  // Recording memory accesses (simt/access_trace.h) runs the blocks one after another.
+  const bool tracing = trace::enabled();
+  if (tracing) trace::begin_launch(func, signature, grid, block, dynamic_smem);
+#pragma omp parallel for schedule(dynamic, 1) if (!tracing)
   for (long long i = 0; i < nblocks; ++i) {
     if (failed.load(std::memory_order_relaxed)) continue;
     const uint3 bidx{static_cast<unsigned>(i % grid.x), static_cast<unsigned>((i / grid.x) % grid.y),
@@ -541,6 +547,7 @@ cudaError_t launch_kernel(const void* func, const char* signature, dim3 grid, di
     run_block(L, bidx);
     if (g_launch_faulted.load()) failed = true;
   }
+  if (tracing) trace::end_launch();
   if (failed || g_launch_faulted) return set_error(g_fault_code, true);
   return cudaSuccess;
 }
@@ -620,6 +627,7 @@ struct MmaIn {
 };
 
 void mma_combine(LaneSlot* slots, unsigned, const char*, int) {
+  trace::count_mma();
   float A[16][16], B[16][8], C[16][8];
   for (int l = 0; l < 32; ++l) {
     MmaIn in;
@@ -671,6 +679,10 @@ void cp_async(void* smem, const void* gmem, int cp_size, int src_size, const cha
       (src_size > 0 && reinterpret_cast<uintptr_t>(gmem) % static_cast<uintptr_t>(cp_size) != 0))
     fault_code(cudaErrorMisalignedAddress, file, line,
                "cp.async: shared %p or global %p is not aligned to the cp-size of %d bytes", smem, gmem, cp_size);
+  if (trace::enabled()) {
+    if (src_size > 0) trace::layer_access(gmem, static_cast<unsigned>(src_size), false, file, line);
+    trace::layer_access(smem, static_cast<unsigned>(cp_size), true, file, line);
+  }
   t.copies.push_back(CopyOp{smem, gmem, cp_size, src_size});
 }
 
@@ -688,6 +700,7 @@ void cp_async_wait_group(int n, const char* file, int line) {
 }
 
 void ldmatrix_x4(uint32_t (&r)[4], const void* smem, bool trans, const char* file, int line) {
+  if (trace::enabled()) trace::layer_access(smem, 16, false, file, line);  // this lane's row
   const unsigned char* out =
       warp_collective(0xffffffffu, trans ? "ldmatrix.x4.trans" : "ldmatrix.x4", &smem, sizeof smem,
                       trans ? ldmatrix_combine<true> : ldmatrix_combine<false>, file, line);
