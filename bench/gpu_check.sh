@@ -11,6 +11,8 @@
 #   gpu-tests   ctest -L gpu (every tests/cuda/test_<op>.cu)
 #   sanitizer   compute-sanitizer --tool memcheck on one small kernel test (layernorm)
 #   bench       bench_kernels --json LOG_DIR/bench_kernels.json
+#   audit       bench_audit_cases --json LOG_DIR/bench_audit_cases.json: every case of the kernel
+#               audit (tests/simt/audit) timed, beside the time the audit predicts for this card
 #   train       a short real training run: runs bench/gpu_check_train.sh BUILD_DIR LOG_DIR if it
 #               exists (added with the CUDA training issue), else reported as SKIP
 #   memory      planned-versus-measured memory: bench/gpu_check_memory.sh BUILD_DIR LOG_DIR if it
@@ -91,7 +93,7 @@ run_step configure 90 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -D
 record configure "$STEP_STATUS" "$LAST_SECS" "sm_$CAP"
 BUILT=0
 if [[ $STEP_STATUS == PASS ]]; then
-  targets=(gpt2_kernels_cuda bench_kernels)
+  targets=(gpt2_kernels_cuda bench_kernels bench_audit_cases)
   for src in "$ROOT"/tests/cuda/test_*.cu; do
     [[ -e $src ]] && targets+=("gpu_$(basename "$src" .cu)")
   done
@@ -140,6 +142,17 @@ if ((BUILT)); then
   record bench "$STEP_STATUS" "$LAST_SECS" "${ceil:-no ceilings}; ${bad} failed rows"
 else
   record bench SKIP 0 "build failed"
+fi
+
+# ---- 4b. the kernel audit's cases: measured beside the audit's prediction ---------------------------
+if ((BUILT)); then
+  run_step audit 120 "$BUILD/bench/bench_audit_cases" --json "$LOG_DIR/bench_audit_cases.json"
+  ratios=$(awk '$(NF-1) ~ /^[0-9.]+$/ && $(NF-1) > 0 {print $(NF-1)}' "$LOG_DIR/audit.log" | sort -g)
+  n=$(wc -l <<<"$ratios")
+  median=$(sed -n "$(((n + 1) / 2))p" <<<"$ratios")
+  record audit "$STEP_STATUS" "$LAST_SECS" "measured/predicted median ${median:-?} over $n cases"
+else
+  record audit SKIP 0 "build failed"
 fi
 
 # ---- 5. short training run and 6. planned-vs-measured memory (hooks for later issues) ------------

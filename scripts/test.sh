@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the project and runs the whole test suite (CPU tests always; GPU tests run where a GPU
 # is present and report themselves as skipped otherwise), then the CUDA code on the CPU through
-# the SIMT layer (the `simt` preset and ctest label), then a short fuzzing smoke run of the
-# loaders. This is the README's test command and what CI runs. The last line sums both ctest runs.
+# the SIMT layer (the `simt` preset and ctest label), the kernel audit (the `audit` preset), then a
+# short fuzzing smoke run of the loaders. This is the README's test command and what CI runs. The
+# last line sums the ctest runs.
 #   scripts/test.sh [extra ctest args]
 # Environment: BUILD_DIR (default build), JOBS (default: all cores), GPT2_SKIP_DEPS=1 to skip
 # the package install step, GPT2_SKIP_SIMT=1 to skip the SIMT build and label, FUZZ_SECONDS
@@ -61,9 +62,18 @@ if [ "${GPT2_SKIP_SIMT:-0}" != 1 ]; then
   print_skip_reasons build-simt "$LOGS/simt.log"
 fi
 
+# The kernel audit (tests/simt/audit): access-counting self-tests, and the checked-in report
+# kernels/cuda/kernel_audit.json compared with a fresh run of every kernel (clang build).
+if [ "${GPT2_SKIP_SIMT:-0}" != 1 ]; then
+  cmake --preset audit
+  cmake --build --preset audit -j "$JOBS"
+  ctest --preset audit -j "$JOBS" "$@" 2>&1 | tee "$LOGS/audit.log" || status=1
+  print_skip_reasons build-audit "$LOGS/audit.log"
+fi
+
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || status=1; fi
 
-# One closing line over both ctest runs: "total: N passed, N failed, N skipped".
+# One closing line over the ctest runs: "total: N passed, N failed, N skipped".
 passed=0 failed=0 skipped=0
 for log in "$LOGS"/*.log; do
   line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$log" | tail -1 || true)

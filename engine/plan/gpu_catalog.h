@@ -33,6 +33,7 @@ struct GpuSpec {
   double fp32_tflops;        // fp32 (non-tensor) peak
   double mem_bandwidth_gbs;  // DRAM bandwidth, GB/s
   DeviceEfficiency eff;
+  int sm_count = 0;          // streaming multiprocessors (0 for the CPU); datasheets and whitepapers
 };
 
 const std::vector<GpuSpec>& gpu_catalog();

@@ -123,7 +123,11 @@ void print_prediction(std::ostream& os, const MemoryPlan& plan, const GpuSpec& d
   const StepTimePrediction p = predict_step_time(plan, device);
   char line[256];
   os << "Predicted step time (roofline per op, " << device.name << ": " << device.description
-     << "; efficiencies: " << device.eff.basis << ")\n  " << prediction_summary(p) << "\n";
+     << "; efficiencies: " << device.eff.basis
+     << (std::any_of(p.ops.begin(), p.ops.end(), [](const OpPrediction& o) { return o.audited; })
+             ? ", the kernel audit's for the ops marked (audit)"
+             : "")
+     << ")\n  " << prediction_summary(p) << "\n";
   std::snprintf(line, sizeof line, "  %-30s %8s %10s %10s %10s  %s\n", "op", "calls", "GFLOP", "MB", "pred ms",
                 "bound");
   os << line;
@@ -131,8 +135,8 @@ void print_prediction(std::ostream& os, const MemoryPlan& plan, const GpuSpec& d
     std::snprintf(line, sizeof line, "  %-30s %8lld %10.2f %10.1f %10.3f  %s\n", o.cost.name,
                   static_cast<long long>(o.cost.calls), o.cost.flops / 1e9, o.cost.bytes / 1e6, o.seconds * 1e3,
                   o.cost.cls == OpClass::Comm ? "interconnect"
-                  : o.compute_bound           ? "compute"
-                                              : "memory");
+                  : o.compute_bound           ? (o.audited ? "compute (audit)" : "compute")
+                                              : (o.audited ? "memory (audit)" : "memory"));
     os << line;
   }
 }
@@ -207,6 +211,7 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
                      {"flops", o.cost.flops},
                      {"bytes", o.cost.bytes},
                      {"predicted_s", o.seconds},
+                     {"basis", o.audited ? "audit" : "class"},
                      {"bound", o.cost.cls == OpClass::Comm ? "interconnect"
                                : o.compute_bound           ? "compute"
                                                            : "memory"}});

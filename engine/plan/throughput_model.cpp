@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/plan/audited_ops.h"
+
 namespace gpt2 {
 
 double device_peak_flops(const MemoryPlan& plan, const GpuSpec& device) {
@@ -23,6 +25,10 @@ StepTimePrediction predict_step_time(const MemoryPlan& plan, const GpuSpec& devi
   StepTimePrediction p;
   p.peak_flops = peak;
   p.estimate = !e.calibrated;
+  // The kernel audit's per-op efficiencies (audited_ops.h), unless the card was calibrated by
+  // measurement, which wins over any prediction.
+  const AuditedOps* audited = e.calibrated ? nullptr : &default_audited_ops();
+  const std::string dtype = plan.run.precision == Precision::BF16 ? "bf16" : "fp32";
   const std::vector<OpCost> costs = step_op_costs(plan);
   p.ops.reserve(costs.size());
   for (const OpCost& c : costs) {
@@ -31,8 +37,21 @@ StepTimePrediction predict_step_time(const MemoryPlan& plan, const GpuSpec& devi
     if (c.cls == OpClass::Comm) {
       o.seconds = c.bytes / (e.interconnect_gbs * 1e9) + c.calls * 10 * e.launch_s;
     } else {
-      const double compute = c.cls == OpClass::Memory ? c.flops / peak : c.flops / (peak * class_eff(c.cls));
-      const double memory = c.bytes / (bw * e.memory);
+      double compute = c.cls == OpClass::Memory ? c.flops / peak : c.flops / (peak * class_eff(c.cls));
+      double memory = c.bytes / (bw * e.memory);
+      const AuditedOp* a = audited && (c.cls == OpClass::Memory || c.cls == OpClass::Attention)
+                               ? audited->find(c.name, dtype, plan.model.channels)
+                               : nullptr;
+      if (a) {
+        const double eff = audited_efficiency(*a, device.name, bw, peak, e.launch_s);
+        if (eff > 0) {
+          o.audited = true;
+          if (c.cls == OpClass::Memory)
+            memory = c.bytes / (bw * eff);
+          else  // the audit's model has no instruction-issue term: it may only lower attention's efficiency
+            compute = c.flops / (peak * std::min(eff, class_eff(c.cls)));
+        }
+      }
       o.compute_bound = compute > memory;
       o.seconds = std::max(compute, memory) + c.calls * e.launch_s;
     }

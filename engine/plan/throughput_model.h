@@ -3,7 +3,12 @@
 // For every op group of the step (engine/plan/op_costs.h), from the plan's shapes and dtypes:
 //   t(op) = max(flops / (peak · eff[class]), bytes / (bandwidth · eff.memory)) + calls · launch_s
 // with eff[class] the device's efficiency for large matmuls, small matmuls, attention or
-// memory-bound ops (engine/plan/gpu_catalog.h), and the gradient exchange at the device's
+// memory-bound ops (engine/plan/gpu_catalog.h) — for the ops the kernel audit covers, on a card
+// not calibrated by measurement, the op's own audited efficiency instead (engine/plan/
+// audited_ops.h): for a memory-bound op in place of eff.memory; for attention at most the class
+// figure, as the audit's model (kernel_cost_model.h) counts memory, shared-memory and tensor work
+// but not instruction issue, so its time for a compute-heavy kernel is a lower bound — and the
+// gradient exchange at the device's
 // interconnect bandwidth. The step's time is the sum (grad_accum is in the op counts). MFU is
 // the model's FLOPs per step (engine/plan/model_config.h) over step time × peak.
 // Auto-fit ranks every candidate plan with it, so it stays a few microseconds per plan.
@@ -20,6 +25,7 @@ struct OpPrediction {
   OpCost cost;
   double seconds = 0;          // per optimizer step
   bool compute_bound = false;  // the FLOP term is the larger one
+  bool audited = false;        // the efficiency comes from the kernel audit (audited_ops.h)
 };
 
 struct StepTimePrediction {

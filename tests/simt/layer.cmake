@@ -12,6 +12,10 @@ target_compile_definitions(gpt2_simt PUBLIC GPT2_SIMT=1)
 target_compile_options(gpt2_simt PUBLIC -ffp-contract=off -Wno-unknown-pragmas)
 target_compile_options(gpt2_simt PRIVATE ${GPT2_CXX_WARNINGS})
 target_link_libraries(gpt2_simt PUBLIC Boost::context OpenMP::OpenMP_CXX)
+# Kernel names from the executable's symbol table, and launches checked against ptxas's resources
+# (the table and the SM limits of engine/plan/kernel_resources.h, hence gpt2_plan).
+target_sources(gpt2_simt PRIVATE ${CMAKE_CURRENT_LIST_DIR}/src/symbols.cpp)
+target_link_libraries(gpt2_simt PUBLIC gpt2_plan)
 if(GPT2_HAVE_MPI)
   target_sources(gpt2_simt PRIVATE ${CMAKE_CURRENT_LIST_DIR}/src/nccl.cpp)
   target_link_libraries(gpt2_simt PUBLIC MPI::MPI_CXX)

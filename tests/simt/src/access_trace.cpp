@@ -77,6 +77,23 @@ struct Pending {
   std::vector<Request> reqs;
 };
 std::unordered_map<SiteKey, Pending, SiteKeyHash> g_pending;
+// A direct-mapped cache in front of g_pending (its elements never move), cleared with it.
+struct CacheSlot {
+  SiteKey key{};
+  Pending* pending = nullptr;
+};
+CacheSlot g_cache[1024];
+void clear_pending() {
+  g_pending.clear();
+  for (CacheSlot& c : g_cache) c.pending = nullptr;
+}
+Pending& pending_of(const SiteKey& key) {
+  CacheSlot& c = g_cache[SiteKeyHash{}(key) % 1024];
+  if (c.pending && c.key == key) return *c.pending;
+  c.key = key;
+  c.pending = &g_pending[key];
+  return *c.pending;
+}
 
 LaunchCounts g_launch;
 std::unordered_set<uint64_t> g_load_sectors, g_store_sectors;
@@ -137,7 +154,7 @@ void record(const void* p, unsigned size, bool store, uintptr_t pc, const char* 
   else if (!is_device_range(p, size))
     return;  // registers on the fiber stack, parameters, host data
   const uint8_t kind = shared ? (store ? kSharedStore : kSharedLoad) : (store ? kGlobalStore : kGlobalLoad);
-  Pending& s = g_pending[SiteKey{pc, file, line, th->warp, kind}];
+  Pending& s = pending_of(SiteKey{pc, file, line, th->warp, kind});
   const unsigned lane = th->lane;
   const uint32_t k = s.count[lane]++ - s.base;
   if (k >= s.reqs.size()) s.reqs.resize(k + 1);
@@ -253,13 +270,14 @@ std::vector<LaunchCounts> take() {
   return out;
 }
 
-void begin_launch(const void*, const char* name, dim3 grid, dim3 block, size_t dynamic_smem) {
+void begin_launch(const void* func, const char* name, dim3 grid, dim3 block, size_t dynamic_smem) {
   g_launch = LaunchCounts{};
+  g_launch.func = func;
   g_launch.kernel = name ? name : "?";
   g_launch.grid = grid;
   g_launch.block = block;
   g_launch.dynamic_smem = dynamic_smem;
-  g_pending.clear();
+  clear_pending();
   g_load_sectors.clear();
   g_store_sectors.clear();
   g_sites.clear();
@@ -300,7 +318,7 @@ void end_launch() {
   for (auto& [key, site] : g_sites) g_launch.sites.push_back(site);
   g_done.push_back(std::move(g_launch));
   g_launch = LaunchCounts{};
-  g_pending.clear();
+  clear_pending();
   g_in_launch = false;
 }
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "engine/plan/kernel_resources.h"
 #include "internal.h"
 #include "simt/runtime.h"
 
@@ -307,7 +308,8 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->major = s.major;
   prop->minor = s.minor;
   prop->multiProcessorCount = s.sms;
-  prop->maxThreadsPerMultiProcessor = (s.major == 8 && s.minor != 0) ? 1536 : 2048;
+  const gpt2::SmArchitecture* sm = gpt2::find_sm_architecture(s.major, s.minor);
+  prop->maxThreadsPerMultiProcessor = sm ? sm->max_threads_per_sm : 2048;
   prop->l2CacheSize = s.l2_bytes;
   prop->memoryBusWidth = 384;
   prop->clockRate = 1500000;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/plan/kernel_resources.h"
 #include "internal.h"
 #include "simt/access_trace.h"
 #include "simt/device.h"
@@ -529,6 +530,24 @@ cudaError_t launch_kernel(const void* func, const char* signature, dim3 grid, di
                   "above 48 KiB needs cudaFuncSetAttribute, up to %zu)",
                   dynamic_smem, allowed, spec.name, spec.major, spec.minor, spec.smem_optin);
     return refuse(cudaErrorInvalidValue, why);
+  }
+  // What ptxas gave the kernel on this architecture (kernel_resources.json): a block whose
+  // registers do not fit the register file, or whose static + dynamic shared memory exceeds the
+  // opt-in maximum, is refused as a real GPU refuses it.
+  if (KernelResources k; kernel_resources(func, &k)) {
+    if (const gpt2::SmArchitecture* sm = gpt2::find_sm_architecture(spec.major, spec.minor)) {
+      const gpt2::Occupancy o = gpt2::compute_occupancy(
+          *sm, k.registers, k.static_smem,
+          gpt2::LaunchResources{static_cast<int>(threads), static_cast<int64_t>(dynamic_smem)});
+      if (o.refused) {
+        const char* name = kernel_name(func);
+        const std::string what = std::string(name ? name : "this kernel") + ": " + o.refusal + " (it uses " +
+                                 std::to_string(k.registers) +
+                                 " registers per thread and " + std::to_string(k.static_smem) +
+                                 " bytes of static shared memory)";
+        return refuse(cudaErrorLaunchOutOfResources, what.c_str());
+      }
+    }
   }
 
   g_launch_faulted = false;

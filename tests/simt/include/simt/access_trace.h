@@ -59,7 +59,8 @@ struct SiteCounts {
 };
 
 struct LaunchCounts {
-  std::string kernel;  // the kernel's demangled signature (or the launch's signature if unknown)
+  const void* func = nullptr;  // the kernel
+  std::string kernel;  // the launch's signature (simt::kernel_name(func) names the kernel itself)
   dim3 grid, block;
   size_t dynamic_smem = 0;
   GlobalCounts global;

@@ -201,26 +201,63 @@ inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long cm
   return cmp;
 }
 
+// ---- 16-byte accesses ------------------------------------------------------------------------------
+namespace simt {
+// One 16-byte load or store, as the GPU's LDG.128/STG.128 (LDS/STS.128 in shared memory) is one
+// access. A struct copy in host C++ may become several narrower accesses, or a memcpy the kernel
+// audit (simt/access_trace.h) cannot see; a vector load or store is one access of 16 bytes.
+typedef int Vec16 __attribute__((vector_size(16)));
+template <typename T>
+inline T load16(const void* p) {
+  static_assert(sizeof(T) == 16, "load16 of a type that is not 16 bytes");
+  const Vec16 v = *static_cast<const volatile Vec16*>(p);
+  T t;
+  std::memcpy(&t, &v, 16);
+  return t;
+}
+template <typename T>
+inline void store16(void* p, const T& t) {
+  static_assert(sizeof(T) == 16, "store16 of a type that is not 16 bytes");
+  Vec16 v;
+  std::memcpy(&v, &t, 16);
+  *static_cast<volatile Vec16*>(p) = v;
+}
+template <typename T>
+inline T load_one(const T* p) {
+  if constexpr (sizeof(T) == 16)
+    return load16<T>(p);
+  else
+    return *p;
+}
+template <typename T>
+inline void store_one(T* p, const T& v) {
+  if constexpr (sizeof(T) == 16)
+    store16(p, v);
+  else
+    *p = v;
+}
+}  // namespace simt
+
 // ---- Cache-hinted loads and stores: plain accesses here --------------------------------------------
 template <typename T>
 inline T __ldcs(const T* p) {
-  return *p;
+  return simt::load_one(p);
 }
 template <typename T>
 inline T __ldg(const T* p) {
-  return *p;
+  return simt::load_one(p);
 }
 template <typename T>
 inline T __ldcg(const T* p) {
-  return *p;
+  return simt::load_one(p);
 }
 template <typename T>
 inline void __stcs(T* p, T v) {
-  *p = v;
+  simt::store_one(p, v);
 }
 template <typename T>
 inline void __stcg(T* p, T v) {
-  *p = v;
+  simt::store_one(p, v);
 }
 inline size_t __cvta_generic_to_shared(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 

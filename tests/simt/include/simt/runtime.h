@@ -256,4 +256,24 @@ void clear_sticky_error();
 // Records an error: `sticky` errors (kernel faults) make every later call fail, as on a GPU.
 cudaError_t set_error(cudaError_t e, bool sticky);
 
+// The demangled full signature of the function at `func` ("void gpt2::cuda::
+// layernorm_param_grad_kernel<float>(float*, float*, float const*, int, int)"), from the
+// executable's ELF symbol table (static functions included); nullptr when it has none. The
+// string lives as long as the process.
+const char* kernel_name(const void* func);
+
+// What ptxas allocates for a kernel: registers per thread and static __shared__ bytes per block.
+struct KernelResources {
+  int registers = 0;
+  int static_smem = 0;
+};
+// Declares the resources of `func` (for the layer's self-tests, whose kernels nvcc never
+// compiled); it takes precedence over the table.
+void set_kernel_resources(const void* func, int registers, int static_smem);
+// The resources of `func` on the emulated card's architecture: declared, else from the kernel
+// resource table (engine/plan/kernel_resources.h, its default path), matched on kernel_name.
+// False for a kernel in neither (its launches are not checked against registers or static
+// shared memory).
+bool kernel_resources(const void* func, KernelResources* out);
+
 }  // namespace simt
