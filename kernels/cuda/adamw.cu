@@ -8,7 +8,9 @@ namespace gpt2::cuda {
 
 namespace {
 constexpr int kThreads = 256;
-constexpr int kPerThread = 8;                     // elements per thread: 16 B of bf16, 32 B of fp32
+// Elements per thread: one 16-byte access per fp32 array and one 8-byte access per bf16 array, so
+// every access of a warp covers consecutive bytes (no lane skips over another's data).
+constexpr int kPerThread = 4;
 constexpr int kPerBlock = kThreads * kPerThread;  // elements per block
 
 // Passed by value (~0.8 KB of kernel parameters).
@@ -55,27 +57,35 @@ template <>
 __device__ __forceinline__ void store_param<bf16>(bf16* p, float x, uint32_t seed, uint64_t index) {
   *p = __ushort_as_bfloat16(sr_bits(__float_as_uint(x), sr_hash(seed, index)));
 }
-// kPerThread consecutive elements as 16-byte vectors (src/dst 16-byte aligned).
+// kPerThread consecutive elements as one vector access: 16 bytes of fp32, 8 bytes of bf16 (src/dst
+// aligned to that size).
+template <typename T>
+struct alignas(kPerThread * sizeof(T)) Span {
+  T v[kPerThread];
+};
 template <typename T>
 __device__ __forceinline__ void load_span(float (&dst)[kPerThread], const T* src) {
-  constexpr int V = kVec<T>;
+  Span<T> x;
+  if constexpr (sizeof(Span<T>) == 16)
+    x = load16<Span<T>>(src);
+  else
+    x = load8<Span<T>>(src);
 #pragma unroll
-  for (int k = 0; k < kPerThread; k += V) {
-    const Packed128<T> x = load128(src + k);
-#pragma unroll
-    for (int j = 0; j < V; ++j) dst[k + j] = to_float(x[j]);
-  }
+  for (int k = 0; k < kPerThread; ++k) dst[k] = to_float(x.v[k]);
+}
+template <typename T>
+__device__ __forceinline__ void store_span(T* dst, const Span<T>& x) {
+  if constexpr (sizeof(Span<T>) == 16)
+    store16(dst, x);
+  else
+    store8(dst, x);
 }
 template <typename T>
 __device__ __forceinline__ void store_span(T* dst, const float (&src)[kPerThread]) {
-  constexpr int V = kVec<T>;
+  Span<T> x;
 #pragma unroll
-  for (int k = 0; k < kPerThread; k += V) {
-    Packed128<T> x;
-#pragma unroll
-    for (int j = 0; j < V; ++j) x[j] = from_float<T>(src[k + j]);
-    store128(dst + k, x);
-  }
+  for (int k = 0; k < kPerThread; ++k) x.v[k] = from_float<T>(src[k]);
+  store_span(dst, x);
 }
 }  // namespace
 
@@ -100,7 +110,7 @@ static __global__ void __launch_bounds__(kThreads)
   }
 
   float g[kPerThread], p[kPerThread], mm[kPerThread], vv[kPerThread];
-  if (n == kPerThread) {  // 16-byte accesses; i0 % 8 == 0 and the pointers are 16-byte aligned
+  if (n == kPerThread) {  // vector accesses; i0 % 4 == 0 and the pointers are 16-byte aligned
     load_span(g, grads + i0);
     load_span(mm, m + i0);
     load_span(vv, v + i0);
@@ -137,11 +147,11 @@ static __global__ void __launch_bounds__(kThreads)
     store_span(v + i0, vv);
     if (master) store_span(master + i0, p);
     if constexpr (sizeof(T) == 2) {
-      Packed128<T> out;
+      Span<T> out;
 #pragma unroll
       for (int k = 0; k < kPerThread; ++k)
-        out[k] = __ushort_as_bfloat16(sr_bits(__float_as_uint(p[k]), sr_hash(seed, gidx + k)));
-      store128(params + i0, out);
+        out.v[k] = __ushort_as_bfloat16(sr_bits(__float_as_uint(p[k]), sr_hash(seed, gidx + k)));
+      store_span(params + i0, out);
     } else {
       store_span(params + i0, p);
     }

@@ -22,7 +22,7 @@
  * padding between tensors) are not touched. All pointers point at element 0 of the slice the
  * offsets index (under ZeRO-1: params + shard start, the rank's own master/m/v), and
  * index_base is the flat index of that element0 (the shard start), so stochastic rounding does
- * not depend on the sharding. Preconditions: offsets multiples of 8 (the plan aligns tensors to
+ * not depend on the sharding. Preconditions: offsets multiples of 4 (the plan aligns tensors to
  * 128 elements), pointers 16-byte aligned; counts can be anything (scalar tail).
  *
  * Clipping without a host round trip: if grad_norm_sq (device, e.g. global_norm_squared's output)

@@ -131,6 +131,23 @@ __device__ __forceinline__ void store16(void* p, const V& v) {
   *reinterpret_cast<V*>(p) = v;
 #endif
 }
+// The same for an aligned 8-byte value (LDG.64 / STG.64).
+template <typename V>
+__device__ __forceinline__ V load8(const void* p) {
+#if defined(GPT2_SIMT)
+  return ::simt::load8<V>(p);
+#else
+  return *reinterpret_cast<const V*>(p);
+#endif
+}
+template <typename V>
+__device__ __forceinline__ void store8(void* p, const V& v) {
+#if defined(GPT2_SIMT)
+  ::simt::store8(p, v);
+#else
+  *reinterpret_cast<V*>(p) = v;
+#endif
+}
 template <typename T>
 __device__ __forceinline__ Packed128<T> load128(const T* p) {
   return load16<Packed128<T>>(p);

@@ -5,7 +5,9 @@ namespace gpt2::cuda {
 
 namespace {
 constexpr int kThreads = 256;
-constexpr int kPerThread = 16;  // elements per thread per grid-stride step (two or four 16 B loads)
+// Elements per thread per grid-stride step: two (bf16) or four (fp32) 16-byte vectors, which the
+// block reads as consecutive slices, so each load instruction of a warp covers 512 consecutive bytes.
+constexpr int kPerThread = 16;
 
 __device__ __forceinline__ double warp_sum_d(double v) {
 #pragma unroll
@@ -18,23 +20,29 @@ template <typename T>
 static __global__ void __launch_bounds__(kThreads)
     global_norm_partials_kernel(double* partials, const T* __restrict__ x, size_t n) {
   constexpr int V = kVec<T>;
-  const size_t stride = static_cast<size_t>(gridDim.x) * kThreads * kPerThread;
+  constexpr size_t kPerStep = static_cast<size_t>(kThreads) * kPerThread;  // elements per block per step
+  const size_t stride = static_cast<size_t>(gridDim.x) * kPerStep;
   double acc = 0.0;
-  for (size_t i = (static_cast<size_t>(blockIdx.x) * kThreads + threadIdx.x) * kPerThread; i < n; i += stride) {
+  for (size_t base = static_cast<size_t>(blockIdx.x) * kPerStep; base < n; base += stride) {
+    // Vector k of this thread: elements base + (k·kThreads + threadIdx.x)·V ... + V−1.
     float s = 0.0f;
-    if (i + kPerThread <= n) {
+    if (base + kPerStep <= n) {
 #pragma unroll
-      for (int k = 0; k < kPerThread; k += V) {
+      for (int k = 0; k < kPerThread / V; ++k) {
         float v[V];
-        load_floats_cs<V>(v, x + i + k);
+        load_floats_cs<V>(v, x + base + (static_cast<size_t>(k) * kThreads + threadIdx.x) * V);
 #pragma unroll
         for (int j = 0; j < V; ++j) s += v[j] * v[j];
       }
     } else {
-      for (size_t j = i; j < n; ++j) {
-        const float v = to_float(x[j]);
-        s += v * v;
-      }
+      for (int k = 0; k < kPerThread / V; ++k)
+        for (int j = 0; j < V; ++j) {
+          const size_t e = base + (static_cast<size_t>(k) * kThreads + threadIdx.x) * V + j;
+          if (e < n) {
+            const float v = to_float(x[e]);
+            s += v * v;
+          }
+        }
     }
     acc += static_cast<double>(s);
   }

@@ -113,6 +113,36 @@ static __global__ void layernorm_recompute_kernel(T* out, const T* __restrict__ 
   store_floats<V>(out + row * C + c, x);
 }
 
+// Writes a thread's V partial sums for channels [c, c+V) to part[c..c+V), as coalesced stores: V = 4
+// is one 16-byte store per lane; V = 8 goes through two shuffle-transposes, so that each of the
+// warp's two 16-byte stores covers 512 consecutive bytes (lane l writes floats 4l..4l+3 of the
+// warp's first and second halves) instead of every lane skipping the other's 16 bytes. The whole
+// warp calls it (the shuffles need every lane); lanes past C store nothing.
+template <int V>
+__device__ __forceinline__ void store_partials(float* part, int c, int C, const float (&x)[V]) {
+  if constexpr (V == 8) {
+    const int lane = threadIdx.x % 32;
+    const int warp_c = c - lane * V;  // the warp's first channel
+    Packed128<float> lo, hi;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float a0 = __shfl_sync(0xffffffffu, x[j], lane >> 1), a1 = __shfl_sync(0xffffffffu, x[4 + j], lane >> 1);
+      const float b0 = __shfl_sync(0xffffffffu, x[j], 16 + (lane >> 1));
+      const float b1 = __shfl_sync(0xffffffffu, x[4 + j], 16 + (lane >> 1));
+      lo[j] = lane & 1 ? a1 : a0;
+      hi[j] = lane & 1 ? b1 : b0;
+    }
+    if (warp_c + 4 * lane < C) store128(part + warp_c + 4 * lane, lo);
+    if (warp_c + 128 + 4 * lane < C) store128(part + warp_c + 128 + 4 * lane, hi);
+  } else if constexpr (V == 4) {
+    if (c < C) store_floats<4>(part + c, x);
+  } else {
+#pragma unroll
+    for (int k = 0; k < V; ++k)
+      if (c < C) part[c + k] = x[k];
+  }
+}
+
 // Block k handles rows [k*rows_per_block, min(N, (k+1)*rows_per_block)). dweight/dbias partials
 // for its channels stay in registers across rows and go to scratch[k][0..C) and scratch[k][C..2C).
 template <typename T, int V, int SWEEPS>
@@ -170,13 +200,8 @@ static __global__ void __launch_bounds__(1024)
 #pragma unroll
   for (int s = 0; s < SWEEPS; ++s) {
     const int c = (s * blockDim.x + threadIdx.x) * V;
-    if (c < C) {
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        part[c + k] = dw[s][k];
-        part[C + c + k] = db[s][k];
-      }
-    }
+    store_partials<V>(part, c, C, dw[s]);
+    store_partials<V>(part + C, c, C, db[s]);
   }
 }
 

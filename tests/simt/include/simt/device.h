@@ -222,6 +222,23 @@ inline void store16(void* p, const T& t) {
   std::memcpy(&v, &t, 16);
   *static_cast<volatile Vec16*>(p) = v;
 }
+// The same for 8-byte accesses (LDG.64 / STG.64).
+typedef int Vec8 __attribute__((vector_size(8)));
+template <typename T>
+inline T load8(const void* p) {
+  static_assert(sizeof(T) == 8, "load8 of a type that is not 8 bytes");
+  const Vec8 v = *static_cast<const volatile Vec8*>(p);
+  T t;
+  std::memcpy(&t, &v, 8);
+  return t;
+}
+template <typename T>
+inline void store8(void* p, const T& t) {
+  static_assert(sizeof(T) == 8, "store8 of a type that is not 8 bytes");
+  Vec8 v;
+  std::memcpy(&v, &t, 8);
+  *static_cast<volatile Vec8*>(p) = v;
+}
 template <typename T>
 inline T load_one(const T* p) {
   if constexpr (sizeof(T) == 16)
