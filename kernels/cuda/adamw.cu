@@ -65,27 +65,16 @@ struct alignas(kPerThread * sizeof(T)) Span {
 };
 template <typename T>
 __device__ __forceinline__ void load_span(float (&dst)[kPerThread], const T* src) {
-  Span<T> x;
-  if constexpr (sizeof(Span<T>) == 16)
-    x = load16<Span<T>>(src);
-  else
-    x = load8<Span<T>>(src);
+  const Span<T> x = load_vector<Span<T>>(src);
 #pragma unroll
   for (int k = 0; k < kPerThread; ++k) dst[k] = to_float(x.v[k]);
-}
-template <typename T>
-__device__ __forceinline__ void store_span(T* dst, const Span<T>& x) {
-  if constexpr (sizeof(Span<T>) == 16)
-    store16(dst, x);
-  else
-    store8(dst, x);
 }
 template <typename T>
 __device__ __forceinline__ void store_span(T* dst, const float (&src)[kPerThread]) {
   Span<T> x;
 #pragma unroll
   for (int k = 0; k < kPerThread; ++k) x.v[k] = from_float<T>(src[k]);
-  store_span(dst, x);
+  store_vector(dst, x);
 }
 }  // namespace
 
@@ -151,7 +140,7 @@ static __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int k = 0; k < kPerThread; ++k)
         out.v[k] = __ushort_as_bfloat16(sr_bits(__float_as_uint(p[k]), sr_hash(seed, gidx + k)));
-      store_span(params + i0, out);
+      store_vector(params + i0, out);
     } else {
       store_span(params + i0, p);
     }

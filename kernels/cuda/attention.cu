@@ -172,7 +172,7 @@ __device__ __forceinline__ void store_warp_rows(bf16* stage, const float (&acc)[
   for (int c = lane; c < 16 * kChunksPerRow; c += 32) {
     const int r = c / kChunksPerRow, cc = c % kChunksPerRow;
     if (row0 + r < T)
-      store16(g + static_cast<size_t>(row0 + r) * stride + cc * 8, load16<int4>(stage + r * LD + cc * 8));
+      store_vector(g + static_cast<size_t>(row0 + r) * stride + cc * 8, load_vector<int4>(stage + r * LD + cc * 8));
   }
 }
 

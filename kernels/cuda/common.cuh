@@ -113,44 +113,29 @@ struct alignas(16) Packed128 {
   __device__ __forceinline__ T& operator[](int i) { return v[i]; }
   __device__ __forceinline__ const T& operator[](int i) const { return v[i]; }
 };
-// One 16-byte access of an aligned 16-byte value V (LDG.128 / STG.128, LDS.128 / STS.128). Under
-// the SIMT layer a vector access, so that it stays one access (see simt/device.h).
+// One access of an aligned 8- or 16-byte value V (LDG.64/.128, STG, LDS, STS). Under the SIMT layer
+// a vector access, so that it stays one access (see simt/device.h).
 template <typename V>
-__device__ __forceinline__ V load16(const void* p) {
+__device__ __forceinline__ V load_vector(const void* p) {
+  static_assert(sizeof(V) == 8 || sizeof(V) == 16, "load_vector: 8 or 16 bytes");
 #if defined(GPT2_SIMT)
-  return ::simt::load16<V>(p);
+  return ::simt::load_vector<V>(p);
 #else
   return *reinterpret_cast<const V*>(p);
 #endif
 }
 template <typename V>
-__device__ __forceinline__ void store16(void* p, const V& v) {
+__device__ __forceinline__ void store_vector(void* p, const V& v) {
+  static_assert(sizeof(V) == 8 || sizeof(V) == 16, "store_vector: 8 or 16 bytes");
 #if defined(GPT2_SIMT)
-  ::simt::store16(p, v);
-#else
-  *reinterpret_cast<V*>(p) = v;
-#endif
-}
-// The same for an aligned 8-byte value (LDG.64 / STG.64).
-template <typename V>
-__device__ __forceinline__ V load8(const void* p) {
-#if defined(GPT2_SIMT)
-  return ::simt::load8<V>(p);
-#else
-  return *reinterpret_cast<const V*>(p);
-#endif
-}
-template <typename V>
-__device__ __forceinline__ void store8(void* p, const V& v) {
-#if defined(GPT2_SIMT)
-  ::simt::store8(p, v);
+  ::simt::store_vector(p, v);
 #else
   *reinterpret_cast<V*>(p) = v;
 #endif
 }
 template <typename T>
 __device__ __forceinline__ Packed128<T> load128(const T* p) {
-  return load16<Packed128<T>>(p);
+  return load_vector<Packed128<T>>(p);
 }
 // Streaming load: data read once, don't keep it in L1/L2 at the expense of reused data.
 template <typename T>
@@ -161,7 +146,7 @@ __device__ __forceinline__ Packed128<T> load128cs(const T* p) {
 }
 template <typename T>
 __device__ __forceinline__ void store128(T* p, const Packed128<T>& v) {
-  store16(p, v);
+  store_vector(p, v);
 }
 template <typename T>
 __device__ __forceinline__ void store128cs(T* p, const Packed128<T>& v) {

@@ -201,55 +201,47 @@ inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long cm
   return cmp;
 }
 
-// ---- 16-byte accesses ------------------------------------------------------------------------------
+// ---- 8- and 16-byte accesses ------------------------------------------------------------------
 namespace simt {
-// One 16-byte load or store, as the GPU's LDG.128/STG.128 (LDS/STS.128 in shared memory) is one
-// access. A struct copy in host C++ may become several narrower accesses, or a memcpy the kernel
-// audit (simt/access_trace.h) cannot see; a vector load or store is one access of 16 bytes.
-typedef int Vec16 __attribute__((vector_size(16)));
+// One 8- or 16-byte load or store, as the GPU's LDG.64/LDG.128 (STG, LDS, STS) is one access. A
+// struct copy in host C++ may become several narrower accesses, or a memcpy the kernel audit
+// (simt/access_trace.h) cannot see; a volatile vector access stays one access of the full width.
+template <size_t N>
+struct VectorOf;
+template <>
+struct VectorOf<8> {
+  typedef int type __attribute__((vector_size(8)));
+};
+template <>
+struct VectorOf<16> {
+  typedef int type __attribute__((vector_size(16)));
+};
 template <typename T>
-inline T load16(const void* p) {
-  static_assert(sizeof(T) == 16, "load16 of a type that is not 16 bytes");
-  const Vec16 v = *static_cast<const volatile Vec16*>(p);
+inline T load_vector(const void* p) {
+  using V = typename VectorOf<sizeof(T)>::type;
+  const V v = *static_cast<const volatile V*>(p);
   T t;
-  std::memcpy(&t, &v, 16);
+  std::memcpy(&t, &v, sizeof(T));
   return t;
 }
 template <typename T>
-inline void store16(void* p, const T& t) {
-  static_assert(sizeof(T) == 16, "store16 of a type that is not 16 bytes");
-  Vec16 v;
-  std::memcpy(&v, &t, 16);
-  *static_cast<volatile Vec16*>(p) = v;
-}
-// The same for 8-byte accesses (LDG.64 / STG.64).
-typedef int Vec8 __attribute__((vector_size(8)));
-template <typename T>
-inline T load8(const void* p) {
-  static_assert(sizeof(T) == 8, "load8 of a type that is not 8 bytes");
-  const Vec8 v = *static_cast<const volatile Vec8*>(p);
-  T t;
-  std::memcpy(&t, &v, 8);
-  return t;
-}
-template <typename T>
-inline void store8(void* p, const T& t) {
-  static_assert(sizeof(T) == 8, "store8 of a type that is not 8 bytes");
-  Vec8 v;
-  std::memcpy(&v, &t, 8);
-  *static_cast<volatile Vec8*>(p) = v;
+inline void store_vector(void* p, const T& t) {
+  using V = typename VectorOf<sizeof(T)>::type;
+  V v;
+  std::memcpy(&v, &t, sizeof(T));
+  *static_cast<volatile V*>(p) = v;
 }
 template <typename T>
 inline T load_one(const T* p) {
   if constexpr (sizeof(T) == 16)
-    return load16<T>(p);
+    return load_vector<T>(p);
   else
     return *p;
 }
 template <typename T>
 inline void store_one(T* p, const T& v) {
   if constexpr (sizeof(T) == 16)
-    store16(p, v);
+    store_vector(p, v);
   else
     *p = v;
 }
