@@ -661,6 +661,9 @@ __global__ void __launch_bounds__(128) simple_forward_kernel(S* __restrict__ y, 
     if (j <= i) {
       const S* kj = base + j * C3 + C;
       float d = 0.f;
+      // Unrolled by 16, not fully: at head size 64 the full unroll made ptxas spill 8-12 bytes on
+      // sm_80/86/89/120 (kernels/cuda/kernel_resources.json).
+#pragma unroll 16
       for (int k = 0; k < HS; ++k) d += sq[warp][k] * to_float(kj[k]);
       s = d;
     }
