@@ -6,7 +6,7 @@
 # last line sums the ctest runs.
 #   scripts/test.sh [extra ctest args]
 # Environment: BUILD_DIR (default build), JOBS (default: all cores), GPT2_SKIP_DEPS=1 to skip
-# the package install step, GPT2_SKIP_SIMT=1 to skip the SIMT build and label, FUZZ_SECONDS
+# the package install step, GPT2_SKIP_SIMT=1 to skip the SIMT and audit builds and their tests, FUZZ_SECONDS
 # (default 20 per target; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
