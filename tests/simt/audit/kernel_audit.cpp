@@ -34,8 +34,24 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // The output is checked before the minutes of work: a temporary beside it must be writable.
+  if (!json_path.empty()) {
+    const std::string tmp = json_path + ".tmp";
+    std::ofstream probe(tmp);
+    if (!probe) {
+      std::fprintf(stderr, "kernel_audit: --json: cannot write %s\n", json_path.c_str());
+      return 2;
+    }
+    probe.close();
+    std::remove(tmp.c_str());
+  }
   try {
     const nlohmann::json report = gpt2::audit::run_audit(options, stderr);
+    if (report["cases"].empty()) {
+      std::fprintf(stderr, "kernel_audit: --filter: '%s' matches no case (try an op such as \"layernorm\" or a dtype)\n",
+                   options.filter.c_str());
+      return 2;
+    }
     gpt2::audit::print_audit_table(report, stdout);
     if (!json_path.empty()) {
       const std::string tmp = json_path + ".tmp";
