@@ -724,9 +724,19 @@ __global__ void __launch_bounds__(128)
       const S* kj = base + j * C3 + C;
       const S* vj = base + j * C3 + 2 * C;
       float s = 0.f, dp = 0.f;
-      for (int k = 0; k < HS; ++k) {
-        s += sq[warp][k] * to_float(kj[k]);
-        dp += sdy[warp][k] * to_float(vj[k]);
+      if constexpr (HSC > 0) {
+        // A compiled-in head size (64, 128): unrolled by 4, not fully, which made ptxas spill
+        // 8-16 bytes on sm_90/100/120 (kernels/cuda/kernel_resources.json).
+#pragma unroll 4
+        for (int k = 0; k < HS; ++k) {
+          s += sq[warp][k] * to_float(kj[k]);
+          dp += sdy[warp][k] * to_float(vj[k]);
+        }
+      } else {
+        for (int k = 0; k < HS; ++k) {
+          s += sq[warp][k] * to_float(kj[k]);
+          dp += sdy[warp][k] * to_float(vj[k]);
+        }
       }
       ds = expf(scale * s - li) * (dp - Di);
     }
