@@ -113,6 +113,21 @@ const char* dtype_name() {
   return sizeof(T) == 2 ? "bf16" : "fp32";
 }
 
+using CaseRun = std::function<std::vector<KernelRun>()>;
+
+// A memory-bound case of storage type T at width C (0: the op does not depend on it).
+template <typename T>
+AuditCase memory_bound_case(const char* op, const char* file, int C, std::string shape, CaseRun run) {
+  AuditCase c;
+  c.op = op;
+  c.file = file;
+  c.dtype = dtype_name<T>();
+  c.C = C;
+  c.shape = std::move(shape);
+  c.run = std::move(run);
+  return c;
+}
+
 // Memory-bound cases over N rows of width C.
 template <typename T>
 void add_memory_cases(std::vector<AuditCase>& out, int C) {
@@ -120,16 +135,8 @@ void add_memory_cases(std::vector<AuditCase>& out, int C) {
   const int N = C <= 768 ? 4096 : 2048;  // rows of the case (B·T of one micro-step is 8192 and more)
   const std::string nc = "N=" + std::to_string(N) + " C=" + std::to_string(C);
   const double NC = static_cast<double>(N) * C;
-  auto add = [&](const char* op, const char* file, std::string shape,
-                 std::function<std::vector<KernelRun>()> run) {
-    AuditCase c;
-    c.op = op;
-    c.file = file;
-    c.dtype = dtype_name<T>();
-    c.C = C;
-    c.shape = std::move(shape);
-    c.run = std::move(run);
-    out.push_back(std::move(c));
+  auto add = [&](const char* op, const char* file, std::string shape, CaseRun run) {
+    out.push_back(memory_bound_case<T>(op, file, C, std::move(shape), std::move(run)));
   };
 
   add("encoder forward", "encoder", "B=4 T=" + std::to_string(N / 4) + " C=" + std::to_string(C), [=] {
@@ -198,16 +205,8 @@ void add_memory_cases(std::vector<AuditCase>& out, int C) {
 template <typename T>
 void add_width_free_cases(std::vector<AuditCase>& out) {
   const double E = sizeof(T);
-  auto add = [&](const char* op, const char* file, std::string shape,
-                 std::function<std::vector<KernelRun>()> run) {
-    AuditCase c;
-    c.op = op;
-    c.file = file;
-    c.dtype = dtype_name<T>();
-    c.C = 0;
-    c.shape = std::move(shape);
-    c.run = std::move(run);
-    out.push_back(std::move(c));
+  auto add = [&](const char* op, const char* file, std::string shape, CaseRun run) {
+    out.push_back(memory_bound_case<T>(op, file, 0, std::move(shape), std::move(run)));
   };
   {
     const int N = 64;  // rows of logits (one chunk of the head is 1024 and more)
@@ -253,8 +252,8 @@ void add_width_free_cases(std::vector<AuditCase>& out) {
   }
 }
 
-// Attention at T=1024, one sequence, head size 64: the flash kernels (bf16) or the simple ones
-// (fp32), forward and backward; C/64 heads.
+// Attention over one sequence of T_ tokens, head size 64, C/64 heads: the flash kernels (bf16) or
+// the simple ones (fp32), forward and backward, and the decode kernel at the last position.
 template <typename T>
 void add_attention_cases(std::vector<AuditCase>& out, int C, int T_) {
   const double E = sizeof(T);
