@@ -188,3 +188,93 @@ TEST_CASE("auto-fit reports when nothing fits, and respects fixed choices", "[au
   bad.base.total_batch_tokens = 1000;
   CHECK_THROWS_AS(auto_fit(preset_config("d12"), bad), ConfigError);
 }
+
+TEST_CASE("auto-fit offloads the optimizer only when no plan with it on the device fits", "[autofit][offload]") {
+  auto card_request = [](const char* card, int64_t host_budget) {
+    AutoFitRequest req;
+    req.base.seq_len = 1024;
+    req.base.total_batch_tokens = 524288;
+    req.gpu = find_gpu(card);
+    req.budget_bytes = req.gpu.memory_bytes;
+    req.host_budget_bytes = host_budget;
+    return req;
+  };
+  // d12 on an RTX 3060 and d36 on an RTX 4090 fit with the optimizer on the card.
+  for (const auto& [model, card] : {std::pair<const char*, const char*>{"d12", "rtx3060-12gb"}, {"d36", "rtx4090"}}) {
+    INFO(model << " on " << card);
+    const AutoFitResult fit = auto_fit(preset_config(model), card_request(card, 64 * kGiB));
+    REQUIRE(fit.found);
+    CHECK(fit.best.run.offload == Offload::None);
+    CHECK_FALSE(fit.offload_searched);
+    CHECK(run_flags(fit.best.run).find("--offload") == std::string::npos);
+  }
+  // d48 on an RTX 4090 and d36 on an RTX 3060 do not: their fp32 master weights, m and v alone
+  // (18.7 and 9.3 GB) leave too little of the card.
+  for (const auto& [model, card] : {std::pair<const char*, const char*>{"d48", "rtx4090"}, {"d36", "rtx3060-12gb"}}) {
+    INFO(model << " on " << card);
+    const ModelConfig m = preset_config(model);
+    const AutoFitRequest req = card_request(card, 64 * kGiB);
+    const AutoFitResult fit = auto_fit(m, req);
+    REQUIRE(fit.found);
+    CHECK(fit.offload_searched);
+    CHECK(fit.best.run.offload == Offload::Optimizer);
+    CHECK(fit.plan.offloaded());
+    CHECK(fit.best.total_bytes <= req.budget_bytes);
+    CHECK(fit.best.host_bytes == fit.plan.host_arena_bytes);
+    CHECK(fit.best.host_bytes <= req.host_budget_bytes);
+    CHECK(req.budget_bytes - fit.best.total_bytes >= fit.headroom_bytes);
+    CHECK(run_flags(fit.best.run).find("--offload optimizer") != std::string::npos);
+    REQUIRE_FALSE(fit.reasons.empty());
+    CHECK(fit.reasons.front().rfind("no plan with the optimizer on the device fits", 0) == 0);
+    CHECK(fit.reasons.front().find("host budget of 64.00 GiB") != std::string::npos);
+    // Every candidate of the fallback is offloaded.
+    for (const auto& c : fit.runners_up) CHECK(c.run.offload == Offload::Optimizer);
+    // The same search with the optimizer kept on the device finds nothing.
+    AutoFitRequest on_device = req;
+    on_device.fix_offload = true;
+    const AutoFitResult none = auto_fit(m, on_device);
+    CHECK_FALSE(none.found);
+    CHECK_FALSE(none.offload_searched);
+  }
+}
+
+TEST_CASE("auto-fit with offload: the host budget must hold the host arena", "[autofit][offload]") {
+  AutoFitRequest req;
+  req.base.seq_len = 1024;
+  req.base.total_batch_tokens = 524288;
+  req.gpu = find_gpu("rtx4090");
+  req.budget_bytes = req.gpu.memory_bytes;
+  req.host_budget_bytes = 1 * kGiB;
+  const AutoFitResult fit = auto_fit(preset_config("d48"), req);
+  CHECK_FALSE(fit.found);
+  CHECK(fit.offload_searched);
+  CHECK(fit.host_budget_exceeded);
+  // The smallest plan tried is an offloaded one: it fits the card, not the host budget.
+  CHECK(fit.smallest.run.offload == Offload::Optimizer);
+  CHECK(fit.smallest.total_bytes <= req.budget_bytes);
+  CHECK(fit.smallest.host_bytes > req.host_budget_bytes);
+}
+
+TEST_CASE("auto-fit keeps an offload the request fixes", "[autofit][offload]") {
+  AutoFitRequest req = request(24 * kGiB);
+  req.host_budget_bytes = 64 * kGiB;
+  req.fix_offload = true;
+  req.base.offload = Offload::Optimizer;
+  const AutoFitResult fit = auto_fit(preset_config("d12"), req);
+  REQUIRE(fit.found);
+  CHECK(fit.best.run.offload == Offload::Optimizer);
+  for (const auto& c : fit.runners_up) CHECK(c.run.offload == Offload::Optimizer);
+  CHECK(fit.reasons.front().find("offloaded to host memory as asked") != std::string::npos);
+  // Offload needs a CUDA training run: the CPU device is refused as make_memory_plan refuses it.
+  AutoFitRequest cpu = req;
+  cpu.base.device = Device::CPU;
+  cpu.base.precision = Precision::FP32;
+  CHECK_THROWS_AS(auto_fit(preset_config("d12"), cpu), ConfigError);
+  // Not fixed, a CPU run never falls back to offload.
+  cpu.fix_offload = false;
+  cpu.base.offload = Offload::None;
+  cpu.budget_bytes = 1 * kGiB;
+  const AutoFitResult cpu_fit = auto_fit(preset_config("d48"), cpu);
+  CHECK_FALSE(cpu_fit.found);
+  CHECK_FALSE(cpu_fit.offload_searched);
+}

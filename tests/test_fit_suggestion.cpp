@@ -110,3 +110,59 @@ TEST_CASE("property: running the suggested flags gives the suggested plan", "[cl
   CHECK(checked >= 30);
   CHECK(checked + nothing_fits == 40);
 }
+
+TEST_CASE("offload: auto-fit falls back to it, and its flags reproduce the plan", "[cli][autofit][offload]") {
+  const std::vector<std::string> base = {"--dry-run", "--model", "d48", "--gpu", "rtx4090", "--host-mem", "64GiB"};
+  std::vector<std::string> asked = base;
+  for (const char* f : {"--micro-batch", "auto"}) asked.push_back(f);
+  const ResolvedRun rr = resolve_with_autofit(parse(asked));
+  REQUIRE(rr.autofit.found);
+  CHECK(rr.run.offload == Offload::Optimizer);
+  CHECK(rr.budget.host_bytes == 64 * kGiB);
+  // The host's bandwidth for the host AdamW is measured for an offloaded plan.
+  CHECK(rr.budget.gpu.host_memory_gbs > 0);
+  const std::string flags = run_flags(rr.run);
+  INFO("flags: " << flags);
+  CHECK(flags.find("--offload optimizer") != std::string::npos);
+  std::vector<std::string> again = base;
+  for (const auto& w : split(flags)) again.push_back(w);
+  const ResolvedRun rerun = resolve_with_autofit(parse(again));
+  CHECK(make_memory_plan(rerun.model, rerun.run).hash() == rr.autofit.plan.hash());
+
+  // A micro-batch that does not fit: the suggestion offloads too, and says how much host memory.
+  std::vector<std::string> fixed = base;
+  for (const char* f : {"--micro-batch", "4"}) fixed.push_back(f);
+  const ResolvedRun too_big = resolve_with_autofit(parse(fixed));
+  CHECK(too_big.run.offload == Offload::None);
+  const AutoFitResult fit = fit_suggestion(too_big);
+  REQUIRE(fit.found);
+  CHECK(fit.best.run.offload == Offload::Optimizer);
+  std::ostringstream text;
+  print_fit_suggestion(text, too_big);
+  INFO(text.str());
+  CHECK(text.str().find("--offload optimizer") != std::string::npos);
+  CHECK(text.str().find("host arena of") != std::string::npos);
+}
+
+TEST_CASE("offload: a host budget too small for the host arena names --host-mem", "[cli][autofit][offload]") {
+  const RunOptions o =
+      parse({"--dry-run", "--model", "d48", "--gpu", "rtx4090", "--host-mem", "1GiB", "--micro-batch", "auto"});
+  try {
+    resolve_with_autofit(o);
+    FAIL("d48 on an RTX 4090 with 1 GiB of host memory should not fit");
+  } catch (const ConfigError& e) {
+    INFO(e.what());
+    CHECK(e.flag() == "--host-mem");
+    CHECK(std::string(e.what()).find("offloaded") != std::string::npos);
+  }
+  // --offload none keeps the optimizer on the card: then the card is the limit.
+  try {
+    resolve_with_autofit(
+        parse({"--dry-run", "--model", "d48", "--gpu", "rtx4090", "--offload", "none", "--micro-batch", "auto"}));
+    FAIL("d48 on an RTX 4090 without offload should not fit");
+  } catch (const ConfigError& e) {
+    INFO(e.what());
+    CHECK(e.flag() == "--gpu");
+    CHECK(std::string(e.what()).find("offloaded") == std::string::npos);
+  }
+}

@@ -80,3 +80,24 @@ TEST_CASE("every card in the table has consistent figures and is found by --gpu"
   }
   CHECK_THROWS_AS(find_gpu("rtx9090"), ConfigError);
 }
+
+TEST_CASE("every card has a host link from its PCIe generation and lanes", "[catalog][offload]") {
+  for (const auto& c : gpu_catalog()) {
+    INFO(c.name);
+    // PCIe 4.0 x8, 4.0 x16 or 5.0 x16 as a link carries it in practice.
+    CHECK((c.host_link_gbs == 12.5 || c.host_link_gbs == 25 || c.host_link_gbs == 50));
+    CHECK(c.host_memory_gbs == 0);  // a figure of the host, filled in by the CLI
+  }
+  CHECK(find_gpu("rtx4060-ti-16gb").host_link_gbs == 12.5);  // PCIe 4.0 x8
+  CHECK(find_gpu("rtx4090").host_link_gbs == 25);
+  CHECK(find_gpu("rtx3060-12gb").host_link_gbs == 25);
+  CHECK(find_gpu("rtx5090").host_link_gbs == 50);
+  // SXM parts reach the CPU over PCIe: 4.0 for the A100, 5.0 for Hopper and Blackwell.
+  CHECK(find_gpu("a100-80gb").host_link_gbs == 25);
+  CHECK(find_gpu("h100-80gb").host_link_gbs == 50);
+  CHECK(find_gpu("h200").host_link_gbs == 50);
+  CHECK(find_gpu("b200").host_link_gbs == 50);
+  CHECK(generic_gpu(int64_t{12} << 30).host_link_gbs == kDefaultHostLinkGbs);
+  CHECK(kDefaultHostLinkGbs == 25);
+  CHECK(cpu_device(int64_t{8} << 30, 100, 10).host_link_gbs == 0);
+}

@@ -12,6 +12,8 @@ using namespace gpt2;
 
 namespace {
 
+int64_t align_to_256(int64_t bytes) { return (bytes + 255) / 256 * 256; }
+
 RunConfig make_run(int B, int T, Precision p = Precision::BF16, Recompute::Kind rk = Recompute::None) {
   RunConfig r;
   r.micro_batch = B;
@@ -252,4 +254,70 @@ TEST_CASE("the plan hash changes with the layout and not otherwise", "[plan]") {
   CHECK(h1 == make_memory_plan(m, make_run(4, 1024)).hash());
   CHECK(h1 != make_memory_plan(m, make_run(8, 1024)).hash());
   CHECK(h1 != make_memory_plan(m, make_run(4, 1024, Precision::BF16, Recompute::Gelu)).hash());
+}
+
+TEST_CASE("optimizer offload moves master weights, m and v to the host arena, byte for byte", "[plan][offload]") {
+  const ModelConfig m = preset_config("d12");
+  for (Precision p : {Precision::BF16, Precision::FP32}) {
+    RunConfig r = make_run(4, 1024, p);
+    const MemoryPlan dev = make_memory_plan(m, r);
+    r.offload = Offload::Optimizer;
+    const MemoryPlan off = make_memory_plan(m, r);
+    CAPTURE(to_string(p));
+    CHECK(dev.host_buffers.empty());
+    CHECK(dev.host_arena_bytes == 0);
+    CHECK(off.offloaded());
+    // The device arena without its page tail shrinks by exactly the optimizer's device bytes.
+    auto without_tail = [](const MemoryPlan& plan) {
+      const Buffer* tail = plan.find_if("workspace.page_tail");
+      return plan.arena_bytes - (tail ? tail->bytes : 0);
+    };
+    const int64_t moved = dev.category_bytes(Category::MasterWeights) + dev.category_bytes(Category::AdamM) +
+                          dev.category_bytes(Category::AdamV);
+    CHECK(moved == (p == Precision::BF16 ? 3 : 2) * align_to_256(dev.shard_elems * 4));
+    CHECK(without_tail(dev) - without_tail(off) == moved);
+    CHECK(off.find_if("adam_m") == nullptr);
+    CHECK(off.find_if("master_weights") == nullptr);
+    CHECK(off.category_bytes(Category::AdamV) == 0);
+    // The host arena: fp32 master copy (for fp32 runs too), m, v, the gradients in the run dtype and,
+    // for bf16, the rounded parameters on their way back; aligned and back to back.
+    const int64_t f32 = align_to_256(off.shard_elems * 4), act = align_to_256(off.shard_elems * dtype_size(
+                                                                  p == Precision::BF16 ? DType::BF16 : DType::FP32));
+    CHECK(off.host_arena_bytes == 3 * f32 + act + (p == Precision::BF16 ? act : 0));
+    int64_t cursor = 0;
+    for (const Buffer& b : off.host_buffers) {
+      CHECK(b.offset == cursor);
+      cursor += b.bytes;
+    }
+    CHECK(cursor == off.host_arena_bytes);
+    CHECK(off.find_host("offload.grads").dtype == (p == Precision::BF16 ? DType::BF16 : DType::FP32));
+    CHECK((off.find_host_if("offload.params") != nullptr) == (p == Precision::BF16));
+    CHECK(off.hash() != dev.hash());
+  }
+}
+
+TEST_CASE("optimizer offload is refused where it cannot apply, naming the flag", "[plan][offload][errors]") {
+  const ModelConfig m = preset_config("d12");
+  auto flag_of = [&](RunConfig r) {
+    try {
+      make_memory_plan(m, r);
+    } catch (const ConfigError& e) {
+      return e.flag();
+    }
+    return std::string("(accepted)");
+  };
+  RunConfig r = make_run(4, 1024, Precision::FP32);
+  r.offload = Offload::Optimizer;
+  r.device = Device::CPU;
+  CHECK(flag_of(r) == "--offload");
+  r.device = Device::CUDA;
+  r.training = false;
+  CHECK(flag_of(r) == "--offload");
+  r = make_run(4, 1024, Precision::BF16);
+  r.offload = Offload::Optimizer;
+  r.master_weights = 0;
+  CHECK(flag_of(r) == "--master-weights");
+  CHECK(parse_offload("optimizer") == Offload::Optimizer);
+  CHECK(parse_offload("none") == Offload::None);
+  CHECK_THROWS_AS(parse_offload("gpu"), ConfigError);
 }

@@ -158,3 +158,117 @@ TEST_CASE("roofline: the CPU device uses the probed peak and bandwidth", "[throu
   for (const auto& o : slow.ops) launches += o.cost.calls * cpu_device(0, 1, 1).eff.launch_s;
   CHECK(fast.step_s - launches == Approx((slow.step_s - launches) / 2).epsilon(1e-9));
 }
+
+namespace {
+
+// A plan with the optimizer offloaded to host memory.
+MemoryPlan offloaded_plan(const ModelConfig& m, int B, const char* recompute, int64_t total = 0, int world = 1,
+                          Precision prec = Precision::BF16) {
+  RunConfig r;
+  r.micro_batch = B;
+  r.seq_len = 1024;
+  r.recompute = parse_recompute(recompute);
+  r.total_batch_tokens = total;
+  r.precision = prec;
+  r.world_size = world;
+  r.offload = Offload::Optimizer;
+  return make_memory_plan(m, r);
+}
+
+const OpPrediction* find(const StepTimePrediction& p, const char* name) {
+  for (const auto& o : p.ops)
+    if (std::strcmp(o.cost.name, name) == 0) return &o;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("offload: the optimizer's ops move to the host link and the host", "[throughput][offload]") {
+  const ModelConfig m = preset_config("d48");
+  GpuSpec gpu = find_gpu("rtx4090");
+  gpu.host_memory_gbs = 16;
+  const MemoryPlan p = offloaded_plan(m, 4, "block", 4 * 1024 * 8);
+  const StepTimePrediction pr = predict_step_time(p, gpu);
+  CHECK(find(pr, op::kAdamW) == nullptr);
+  const OpPrediction* down = find(pr, op::kOffloadGradientsToHost);
+  const OpPrediction* adamw = find(pr, op::kOffloadHostAdamW);
+  const OpPrediction* up = find(pr, op::kOffloadParametersToDevice);
+  REQUIRE(down);
+  REQUIRE(adamw);
+  REQUIRE(up);
+  const double shard = static_cast<double>(p.shard_elems);
+  // Once per step although the step has 8 micro-batches: one copy per layer slice (12 per layer)
+  // and one per tensor outside the layers, one AdamW, one upload.
+  CHECK(down->cost.calls == 12 * 48 + 4);
+  CHECK(adamw->cost.calls == 1);
+  CHECK(up->cost.calls == 1);
+  CHECK(down->cost.resource == OpResource::HostLink);
+  CHECK(up->cost.resource == OpResource::HostLink);
+  CHECK(adamw->cost.resource == OpResource::HostMemory);
+  // The copies are the shard in bf16 at the card's PCIe 4.0 x16 figure, no launch costs.
+  CHECK(gpu.host_link_gbs == 25);
+  CHECK(up->cost.bytes == Approx(2 * shard));
+  CHECK(up->seconds == Approx(2 * shard / 25e9).epsilon(1e-12));
+  CHECK(up->hidden_s == 0);
+  CHECK(down->cost.bytes == Approx(2 * shard));
+  CHECK(down->seconds + down->hidden_s == Approx(2 * shard / 25e9).epsilon(1e-12));
+  CHECK(down->hidden_s > 0);
+  // Host AdamW: master, m, v read and written, the bf16 gradient read and the bf16 parameter written.
+  CHECK(adamw->cost.bytes == Approx(shard * (3 * 8 + 2 + 2)));
+  CHECK(adamw->seconds == Approx(adamw->cost.bytes / 16e9).epsilon(1e-12));
+  for (const OpPrediction* o : {down, adamw, up}) CHECK(o->note.find("offloaded optimizer") != std::string::npos);
+  CHECK(down->note.find("hidden behind the backward") != std::string::npos);
+  // The step is still the sum of what is on its critical path.
+  double sum = 0;
+  for (const auto& o : pr.ops) sum += o.seconds;
+  CHECK(pr.step_s == Approx(sum));
+
+  // Not measured: the default host bandwidth, said in the note; fp32 uploads its master copy.
+  gpu.host_memory_gbs = 0;
+  const MemoryPlan fp32 = offloaded_plan(m, 1, "block", 0, 1, Precision::FP32);
+  const OpPrediction* fp32_adamw = find(predict_step_time(fp32, gpu), op::kOffloadHostAdamW);
+  REQUIRE(fp32_adamw);
+  CHECK(fp32_adamw->cost.bytes == Approx(static_cast<double>(fp32.shard_elems) * (3 * 8 + 4)));
+  CHECK(fp32_adamw->seconds == Approx(fp32_adamw->cost.bytes / (kDefaultHostMemoryGbs * 1e9)).epsilon(1e-12));
+  CHECK(fp32_adamw->note.find("assumed") != std::string::npos);
+}
+
+TEST_CASE("offload: the backward hides the gradients' copy, more of it with more layers", "[throughput][offload]") {
+  const GpuSpec gpu = find_gpu("rtx4090");
+  auto hidden_share = [&](int layers, int B, int world = 1) {
+    ModelConfig m = preset_config("d48");
+    m.num_layers = layers;
+    const OpPrediction* down =
+        find(predict_step_time(offloaded_plan(m, B, "none", 0, world), gpu), op::kOffloadGradientsToHost);
+    REQUIRE(down);
+    return down->hidden_s / (down->seconds + down->hidden_s);
+  };
+  const double two = hidden_share(2, 1), eight = hidden_share(8, 1), forty_eight = hidden_share(48, 1);
+  INFO("hidden: " << two << " with 2 layers, " << eight << " with 8, " << forty_eight << " with 48");
+  CHECK(two < eight);
+  CHECK(eight < forty_eight);
+  // A longer backward (a larger micro-batch) hides more too.
+  CHECK(hidden_share(8, 1) <= hidden_share(8, 8));
+  // One layer: nothing runs beside its copy.
+  CHECK(hidden_share(1, 8) == 0);
+  // With more ranks the copy follows the gradient exchange: one copy of the shard, not hidden.
+  CHECK(hidden_share(48, 1, 2) == 0);
+  ModelConfig m = preset_config("d48");
+  const OpPrediction* down =
+      find(predict_step_time(offloaded_plan(m, 1, "none", 0, 2), gpu), op::kOffloadGradientsToHost);
+  REQUIRE(down);
+  CHECK(down->cost.calls == 1);
+  CHECK(down->note.find("not hidden") != std::string::npos);
+}
+
+TEST_CASE("offload: the same plan without offload keeps the device AdamW and no host ops", "[throughput][offload]") {
+  const ModelConfig m = preset_config("d12");
+  const StepTimePrediction pr = predict_step_time(plan_for(m, 4, 1024), find_gpu("rtx4090"));
+  REQUIRE(find(pr, op::kAdamW));
+  for (const auto& o : pr.ops) {
+    INFO(o.cost.name);
+    CHECK(o.cost.resource == OpResource::Device);
+    CHECK(o.hidden_s == 0);
+    CHECK(o.note.empty());
+  }
+}

@@ -1,5 +1,5 @@
 // AdamWStep (the engine's description of one optimizer step) in the form the AdamW kernels take:
-// both the CPU and the CUDA kernels use kernels/cpu/adamw.h's AdamWParams and AdamWRange.
+// the CPU and the CUDA kernels share kernels/shared/adamw_math.h's Params and Range.
 #pragma once
 #include <vector>
 
@@ -27,5 +27,8 @@ inline std::vector<cpu::AdamWRange> adamw_kernel_ranges(const AdamWStep& s) {
     ranges.push_back({static_cast<size_t>(r.offset), static_cast<size_t>(r.count), r.decay});
   return ranges;
 }
+
+// The 32-bit seed the kernels' stochastic rounding takes, from the step's 64-bit seed.
+inline uint32_t adamw_rounding_seed(const AdamWStep& s) { return static_cast<uint32_t>(s.seed ^ (s.seed >> 32)); }
 
 }  // namespace gpt2

@@ -78,6 +78,28 @@ class Backend {
   virtual void download(void* host_dst, const void* arena_src, size_t bytes) = 0;
   virtual void zero(void* arena_dst, size_t bytes) = 0;
   virtual void synchronize() {}
+  // ---- optimizer offload (the plan's host arena) -------------------------------------------------
+  // Allocates plan.host_arena_bytes of host memory the device copies to and from directly (pinned,
+  // on CUDA). Called once, after create_arena. A backend without a device refuses.
+  virtual std::byte* create_host_arena(const MemoryPlan& plan) {
+    (void)plan;
+    throw std::logic_error(describe() + ": optimizer offload needs a device backend");
+  }
+  // Queues a copy of `bytes` from the arena into the host arena. It starts once the work issued
+  // so far has finished, and runs beside the work issued after it (CUDA: on a copy stream that
+  // waits for an event on the compute stream). The host must not read host_dst before
+  // wait_host_copies(), and the work issued after the call must not write arena_src.
+  virtual void copy_to_host_async(void* host_dst, const void* arena_src, size_t bytes) {
+    (void)host_dst, (void)arena_src, (void)bytes;
+    throw std::logic_error(describe() + ": optimizer offload needs a device backend");
+  }
+  // Returns when every queued copy_to_host_async has landed.
+  virtual void wait_host_copies() {}
+  // upload() of the parameters the host optimizer updated; its own call so the profile can tell
+  // it from the batch uploads.
+  virtual void upload_offloaded_parameters(void* arena_dst, const void* host_src, size_t bytes) {
+    upload(arena_dst, host_src, bytes);
+  }
   // A timer for this backend's calls. This default reads the host's steady clock around each
   // call, which is right for a backend whose calls return when their work is done (the CPU); an
   // asynchronous backend records device events instead (the CUDA backend).
@@ -148,6 +170,13 @@ class Backend {
   // AdamW over the flat parameters. master may be null (params are fp32 and updated in place);
   // otherwise master is updated and params get its rounded copy.
   virtual void adamw(TensorRef params, float* master, TensorRef grads, float* m, float* v, const AdamWStep& step) = 0;
+  // AdamW on the host, over the host arena (optimizer offload): master, m and v fp32; grads in the
+  // run dtype as copied from the device; params_out receives the updated parameters in that dtype
+  // (bf16 by the same stochastic rounding as the device kernel; for fp32 it may be master). The
+  // same bits as adamw() on the device. Implemented once for every backend with the CPU kernel
+  // (engine/backend/host_adamw.cpp); virtual so the profiler can time it.
+  virtual void host_adamw(TensorRef params_out, float* master, TensorRef grads, float* m, float* v,
+                          const AdamWStep& step);
 };
 
 }  // namespace gpt2

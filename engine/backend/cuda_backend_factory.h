@@ -18,6 +18,7 @@ struct CudaMemoryReport {
   int64_t free_after_arena = 0;
   int64_t reserve_bytes = 0;  // total - free_before_arena: context, handles, other processes
   int64_t arena_drop_bytes() const { return free_before_arena - free_after_arena; }
+  int64_t host_arena_bytes = 0;  // pinned host memory allocated for the host arena (offload)
 };
 
 class CudaBackendBase : public Backend {

@@ -21,6 +21,9 @@ CudaDeviceInfo query_cuda_device();
 bool built_with_cuda();
 
 int64_t host_memory_bytes();
+// Host memory available to a new allocation now (MemAvailable in /proc/meminfo, else the free
+// physical pages); 0 when unknown.
+int64_t host_available_bytes();
 
 // The CPU's peak FMA rate and memory bandwidth on all OpenMP threads (kernels/cpu/machine_probe.h),
 // measured on the first call (well under 100 ms) and cached for the process.

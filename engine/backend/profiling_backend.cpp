@@ -77,6 +77,18 @@ ProfileData ProfilingBackend::data() const {
 void ProfilingBackend::upload(void* dst, const void* src, size_t bytes) {
   timed(op::kTransfer, [&] { inner_.upload(dst, src, bytes); });
 }
+// The offloaded optimizer's three ops. The wait is what the step sees of the gradients' copy to
+// the host: the part the backward did not hide.
+void ProfilingBackend::wait_host_copies() {
+  timed(op::kOffloadGradientsToHost, [&] { inner_.wait_host_copies(); });
+}
+void ProfilingBackend::host_adamw(TensorRef params_out, float* master, TensorRef grads, float* m, float* v,
+                                  const AdamWStep& step) {
+  timed(op::kOffloadHostAdamW, [&] { inner_.host_adamw(params_out, master, grads, m, v, step); });
+}
+void ProfilingBackend::upload_offloaded_parameters(void* dst, const void* src, size_t bytes) {
+  timed(op::kOffloadParametersToDevice, [&] { inner_.upload_offloaded_parameters(dst, src, bytes); });
+}
 void ProfilingBackend::download(void* dst, const void* src, size_t bytes) {
   timed(op::kTransfer, [&] { inner_.download(dst, src, bytes); });
 }

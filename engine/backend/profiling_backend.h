@@ -52,6 +52,14 @@ class ProfilingBackend final : public Backend {
   void download(void* dst, const void* src, size_t bytes) override;
   void zero(void* dst, size_t bytes) override;
   void synchronize() override { inner_.synchronize(); }
+  std::byte* create_host_arena(const MemoryPlan& plan) override { return inner_.create_host_arena(plan); }
+  void copy_to_host_async(void* host_dst, const void* arena_src, size_t bytes) override {
+    inner_.copy_to_host_async(host_dst, arena_src, bytes);
+  }
+  void wait_host_copies() override;
+  void upload_offloaded_parameters(void* arena_dst, const void* host_src, size_t bytes) override;
+  void host_adamw(TensorRef params_out, float* master, TensorRef grads, float* m, float* v,
+                  const AdamWStep& step) override;
 
   void encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,
                        int C) override;

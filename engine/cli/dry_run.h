@@ -18,6 +18,9 @@ constexpr int kExitDoesNotFit = 3;  // dry run: the plan does not fit the budget
 // The budget: --gpu-mem, else --gpu's memory, else the present GPU's free memory (CUDA device),
 // else host memory (CPU device). Throws ConfigError when none can be determined.
 Budget resolve_budget(const RunOptions& opts, Device device);
+// Fills budget.host_bytes: --host-mem, else the host memory available now less
+// max(2 GiB, 10 %) for the rest of the process and the system.
+void resolve_host_budget(const RunOptions& opts, Budget& budget);
 
 // The CPU as a device for the roofline: --cpu-gflops and --cpu-bandwidth, or the probe's figures.
 GpuSpec cpu_device_for(const RunOptions& opts, int64_t memory_bytes);

@@ -104,6 +104,15 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
                  "Memory outside the arena (CUDA context, handles), e.g. 600MiB; "
                  "default: measured at start-up, or 512MiB in a dry run")
       ->group(g_run);
+  app.add_option("--offload", o.offload,
+                 "none | optimizer: keep the fp32 master weights and Adam m, v in pinned host memory and run "
+                 "AdamW on the CPU (CUDA training; auto-fit chooses it when nothing else fits)")
+      ->capture_default_str()
+      ->group(g_run);
+  app.add_option("--host-mem", o.host_mem,
+                 "Host memory budget for the offloaded optimizer, e.g. 48GiB "
+                 "(default: the memory available at start-up less 10% and at least 2 GiB)")
+      ->group(g_run);
 
   auto* g_dry = "Dry run";
   CLI::Option* dry_run_flag =
@@ -117,7 +126,8 @@ int parse_run_options(int argc, const char* const* argv, RunOptions& o, std::ost
       ->check(finite_in(1e-3, 1e9))
       ->group(g_dry);
   app.add_option("--cpu-bandwidth", o.cpu_bandwidth,
-                 "The CPU's memory bandwidth, GB/s, for the CPU backend's time prediction (default: measured)")
+                 "The CPU's memory bandwidth, GB/s, for the CPU backend's time prediction and the offloaded "
+                 "optimizer's host AdamW (default: measured)")
       ->check(finite_in(1e-3, 1e9))
       ->group(g_dry);
 
@@ -358,6 +368,7 @@ RunConfig resolve_run(const RunOptions& o, const ModelConfig& m, Device device) 
   if (!o.reserve.empty()) {
     r.reserve_bytes = o.reserve == "0" ? 0 : parse_bytes(o.reserve, "--reserve");
   }
+  r.offload = parse_offload(o.offload);
   return r;
 }
 

@@ -29,6 +29,8 @@ struct RunOptions {
   int world_size = 0;  // 0 = not given: 1 in a dry run; a training run takes the launcher's
   int rank = 0;
   std::string reserve;  // bytes outside the arena; default: measured / estimated
+  std::string offload = "none";  // none | optimizer (auto-fit may choose optimizer)
+  std::string host_mem;          // host memory budget for the host arena; default: available less a margin
 
   // ---- dry run / budget ----
   bool dry_run = false;

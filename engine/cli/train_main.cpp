@@ -297,6 +297,9 @@ void report_measured_arena(Backend& backend, const MemoryPlan& plan, std::ostrea
       << format_count(r.arena_drop_bytes()) << " bytes (" << (diff >= 0 ? "+" : "") << format_bytes(diff)
       << "); reserve measured " << format_bytes(r.reserve_bytes) << "\n";
   if (diff > kMiB || diff < -kMiB) err << "train_gpt2: warning: planned and measured arena differ by more than 1 MiB\n";
+  if (plan.host_arena_bytes > 0)
+    out << "memory  host arena planned " << format_count(plan.host_arena_bytes) << " bytes, pinned "
+        << format_count(r.host_arena_bytes) << " bytes (offloaded optimizer)\n";
 }
 
 // An output file must not be one of the run's inputs, the other output, or a file in
@@ -469,6 +472,12 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
         << "\n";
   }
   const Verdict verdict = judge(plan, rr.budget);
+  if (!verdict.fits && plan.total_bytes() <= rr.budget.bytes) {
+    // Fits the device, not the host: the offloaded optimizer's host arena is over --host-mem.
+    throw ConfigError("--host-mem", "the offloaded optimizer's host arena needs " + format_bytes(plan.host_arena_bytes) +
+                                        " of pinned host memory but the budget is " +
+                                        format_bytes(rr.budget.host_bytes) + " (" + rr.budget.host_source + ")");
+  }
   if (!verdict.fits) {
     // Fail fast: nothing has been allocated yet.
     print_plan(err, plan, rr.budget);
@@ -490,7 +499,7 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   out << "model   " << plan.model.describe() << ", " << format_count(plan.num_params) << " parameters\n";
   out << "run     B=" << plan.run.micro_batch << " T=" << plan.run.seq_len << " grad_accum=" << plan.grad_accum << " ("
       << format_count(plan.run.total_batch_tokens) << " tokens/step) recompute=" << to_string(plan.run.recompute)
-      << " logits_chunk=" << plan.run.logits_chunk << "\n";
+      << " logits_chunk=" << plan.run.logits_chunk << (plan.offloaded() ? " offload=optimizer" : "") << "\n";
   if (rr.autofit_used)
     for (const auto& why : rr.autofit.reasons) out << "auto-fit: " << why << "\n";
   out << "memory  arena " << format_bytes(plan.arena_bytes) << " planned; " << verdict.text << "\n";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 #include "engine/util/bf16.h"
@@ -15,6 +16,7 @@ Model::Model(const MemoryPlan& plan, Backend& backend) : plan_(plan), backend_(b
                            to_string(backend.device()));
   act_dtype_ = plan.run.precision == Precision::BF16 ? DType::BF16 : DType::FP32;
   arena_ = backend_.create_arena(plan_);
+  if (plan_.offloaded()) host_arena_ = backend_.create_host_arena(plan_);
   B_ = plan.run.micro_batch;
   T_ = plan.run.seq_len;
   inputs_host_.resize(static_cast<size_t>(B_) * T_);
@@ -25,6 +27,15 @@ TensorRef Model::buf(const std::string& name) const {
   return {arena_ + b.offset, b.dtype};
 }
 float* Model::fbuf(const std::string& name) const { return buf(name).as<float>(); }
+TensorRef Model::host_buf(const std::string& name) const {
+  const Buffer& b = plan_.find_host(name);
+  return {host_arena_ + b.offset, b.dtype};
+}
+float* Model::optimizer_buf(const std::string& name) const {
+  if (plan_.offloaded()) return host_buf(name).as<float>();
+  const Buffer* b = plan_.find_if(name);
+  return b ? reinterpret_cast<float*>(arena_ + b->offset) : nullptr;
+}
 
 TensorRef Model::param(int i, int layer) const {
   const auto specs = param_tensor_specs(plan_.model);
@@ -137,13 +148,20 @@ void Model::set_parameters(const std::vector<float>& flat) {
     for (size_t i = 0; i < flat.size(); ++i) bits[i] = float_to_bf16_bits(flat[i]);
     backend_.upload(arena_ + pb.offset, bits.data(), bits.size() * sizeof(uint16_t));
   }
-  // Optimizer state restarts: master holds this rank's shard of the same values.
-  const int64_t shard_begin = plan_.run.zero_stage == 1 ? plan_.run.rank * plan_.shard_elems : 0;
-  if (const Buffer* mw = plan_.find_if("master_weights"))
-    backend_.upload(arena_ + mw->offset, flat.data() + shard_begin, plan_.shard_elems * sizeof(float));
   if (!plan_.run.training) return;  // an inference plan has no gradients or optimizer state
-  backend_.zero(arena_ + plan_.find("adam_m").offset, plan_.shard_elems * sizeof(float));
-  backend_.zero(arena_ + plan_.find("adam_v").offset, plan_.shard_elems * sizeof(float));
+  // Optimizer state restarts: master holds this rank's shard of the same values (offloaded, the
+  // host copy exists for fp32 runs too).
+  const int64_t shard_begin = plan_.run.zero_stage == 1 ? plan_.run.rank * plan_.shard_elems : 0;
+  const size_t shard_bytes = plan_.shard_elems * sizeof(float);
+  if (plan_.offloaded()) {
+    std::memcpy(optimizer_buf("master_weights"), flat.data() + shard_begin, shard_bytes);
+    std::memset(optimizer_buf("adam_m"), 0, shard_bytes);
+    std::memset(optimizer_buf("adam_v"), 0, shard_bytes);
+  } else {
+    if (float* master = optimizer_buf("master_weights")) backend_.upload(master, flat.data() + shard_begin, shard_bytes);
+    backend_.zero(optimizer_buf("adam_m"), shard_bytes);
+    backend_.zero(optimizer_buf("adam_v"), shard_bytes);
+  }
   zero_grads();
 }
 
@@ -159,11 +177,17 @@ std::vector<float> download_flat(Backend& be, const std::byte* src, DType dt, in
   }
   return out;
 }
+
+// The optimizer's fp32 state (shard_elems floats) wherever it lives.
+std::vector<float> read_state(Backend& be, bool on_host, const float* src, int64_t n) {
+  if (on_host) return std::vector<float>(src, src + n);
+  return download_flat(be, reinterpret_cast<const std::byte*>(src), DType::FP32, n);
+}
 }  // namespace
 
 std::vector<float> Model::parameters() const {
-  if (const Buffer* mw = plan_.find_if("master_weights"); mw && plan_.run.zero_stage == 0)
-    return download_flat(backend_, arena_ + mw->offset, DType::FP32, plan_.flat_param_elems);
+  if (has_master_copy() && plan_.run.training && plan_.run.zero_stage == 0)
+    return read_state(backend_, plan_.offloaded(), optimizer_buf("master_weights"), plan_.flat_param_elems);
   return download_flat(backend_, arena_ + plan_.find("params.wte").offset, act_dtype_, plan_.flat_param_elems);
 }
 
@@ -175,24 +199,33 @@ std::vector<float> Model::gradients() const {
   return download_flat(backend_, arena_ + plan_.find("grads.wte").offset, act_dtype_, plan_.flat_param_elems);
 }
 
+// The saved state is the same with and without offload: the master copy only where the run has
+// master weights (bf16), m and v always.
 Model::OptimizerState Model::optimizer_state() const {
   OptimizerState s;
-  if (const Buffer* mw = plan_.find_if("master_weights"))
-    s.master = download_flat(backend_, arena_ + mw->offset, DType::FP32, plan_.shard_elems);
-  s.m = download_flat(backend_, arena_ + plan_.find("adam_m").offset, DType::FP32, plan_.shard_elems);
-  s.v = download_flat(backend_, arena_ + plan_.find("adam_v").offset, DType::FP32, plan_.shard_elems);
+  const bool host = plan_.offloaded();
+  if (has_master_copy()) s.master = read_state(backend_, host, optimizer_buf("master_weights"), plan_.shard_elems);
+  s.m = read_state(backend_, host, optimizer_buf("adam_m"), plan_.shard_elems);
+  s.v = read_state(backend_, host, optimizer_buf("adam_v"), plan_.shard_elems);
   return s;
 }
 
+// An offloaded fp32 run's host copy of the parameters came from set_parameters() already.
 void Model::set_optimizer_state(const OptimizerState& s) {
   const size_t n = static_cast<size_t>(plan_.shard_elems);
-  const Buffer* mw = plan_.find_if("master_weights");
-  if (s.m.size() != n || s.v.size() != n || (mw ? s.master.size() != n : !s.master.empty()))
+  if (s.m.size() != n || s.v.size() != n || (has_master_copy() ? s.master.size() != n : !s.master.empty()))
     throw std::invalid_argument("set_optimizer_state: state does not match the plan's shard of " + std::to_string(n) +
                                 " elements");
-  if (mw) backend_.upload(arena_ + mw->offset, s.master.data(), n * sizeof(float));
-  backend_.upload(arena_ + plan_.find("adam_m").offset, s.m.data(), n * sizeof(float));
-  backend_.upload(arena_ + plan_.find("adam_v").offset, s.v.data(), n * sizeof(float));
+  const size_t bytes = n * sizeof(float);
+  auto put = [&](const char* name, const std::vector<float>& src) {
+    if (plan_.offloaded())
+      std::memcpy(optimizer_buf(name), src.data(), bytes);
+    else
+      backend_.upload(optimizer_buf(name), src.data(), bytes);
+  };
+  if (has_master_copy()) put("master_weights", s.master);
+  put("adam_m", s.m);
+  put("adam_v", s.v);
 }
 
 // ---- forward -----------------------------------------------------------------------------------
@@ -375,14 +408,22 @@ void Model::backward() {
   backend_.zero(dres.ptr, static_cast<size_t>(N) * C * dtype_size(dres.dtype));
   backend_.layernorm_backward(dres, grad(LNFW), grad(LNFB), buf("scratch.dbtc"), residual(L), param(LNFW),
                               fbuf("act.lnf_mean"), fbuf("act.lnf_rstd"), N, C);
-  for (int l = L - 1; l >= 0; --l) layer_backward(l);
+  const bool send = stream_gradients_;
+  for (int l = L - 1; l >= 0; --l) {
+    layer_backward(l);
+    if (send) send_layer_gradients(l);
+  }
   backend_.encoder_backward(grad(WTE), grad(WPE), dres, buf("act.inputs").as<int32_t>(), inputs_host_.data(), B_, T_, C,
                             plan_.model.vocab_size);
+  if (send)
+    for (int i : {WTE, WPE, LNFW, LNFB}) send_gradients(plan_.param_offsets[i], param_tensor_specs(plan_.model)[i].numel());
+  gradients_sent_ = send;
 }
 
 // ---- optimizer -----------------------------------------------------------------------------------
 
 void Model::zero_grads() {
+  if (plan_.offloaded()) backend_.wait_host_copies();  // a skipped step's copies may still be reading them
   const Buffer& g = plan_.find("grads.wte");
   backend_.zero(arena_ + g.offset, plan_.flat_param_elems * dtype_size(g.dtype));
 }
@@ -403,9 +444,26 @@ AdamWStep Model::adamw_template() const {
   return s;
 }
 
+void Model::stream_gradients_to_host(bool on) {
+  stream_gradients_ = on && plan_.offloaded() && plan_.run.world_size == 1;
+}
+
+void Model::send_gradients(int64_t offset, int64_t count) {
+  const TensorRef dst = host_buf("offload.grads").at(offset);
+  backend_.copy_to_host_async(dst.ptr, buf("grads.wte").at(offset).ptr, static_cast<size_t>(count) * dtype_size(dst.dtype));
+}
+
+// Layer l's slice of each of the 12 per-layer tensors (ln1w .. fcprojb).
+void Model::send_layer_gradients(int layer) {
+  const auto specs = param_tensor_specs(plan_.model);
+  for (int i = LN1W; i <= FCPROJB; ++i) {
+    const int64_t per_layer = specs[i].numel() / plan_.model.num_layers;
+    send_gradients(plan_.param_offsets[i] + layer * per_layer, per_layer);
+  }
+}
+
 void Model::adamw(AdamWStep step) {
   if (step.ranges.empty()) step.ranges = adamw_template().ranges;
-  const Buffer* mw = plan_.find_if("master_weights");
   TensorRef params = buf("params.wte"), grads = buf("grads.wte");
   if (plan_.run.zero_stage == 1 && plan_.run.world_size > 1) {
     // This rank owns elements [begin, end) of the flat view: clip every tensor's range to it and
@@ -422,7 +480,23 @@ void Model::adamw(AdamWStep step) {
     params = params.at(begin);
     grads = grads.at(begin);
   }
-  backend_.adamw(params, mw ? fbuf("master_weights") : nullptr, grads, fbuf("adam_m"), fbuf("adam_v"), step);
+  if (!plan_.offloaded()) {
+    backend_.adamw(params, optimizer_buf("master_weights"), grads, optimizer_buf("adam_m"), optimizer_buf("adam_v"),
+                   step);
+    return;
+  }
+  // Offloaded: the shard's gradients to the host (unless the backward sent them), AdamW there,
+  // and the updated shard back. The host gradient buffer is indexed like the shard.
+  const size_t shard_bytes = static_cast<size_t>(plan_.shard_elems) * dtype_size(act_dtype_);
+  const TensorRef host_grads = host_buf("offload.grads");
+  if (!gradients_sent_) backend_.copy_to_host_async(host_grads.ptr, grads.ptr, shard_bytes);
+  gradients_sent_ = false;
+  backend_.wait_host_copies();
+  float* master = optimizer_buf("master_weights");
+  const TensorRef out = act_dtype_ == DType::FP32 ? TensorRef{reinterpret_cast<std::byte*>(master), DType::FP32}
+                                                  : host_buf("offload.params");
+  backend_.host_adamw(out, master, host_grads, optimizer_buf("adam_m"), optimizer_buf("adam_v"), step);
+  backend_.upload_offloaded_parameters(params.ptr, out.ptr, shard_bytes);
 }
 
 }  // namespace gpt2

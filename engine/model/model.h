@@ -84,7 +84,15 @@ class Model {
   TensorRef flat_grads() const { return buf("grads.wte"); }
   // AdamW over all parameters (ZeRO-1: over this rank's shard, whose gradients must already be
   // reduced; the caller all-gathers the parameters afterwards); fills `ranges` from the plan.
+  // Offloaded (plan.offloaded()): the gradients go to the host arena (those the backward already
+  // sent, see stream_gradients_to_host), AdamW runs on the host, and the updated parameters are
+  // uploaded before it returns.
   void adamw(AdamWStep step);
+  // Offloaded runs: makes the next backward() send each layer's gradients to the host as soon as
+  // that layer's backward has finished them, overlapped with the layers below (the trainer asks
+  // for it on a step's last micro-batch). Ignored when not offloaded, and with several ranks,
+  // whose gradients are reduced across ranks after the backward first.
+  void stream_gradients_to_host(bool on);
   AdamWStep adamw_template() const;
 
  private:
@@ -93,6 +101,14 @@ class Model {
     float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lse;
   };
   TensorRef buf(const std::string& name) const;
+  TensorRef host_buf(const std::string& name) const;  // host arena (offload)
+  // The optimizer's state: in the host arena when offloaded, else in the device arena; null
+  // when the plan has no such buffer.
+  float* optimizer_buf(const std::string& name) const;
+  bool has_master_copy() const { return plan_.run.master_weights == 1; }
+  // Queues the copy of flat gradient elements [offset, offset + count) to the host arena.
+  void send_gradients(int64_t offset, int64_t count);
+  void send_layer_gradients(int layer);
   float* fbuf(const std::string& name) const;
   TensorRef param(int i, int layer = -1) const;
   TensorRef grad(int i, int layer = -1) const;
@@ -104,6 +120,9 @@ class Model {
   MemoryPlan plan_;
   Backend& backend_;
   std::byte* arena_ = nullptr;
+  std::byte* host_arena_ = nullptr;  // offload only
+  bool stream_gradients_ = false;    // send each layer's gradients during the next backward()
+  bool gradients_sent_ = false;      // the last backward() sent every gradient already
   DType act_dtype_;
   int B_ = 0, T_ = 0;                 // current batch shape (≤ the plan's)
   std::vector<int32_t> inputs_host_;  // host copy of the loaded inputs (B·T, sized at start-up)

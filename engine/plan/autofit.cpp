@@ -13,6 +13,7 @@ std::string run_flags(const RunConfig& r) {
                   " --logits-chunk " + std::to_string(r.logits_chunk);
   // Without it a run would take one micro-batch per step (grad_accum 1).
   if (r.total_batch_tokens > 0) s += " --total-batch-tokens " + std::to_string(r.total_batch_tokens);
+  if (r.offload == Offload::Optimizer) s += " --offload optimizer";
   return s;
 }
 
@@ -52,10 +53,10 @@ bool better(const AutoFitCandidate& a, const AutoFitCandidate& b, int L) {
 
 std::string describe(const AutoFitCandidate& c) {
   char buf[320];
-  std::snprintf(buf, sizeof buf, "B=%d accum=%d recompute=%s chunk=%d: %s, %.0f tok/s at MFU %.0f%% predicted%s",
+  std::snprintf(buf, sizeof buf, "B=%d accum=%d recompute=%s chunk=%d%s: %s, %.0f tok/s at MFU %.0f%% predicted%s",
                 c.run.micro_batch, c.grad_accum, to_string(c.run.recompute).c_str(), c.run.logits_chunk,
-                format_bytes(c.total_bytes).c_str(), c.predicted.tokens_per_s, 100.0 * c.predicted.mfu,
-                c.predicted.estimate ? " (estimate)" : "");
+                c.run.offload == Offload::Optimizer ? " offload=optimizer" : "", format_bytes(c.total_bytes).c_str(),
+                c.predicted.tokens_per_s, 100.0 * c.predicted.mfu, c.predicted.estimate ? " (estimate)" : "");
   return buf;
 }
 
@@ -74,6 +75,14 @@ std::string percent_faster(const AutoFitCandidate& a, const AutoFitCandidate& b)
   std::snprintf(pct, sizeof pct, p < 0.1 ? "%.3f%%" : "%.1f%%", p);
   return pct;
 }
+
+// The plans of one search (the optimizer on the device, or offloaded).
+struct SearchPass {
+  std::vector<AutoFitCandidate> fits;  // within the device and the host budget
+  AutoFitCandidate smallest;           // the least device memory
+  int considered = 0;
+  bool host_budget_exceeded = false;  // a plan fit the device budget but its host arena not the host budget
+};
 
 }  // namespace
 
@@ -124,41 +133,79 @@ AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
     for (int k = 0; k <= model.num_layers; ++k) pols.push_back({Recompute::Budget, k});
   }
 
-  AutoFitResult res;
-  std::vector<AutoFitCandidate> fits;
-  bool have_smallest = false;
-  for (int b : batches) {
-    const int64_t bt = static_cast<int64_t>(b) * T;
-    std::vector<int> chunks;
-    if (req.fix_logits_chunk && base.logits_chunk > 0) {
-      chunks.push_back(static_cast<int>(std::min<int64_t>(base.logits_chunk, bt)));
-    } else {
-      // Chunks of 256 .. kMaxAutoLogitsChunk tokens: an lm_head matmul of 8192 rows already runs
-      // near peak, so larger chunks would spend memory that a larger micro-batch uses better.
-      for (int64_t c = 256; c < bt && c <= kMaxAutoLogitsChunk; c *= 2) chunks.push_back(static_cast<int>(c));
-      if (bt <= kMaxAutoLogitsChunk) chunks.push_back(static_cast<int>(bt));
-    }
-    for (const auto& pol : pols) {
-      for (int chunk : chunks) {
-        RunConfig run = base;
-        run.micro_batch = b;
-        run.recompute = pol;
-        run.logits_chunk = chunk;
-        MemoryPlan plan = make_memory_plan(model, run);
-        ++res.considered;
-        AutoFitCandidate cand;
-        cand.run = plan.run;
-        cand.grad_accum = plan.grad_accum;
-        cand.total_bytes = plan.total_bytes();
-        cand.predicted = predict_step_time(plan, req.gpu);
-        if (!have_smallest || cand.total_bytes < res.smallest.total_bytes) {
-          res.smallest = cand;
-          have_smallest = true;
+  // One search: every combination of micro-batch, recompute policy and logits chunk, with the
+  // optimizer on the device or offloaded.
+  auto search = [&](Offload offload) {
+    SearchPass pass;
+    bool have_smallest = false;
+    for (int b : batches) {
+      const int64_t bt = static_cast<int64_t>(b) * T;
+      std::vector<int> chunks;
+      if (req.fix_logits_chunk && base.logits_chunk > 0) {
+        chunks.push_back(static_cast<int>(std::min<int64_t>(base.logits_chunk, bt)));
+      } else {
+        // Chunks of 256 .. kMaxAutoLogitsChunk tokens: an lm_head matmul of 8192 rows already runs
+        // near peak, so larger chunks would spend memory that a larger micro-batch uses better.
+        for (int64_t c = 256; c < bt && c <= kMaxAutoLogitsChunk; c *= 2) chunks.push_back(static_cast<int>(c));
+        if (bt <= kMaxAutoLogitsChunk) chunks.push_back(static_cast<int>(bt));
+      }
+      for (const auto& pol : pols) {
+        for (int chunk : chunks) {
+          RunConfig run = base;
+          run.micro_batch = b;
+          run.recompute = pol;
+          run.logits_chunk = chunk;
+          run.offload = offload;
+          MemoryPlan plan = make_memory_plan(model, run);
+          ++pass.considered;
+          AutoFitCandidate cand;
+          cand.run = plan.run;
+          cand.grad_accum = plan.grad_accum;
+          cand.total_bytes = plan.total_bytes();
+          cand.host_bytes = plan.host_arena_bytes;
+          cand.predicted = predict_step_time(plan, req.gpu);
+          if (!have_smallest || cand.total_bytes < pass.smallest.total_bytes) {
+            pass.smallest = cand;
+            have_smallest = true;
+          }
+          const bool fits_device = cand.total_bytes <= req.budget_bytes;
+          const bool fits_host = cand.host_bytes <= req.host_budget_bytes;
+          if (fits_device && !fits_host) pass.host_budget_exceeded = true;
+          if (fits_device && fits_host) pass.fits.push_back(cand);
         }
-        if (cand.total_bytes <= req.budget_bytes) fits.push_back(cand);
       }
     }
+    return pass;
+  };
+
+  // The optimizer on the device first; offloaded only when nothing fits that way, unless the
+  // request fixes the choice. Offload needs a CUDA training run with an fp32 master copy.
+  const bool can_offload =
+      base.device == Device::CUDA && base.training && !(base.precision == Precision::BF16 && base.master_weights == 0);
+  std::vector<Offload> modes;
+  if (req.fix_offload) {
+    modes.push_back(base.offload);
+  } else {
+    modes.push_back(Offload::None);
+    if (can_offload) modes.push_back(Offload::Optimizer);
   }
+  AutoFitResult res;
+  SearchPass pass;
+  int64_t smallest_on_device = -1;  // the least memory of a plan with the optimizer on the device
+  for (Offload mode : modes) {
+    const bool first = res.considered == 0;
+    pass = search(mode);
+    res.considered += pass.considered;
+    if (first || pass.smallest.total_bytes < res.smallest.total_bytes) res.smallest = pass.smallest;
+    if (mode == Offload::Optimizer) {
+      res.offload_searched = true;
+      res.host_budget_exceeded = pass.host_budget_exceeded;
+    } else {
+      smallest_on_device = pass.smallest.total_bytes;
+    }
+    if (!pass.fits.empty()) break;
+  }
+  std::vector<AutoFitCandidate>& fits = pass.fits;
   res.fitting = static_cast<int>(fits.size());
   if (fits.empty()) return res;
 
@@ -197,6 +244,17 @@ AutoFitResult auto_fit(const ModelConfig& model, const AutoFitRequest& req) {
   }
 
   const std::string headroom = format_bytes(res.headroom_bytes);
+  if (res.best.run.offload == Offload::Optimizer) {
+    const std::string host = "its host arena takes " + format_bytes(res.best.host_bytes) + " of the host budget of " +
+                             format_bytes(req.host_budget_bytes);
+    if (req.fix_offload)
+      res.reasons.push_back("the optimizer is offloaded to host memory as asked (--offload optimizer): " + host);
+    else
+      res.reasons.push_back("no plan with the optimizer on the device fits the budget of " +
+                            format_bytes(req.budget_bytes) + " (the smallest needs " +
+                            format_bytes(smallest_on_device) +
+                            "), so the optimizer is offloaded to host memory (--offload optimizer): " + host);
+  }
   if (chosen == &fastest) {
     res.reasons.push_back("chose " + describe(res.best) + ", the fastest of " + std::to_string(res.fitting) +
                           " fitting configurations (" + std::to_string(res.considered) + " planned), " +

@@ -27,26 +27,35 @@ DeviceEfficiency gpu_estimate(double attention, double interconnect_gbs) {
 
 }  // namespace
 
-// The host link or interconnect per rank, GB/s, for the gradient exchange of the cards added with
-// the RTX 50 series: what a PCIe link carries in practice (about 80 % of its 31.5 / 63 GB/s per
-// direction), NVLink 5 scaled from the H100 entry (twice NVLink 4's 900 GB/s, so twice 360).
-// The older PCIe entries above them keep their earlier, lower figure (16, and 25 for h100-pcie).
+// What a PCIe link carries in practice, GB/s per direction (about 80 % of its 15.75 / 31.5 / 63
+// GB/s for 4.0 x8 / 4.0 x16 / 5.0 x16), and NVLink 5 scaled from the H100 entry (twice NVLink 4's
+// 900 GB/s, so twice 360). Used twice: as every card's host link (host_link_gbs, the offloaded
+// optimizer's copies), and as the gradient exchange's bandwidth per rank of the cards added with
+// the RTX 50 series. The older PCIe entries keep their earlier, lower exchange figure (16, and
+// 25 for h100-pcie).
 constexpr double kPcie4x8 = 12.5, kPcie4x16 = 25, kPcie5x16 = 50, kNvlink5 = 720;
 
 const std::vector<GpuSpec>& gpu_catalog() {
   // Memory: the datasheet's capacity (GDDR and HBM capacities are binary) for the entries below
   // the H200; the driver reports some 100-300 MiB less, which auto-fit's headroom covers.
-  // The last figure of each entry is the SM count (NVIDIA's architecture whitepapers' appendix
-  // tables and the datasheets), which the kernel audit's model (kernel_cost_model.h) needs.
+  // The second-to-last figure of each entry is the SM count (NVIDIA's architecture whitepapers'
+  // appendix tables and the datasheets), which the kernel audit's model (kernel_cost_model.h)
+  // needs. The last is the host link (host_link_gbs) from the datasheet's PCIe generation and
+  // lanes: GeForce RTX 30/40, A100, L4, L40S and the RTX workstation cards PCIe 4.0 x16 (the RTX
+  // 4060 Ti x8), RTX 50 and H100 PCIe 5.0 x16. The SXM parts reach their host's CPU over PCIe
+  // too, whatever links the GPUs to each other: 4.0 x16 for the A100, 5.0 x16 for the H100, H200
+  // and B200.
   static const std::vector<GpuSpec> cards = {
-      {"rtx3060-12gb", "NVIDIA GeForce RTX 3060 12GB", 12288 * kMiB, 25.6, 12.7, 360, gpu_estimate(0.25, 16), 28},
-      {"rtx3090", "NVIDIA GeForce RTX 3090 24GB", 24576 * kMiB, 35.6, 35.6, 936, gpu_estimate(0.25, 16), 82},
-      {"rtx4090", "NVIDIA GeForce RTX 4090 24GB", 24564 * kMiB, 165.2, 82.6, 1008, gpu_estimate(0.25, 16), 128},
-      {"a100-40gb", "NVIDIA A100 40GB", 40960 * kMiB, 312, 19.5, 1555, gpu_estimate(0.25, 230), 108},
-      {"a100-80gb", "NVIDIA A100 80GB", 81920 * kMiB, 312, 19.5, 2039, gpu_estimate(0.25, 230), 108},
-      {"h100-80gb", "NVIDIA H100 80GB (SXM)", 81559 * kMiB, 989, 67, 3350, gpu_estimate(0.10, 360), 132},
-      {"h100-pcie", "NVIDIA H100 PCIe 80GB", 81559 * kMiB, 756, 51, 2000, gpu_estimate(0.10, 25), 114},
-      {"h200", "NVIDIA H200 141GB", 143771 * kMiB, 989, 67, 4800, gpu_estimate(0.10, 360), 132},
+      {"rtx3060-12gb", "NVIDIA GeForce RTX 3060 12GB", 12288 * kMiB, 25.6, 12.7, 360, gpu_estimate(0.25, 16), 28,
+       kPcie4x16},
+      {"rtx3090", "NVIDIA GeForce RTX 3090 24GB", 24576 * kMiB, 35.6, 35.6, 936, gpu_estimate(0.25, 16), 82, kPcie4x16},
+      {"rtx4090", "NVIDIA GeForce RTX 4090 24GB", 24564 * kMiB, 165.2, 82.6, 1008, gpu_estimate(0.25, 16), 128,
+       kPcie4x16},
+      {"a100-40gb", "NVIDIA A100 40GB", 40960 * kMiB, 312, 19.5, 1555, gpu_estimate(0.25, 230), 108, kPcie4x16},
+      {"a100-80gb", "NVIDIA A100 80GB", 81920 * kMiB, 312, 19.5, 2039, gpu_estimate(0.25, 230), 108, kPcie4x16},
+      {"h100-80gb", "NVIDIA H100 80GB (SXM)", 81559 * kMiB, 989, 67, 3350, gpu_estimate(0.10, 360), 132, kPcie5x16},
+      {"h100-pcie", "NVIDIA H100 PCIe 80GB", 81559 * kMiB, 756, 51, 2000, gpu_estimate(0.10, 25), 114, kPcie5x16},
+      {"h200", "NVIDIA H200 141GB", 143771 * kMiB, 989, 67, 4800, gpu_estimate(0.10, 360), 132, kPcie5x16},
       // GeForce RTX 50 (Blackwell, sm_120): NVIDIA RTX Blackwell GPU Architecture whitepaper
       // (appendix tables) and the GeForce product pages. The bf16 figure is the dense FP16/BF16
       // tensor rate with FP32 accumulate, half the FP16-accumulate rate on GeForce: the product
@@ -54,31 +63,38 @@ const std::vector<GpuSpec>& gpu_catalog() {
       // rate (RTX 5090: 419, 838 with sparsity), / 16 the figure here. PCIe 5.0 x16. sm_120 has no
       // wgmma/tcgen05: the attention kernels' mma.sync runs at the full tensor rate as on
       // Ampere/Ada, hence 0.25.
-      {"rtx5090", "NVIDIA GeForce RTX 5090 32GB", 32768 * kMiB, 209.5, 104.8, 1792, gpu_estimate(0.25, kPcie5x16), 170},
-      {"rtx5080", "NVIDIA GeForce RTX 5080 16GB", 16384 * kMiB, 112.6, 56.3, 960, gpu_estimate(0.25, kPcie5x16), 84},
-      {"rtx5070-ti", "NVIDIA GeForce RTX 5070 Ti 16GB", 16384 * kMiB, 87.9, 43.9, 896, gpu_estimate(0.25, kPcie5x16), 70},
-      {"rtx5070", "NVIDIA GeForce RTX 5070 12GB", 12288 * kMiB, 61.7, 30.9, 672, gpu_estimate(0.25, kPcie5x16), 48},
+      {"rtx5090", "NVIDIA GeForce RTX 5090 32GB", 32768 * kMiB, 209.5, 104.8, 1792, gpu_estimate(0.25, kPcie5x16), 170,
+       kPcie5x16},
+      {"rtx5080", "NVIDIA GeForce RTX 5080 16GB", 16384 * kMiB, 112.6, 56.3, 960, gpu_estimate(0.25, kPcie5x16), 84,
+       kPcie5x16},
+      {"rtx5070-ti", "NVIDIA GeForce RTX 5070 Ti 16GB", 16384 * kMiB, 87.9, 43.9, 896, gpu_estimate(0.25, kPcie5x16),
+       70, kPcie5x16},
+      {"rtx5070", "NVIDIA GeForce RTX 5070 12GB", 12288 * kMiB, 61.7, 30.9, 672, gpu_estimate(0.25, kPcie5x16), 48,
+       kPcie5x16},
       // GeForce RTX 40 (Ada, sm_89): NVIDIA Ada GPU Architecture whitepaper (appendix tables) and
       // the product pages; bf16 as above, half the FP16-accumulate rate (RTX 4080: 194.9 dense),
       // i.e. "AI TOPS" (FP8 with sparsity: 780, 466, 353) / 8. PCIe 4.0 x16, the RTX 4060 Ti x8.
-      {"rtx4080", "NVIDIA GeForce RTX 4080 16GB", 16384 * kMiB, 97.5, 48.7, 716.8, gpu_estimate(0.25, kPcie4x16), 76},
-      {"rtx4070", "NVIDIA GeForce RTX 4070 12GB", 12288 * kMiB, 58.3, 29.1, 504.2, gpu_estimate(0.25, kPcie4x16), 46},
+      {"rtx4080", "NVIDIA GeForce RTX 4080 16GB", 16384 * kMiB, 97.5, 48.7, 716.8, gpu_estimate(0.25, kPcie4x16), 76,
+       kPcie4x16},
+      {"rtx4070", "NVIDIA GeForce RTX 4070 12GB", 12288 * kMiB, 58.3, 29.1, 504.2, gpu_estimate(0.25, kPcie4x16), 46,
+       kPcie4x16},
       {"rtx4060-ti-16gb", "NVIDIA GeForce RTX 4060 Ti 16GB", 16384 * kMiB, 44.1, 22.1, 288,
-       gpu_estimate(0.25, kPcie4x8), 34},
+       gpu_estimate(0.25, kPcie4x8), 34, kPcie4x8},
       // Data-centre and workstation cards, PCIe 4.0 x16, from NVIDIA's datasheets (L4, L40S, RTX
       // A6000, RTX 6000 Ada Generation): these run FP32 accumulate at the full tensor rate, so the
       // bf16 figure is the datasheet's dense BF16/FP16 tensor rate (half its sparse figure: L4 242,
       // L40S 733, RTX A6000 309.7, RTX 6000 Ada 728.5 TFLOPS with sparsity). Ampere/Ada: 0.25.
-      {"l4", "NVIDIA L4 24GB", 24576 * kMiB, 121, 30.3, 300, gpu_estimate(0.25, kPcie4x16), 58},
-      {"l40s", "NVIDIA L40S 48GB", 49152 * kMiB, 362.05, 91.6, 864, gpu_estimate(0.25, kPcie4x16), 142},
-      {"rtx-a6000", "NVIDIA RTX A6000 48GB", 49152 * kMiB, 154.8, 38.7, 768, gpu_estimate(0.25, kPcie4x16), 84},
+      {"l4", "NVIDIA L4 24GB", 24576 * kMiB, 121, 30.3, 300, gpu_estimate(0.25, kPcie4x16), 58, kPcie4x16},
+      {"l40s", "NVIDIA L40S 48GB", 49152 * kMiB, 362.05, 91.6, 864, gpu_estimate(0.25, kPcie4x16), 142, kPcie4x16},
+      {"rtx-a6000", "NVIDIA RTX A6000 48GB", 49152 * kMiB, 154.8, 38.7, 768, gpu_estimate(0.25, kPcie4x16), 84,
+       kPcie4x16},
       {"rtx6000-ada", "NVIDIA RTX 6000 Ada Generation 48GB", 49152 * kMiB, 364.2, 91.1, 960,
-       gpu_estimate(0.25, kPcie4x16), 142},
+       gpu_estimate(0.25, kPcie4x16), 142, kPcie4x16},
       // B200 (Blackwell, sm_100), HGX B200 at 1000 W, NVIDIA's HGX B200 datasheet: 180 GB HBM3e at
       // 8 TB/s, BF16 4.5 PFLOPS with sparsity (2250 dense), FP32 80 TFLOPS; NVLink 5. Attention: the
       // datasheet peak needs tcgen05, the kernels use mma.sync; at Hopper's mma.sync rate per SM
       // (H100's ~100 TFLOP/s × 148/132 SMs) that is ~110 TFLOP/s, 0.05 of the peak.
-      {"b200", "NVIDIA B200 180GB (SXM)", 184320 * kMiB, 2250, 80, 8000, gpu_estimate(0.05, kNvlink5), 148},
+      {"b200", "NVIDIA B200 180GB (SXM)", 184320 * kMiB, 2250, 80, 8000, gpu_estimate(0.05, kNvlink5), 148, kPcie5x16},
   };
   return cards;
 }
@@ -181,7 +197,8 @@ GpuSpec generic_gpu(int64_t memory_bytes) {
           19.5,
           1555,
           gpu_estimate(0.25, 230),
-          108};
+          108,
+          kDefaultHostLinkGbs};
 }
 
 GpuSpec cpu_device(int64_t memory_bytes, double peak_gflops, double bandwidth_gbs) {

@@ -1,9 +1,10 @@
 // A small table of devices for dry runs: `--gpu NAME` gives the memory budget, and the peak
 // figures and efficiencies feed the roofline of engine/plan/throughput_model.h. Peaks are vendor
 // datasheet values (dense, no sparsity; GeForce tensor rates are those with fp32 accumulate),
-// memory as the driver reports it or, for the newer entries, the datasheet capacity. The CPU is a
-// device too: its peak and bandwidth come from a probe of the machine (kernels/cpu/machine_probe.h)
-// or from flags.
+// memory as the driver reports it or, for the newer entries, the datasheet capacity. Each card's
+// host link (PCIe generation and lanes) sets the time of the offloaded optimizer's copies
+// (--offload optimizer). The CPU is a device too: its peak and bandwidth come from a probe of the
+// machine (kernels/cpu/machine_probe.h) or from flags.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -34,7 +35,22 @@ struct GpuSpec {
   double mem_bandwidth_gbs;  // DRAM bandwidth, GB/s
   DeviceEfficiency eff;
   int sm_count = 0;          // streaming multiprocessors (0 for the CPU); datasheets and whitepapers
+  // Host<->device copy bandwidth per direction, GB/s, as a PCIe link carries it in practice (25
+  // for 4.0 x16, 50 for 5.0 x16, 12.5 for 4.0 x8): the offloaded optimizer's gradient and
+  // parameter copies. 0 for the CPU device, which has no link (a prediction that needs the link
+  // of a spec without one assumes kDefaultHostLinkGbs).
+  double host_link_gbs = 0;
+  // The host's memory bandwidth, GB/s, for the offloaded optimizer's AdamW on the CPU. A figure of
+  // the machine, not of the card: the CLI fills it (--cpu-bandwidth or the CPU probe) for an
+  // offloaded plan; 0 = unknown, and the prediction assumes kDefaultHostMemoryGbs.
+  double host_memory_gbs = 0;
 };
+
+// The host link assumed for a card the table does not know (generic_gpu): PCIe 4.0 x16.
+constexpr double kDefaultHostLinkGbs = 25;
+// The host memory bandwidth assumed when it was not measured: a dual-channel DDR4/DDR5 desktop
+// reaches 20-40 GB/s in a stream test, so 20 errs on the slow side.
+constexpr double kDefaultHostMemoryGbs = 20;
 
 const std::vector<GpuSpec>& gpu_catalog();
 // Throws ConfigError("--gpu") naming the known cards when `name` is not one of them.

@@ -33,12 +33,19 @@ const char* to_string(Category c) {
   }
   return "?";
 }
+const char* to_string(Offload o) { return o == Offload::Optimizer ? "optimizer" : "none"; }
 int dtype_size(DType d) { return d == DType::BF16 ? 2 : 4; }
 
 Precision parse_precision(const std::string& s) {
   if (s == "bf16" || s == "bfloat16") return Precision::BF16;
   if (s == "fp32" || s == "float32") return Precision::FP32;
   throw ConfigError("--precision", "unknown precision '" + s + "' (use bf16 or fp32; fp16 is not supported)");
+}
+
+Offload parse_offload(const std::string& s) {
+  if (s == "none") return Offload::None;
+  if (s == "optimizer") return Offload::Optimizer;
+  throw ConfigError("--offload", "unknown value '" + s + "' (use none or optimizer)");
 }
 
 Device parse_device(const std::string& s) {
@@ -134,6 +141,15 @@ void validate_run_config(const ModelConfig& m, const RunConfig& r) {
     throw ConfigError("--recompute", "an inference plan has no backward pass to recompute for; use none");
   if (r.device == Device::CPU && r.precision == Precision::BF16)
     throw ConfigError("--precision", "the CPU backend computes and stores fp32; use --precision fp32");
+  if (r.offload == Offload::Optimizer) {
+    if (r.device != Device::CUDA)
+      throw ConfigError("--offload", "moves the optimizer from the GPU to host memory; with --device cpu it is there "
+                                     "already (use --offload none)");
+    if (!r.training) throw ConfigError("--offload", "an inference plan has no optimizer to offload");
+    if (r.precision == Precision::BF16 && r.master_weights == 0)
+      throw ConfigError("--master-weights", "--offload optimizer keeps fp32 master weights in host memory; it cannot "
+                                            "run with --master-weights off");
+  }
 }
 
 namespace {
@@ -141,7 +157,7 @@ namespace {
 int64_t align_up(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
 
 struct PlanBuilder {
-  MemoryPlan& plan;
+  std::vector<Buffer>& buffers;
   int64_t cursor = 0;
   void add(const std::string& name, Category cat, DType dt, std::vector<int64_t> shape, int64_t numel_override = -1) {
     int64_t numel = 1;
@@ -157,7 +173,7 @@ struct PlanBuilder {
     b.bytes = align_up(numel * dtype_size(dt), kArenaAlignment);
     b.offset = cursor;
     cursor += b.bytes;
-    plan.buffers.push_back(std::move(b));
+    buffers.push_back(std::move(b));
   }
 };
 
@@ -197,6 +213,17 @@ const Buffer& MemoryPlan::find(const std::string& name) const {
   throw std::out_of_range("memory plan has no buffer '" + name + "'");
 }
 
+const Buffer* MemoryPlan::find_host_if(const std::string& name) const {
+  for (const auto& b : host_buffers)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+const Buffer& MemoryPlan::find_host(const std::string& name) const {
+  if (const Buffer* b = find_host_if(name)) return *b;
+  throw std::out_of_range("memory plan has no host buffer '" + name + "'");
+}
+
 uint64_t MemoryPlan::hash() const {
   Hasher h;
   h.mix(model.num_layers);
@@ -216,12 +243,15 @@ uint64_t MemoryPlan::hash() const {
   h.mix(run.zero_stage);
   h.mix(run.world_size);
   h.mix(run.training ? 1 : 0);
-  for (const auto& b : buffers) {
-    h.mix(b.name);
-    h.mix(b.offset);
-    h.mix(b.bytes);
-  }
+  h.mix(static_cast<int64_t>(run.offload));
+  for (const auto& list : {&buffers, &host_buffers})
+    for (const auto& b : *list) {
+      h.mix(b.name);
+      h.mix(b.offset);
+      h.mix(b.bytes);
+    }
   h.mix(arena_bytes);
+  h.mix(host_arena_bytes);
   return h.h;
 }
 
@@ -257,7 +287,8 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
   plan.recompute_layers = run.recompute.block_layers(model.num_layers);
   plan.num_params = num_parameters(model);
 
-  PlanBuilder pb{plan};
+  PlanBuilder pb{plan.buffers};
+  PlanBuilder host{plan.host_buffers};
 
   // ---- parameters and gradients: 16 tensors, each padded to 128 elements ----------------------
   const auto specs = param_tensor_specs(model);
@@ -281,9 +312,20 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
       pb.add(std::string("grads.") + specs[i].name, Category::Gradients, act, specs[i].shape, padded_numel[i]);
 
     // ---- optimizer state (fp32, flat, sharded under ZeRO-1) -----------------------------------
-    if (run.master_weights == 1) pb.add("master_weights", Category::MasterWeights, f32, {plan.shard_elems});
-    pb.add("adam_m", Category::AdamM, f32, {plan.shard_elems});
-    pb.add("adam_v", Category::AdamV, f32, {plan.shard_elems});
+    if (run.offload == Offload::None) {
+      if (run.master_weights == 1) pb.add("master_weights", Category::MasterWeights, f32, {plan.shard_elems});
+      pb.add("adam_m", Category::AdamM, f32, {plan.shard_elems});
+      pb.add("adam_v", Category::AdamV, f32, {plan.shard_elems});
+    } else {
+      // Offloaded: the host optimizer always works on an fp32 copy of the parameters (for fp32
+      // runs it equals them), reads the gradients copied from the device and, for bf16, stages
+      // the rounded parameters for the upload (fp32 runs upload the master copy itself).
+      host.add("master_weights", Category::MasterWeights, f32, {plan.shard_elems});
+      host.add("adam_m", Category::AdamM, f32, {plan.shard_elems});
+      host.add("adam_v", Category::AdamV, f32, {plan.shard_elems});
+      host.add("offload.grads", Category::Gradients, act, {plan.shard_elems});
+      if (bf16) host.add("offload.params", Category::Parameters, act, {plan.shard_elems});
+    }
   }
 
   // ---- saved activations ------------------------------------------------------------------------
@@ -373,6 +415,7 @@ MemoryPlan make_memory_plan(const ModelConfig& model, const RunConfig& run_in) {
   }
 
   plan.arena_bytes = pb.cursor;
+  plan.host_arena_bytes = host.cursor;
   return plan;
 }
 

@@ -19,6 +19,10 @@
 //                CUDA the arena is rounded up to cudaMalloc's 2 MiB page (workspace.page_tail).
 //   reserve      not in the arena: the CUDA context, library handles (and NCCL), stated as a
 //                number measured at start-up (or an estimate in a dry run).
+//
+// With --offload optimizer (CUDA training only) a second, host arena in pinned memory holds the
+// optimizer: master weights, m and v (this rank's shard), the gradients copied from the device
+// and, for bf16, the updated parameters on their way back. They leave the device arena.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -31,6 +35,9 @@ namespace gpt2 {
 enum class Precision { BF16, FP32 };
 enum class DType { BF16, FP32, INT32 };
 enum class Device { CPU, CUDA };
+// Where the optimizer runs: on the device with its state in the arena, or on the host with its
+// state in the host arena (optimizer offload).
+enum class Offload { None, Optimizer };
 
 enum class Category {
   Parameters,
@@ -50,9 +57,11 @@ const char* to_string(Precision p);
 const char* to_string(DType d);
 const char* to_string(Device d);
 const char* to_string(Category c);
+const char* to_string(Offload o);
 int dtype_size(DType d);
 Precision parse_precision(const std::string& s);  // "bf16" | "fp32"; ConfigError("--precision")
 Device parse_device(const std::string& s);        // "cpu" | "cuda"; ConfigError("--device")
+Offload parse_offload(const std::string& s);      // "none" | "optimizer"; ConfigError("--offload")
 
 // What to recompute in the backward pass instead of storing it.
 //   none      store everything
@@ -85,6 +94,7 @@ struct RunConfig {
   Recompute recompute;
   int logits_chunk = 0;  // tokens per lm_head chunk; 0 = min(B·T, kDefaultLogitsChunk)
   int zero_stage = 0;    // 0 or 1
+  Offload offload = Offload::None;
   int world_size = 1;
   int rank = 0;
   // false: an inference plan (sampling, evaluation): parameters, forward activations (the KV
@@ -125,11 +135,17 @@ struct MemoryPlan {
   std::vector<Buffer> buffers;                   // arena order; offsets increase and never overlap
   int64_t arena_bytes = 0;                       // one allocation of this size holds every buffer
   int64_t reserve_bytes = 0;                     // outside the arena
+  // The host arena (optimizer offload; empty otherwise): offsets into one pinned host allocation.
+  std::vector<Buffer> host_buffers;
+  int64_t host_arena_bytes = 0;
 
+  bool offloaded() const { return run.offload == Offload::Optimizer; }
   int64_t total_bytes() const { return arena_bytes + reserve_bytes; }
-  int64_t category_bytes(Category c) const;           // Reserve gives reserve_bytes
-  const Buffer& find(const std::string& name) const;  // throws std::out_of_range
+  int64_t category_bytes(Category c) const;           // device arena; Reserve gives reserve_bytes
+  const Buffer& find(const std::string& name) const;  // device arena; throws std::out_of_range
   const Buffer* find_if(const std::string& name) const;
+  const Buffer& find_host(const std::string& name) const;  // host arena; throws std::out_of_range
+  const Buffer* find_host_if(const std::string& name) const;
   // Stored per-layer activation index of layer l, or -1 when layer l is block-recomputed.
   int stored_layer_index(int l) const { return l < recompute_layers ? -1 : l - recompute_layers; }
   // A stable 64-bit hash of everything that determines the layout (for checkpoints and for

@@ -7,6 +7,10 @@
 // One step = grad_accum micro-steps (forward, chunked head, backward; block recompute reruns a
 // layer's forward in its backward) + zeroing the gradients + the global norm + AdamW, and with
 // world_size > 1 the gradient all-reduce (or ZeRO-1's reduce-scatter + all-gather).
+//
+// With the optimizer offloaded (--offload optimizer) the device's AdamW is replaced by three ops,
+// once per step whatever grad_accum is: the shard's gradients copied to the host, AdamW on the
+// host, and the updated shard of parameters copied back (engine/model/model.cpp, Model::adamw).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -27,12 +31,21 @@ constexpr int kNumOpClasses = 5;
 constexpr int64_t kLargeMatmulDim = 512;
 const char* to_string(OpClass c);
 
+// What sets an op's time: the device's roofline, or, for the offloaded optimizer, the
+// host<->device link (GpuSpec::host_link_gbs) or the host's memory bandwidth (host_memory_gbs).
+enum class OpResource { Device, HostLink, HostMemory };
+
 struct OpCost {
   const char* name = "";  // "matmul qkv forward"; see the names below
   OpClass cls = OpClass::Memory;
   int64_t calls = 0;  // per optimizer step
   double flops = 0;   // per optimizer step
   double bytes = 0;   // per optimizer step
+  OpResource resource = OpResource::Device;
+  // The fraction of the op's work done inside the layers' backward pass (where the offloaded
+  // gradients' copy runs beside the compute): 1 for the layers' backward ops, the recomputed share
+  // of the layer forwards under block recompute, 0 for the rest.
+  double backward_share = 0;
 };
 
 // The group names, in step order. The profiler maps each backend call to one of them.
@@ -64,6 +77,9 @@ inline constexpr const char* kTransfer = "host transfer";
 inline constexpr const char* kGlobalNorm = "global norm";
 inline constexpr const char* kAdamW = "adamw";
 inline constexpr const char* kGradientExchange = "gradient exchange";
+inline constexpr const char* kOffloadGradientsToHost = "offload: gradients to host";
+inline constexpr const char* kOffloadHostAdamW = "offload: host AdamW";
+inline constexpr const char* kOffloadParametersToDevice = "offload: parameters to device";
 inline constexpr const char* kOther = "other";
 }  // namespace op
 

@@ -39,6 +39,32 @@ Category largest_category(const MemoryPlan& plan) {
   return best;
 }
 
+// The offloaded optimizer's host arena: its buffers, total and the host budget.
+void print_host_arena(std::ostream& os, const MemoryPlan& plan, const Budget& budget) {
+  char line[512];
+  os << "\n  host arena (offloaded optimizer, pinned host memory)\n";
+  for (const Buffer& b : plan.host_buffers) {
+    std::snprintf(line, sizeof line, "      %-22s %-26s %-5s %12s  %s\n", b.name.c_str(), shape_string(b.shape).c_str(),
+                  to_string(b.dtype), format_bytes(b.bytes).c_str(), to_string(b.category));
+    os << line;
+  }
+  std::snprintf(line, sizeof line, "  %-15s %15s %12s\n", "host total", format_count(plan.host_arena_bytes).c_str(),
+                format_bytes(plan.host_arena_bytes).c_str());
+  os << line;
+  std::snprintf(line, sizeof line, "  %-15s %15s %12s  (%s)\n", "host budget", format_count(budget.host_bytes).c_str(),
+                format_bytes(budget.host_bytes).c_str(), budget.host_source.c_str());
+  os << line;
+}
+
+// The "bound" column of a predicted op.
+const char* bound_label(const OpPrediction& o, bool with_audit) {
+  if (o.cost.resource == OpResource::HostLink) return "host link";
+  if (o.cost.resource == OpResource::HostMemory) return "host memory";
+  if (o.cost.cls == OpClass::Comm) return "interconnect";
+  if (o.compute_bound) return with_audit && o.audited ? "compute (audit)" : "compute";
+  return with_audit && o.audited ? "memory (audit)" : "memory";
+}
+
 }  // namespace
 
 Verdict judge(const MemoryPlan& plan, const Budget& budget) {
@@ -61,6 +87,23 @@ Verdict judge(const MemoryPlan& plan, const Budget& budget) {
                   pct(static_cast<double>(big_bytes), static_cast<double>(total)).c_str());
   }
   v.text = buf;
+  if (plan.host_arena_bytes > 0) {
+    // The offloaded optimizer's host arena against the host budget (named by its flag).
+    const int64_t host_margin = budget.host_bytes - plan.host_arena_bytes;
+    if (host_margin >= 0) {
+      std::snprintf(buf, sizeof buf, " Host arena (offloaded optimizer): %s of %s (%s), %s to spare.",
+                    format_bytes(plan.host_arena_bytes).c_str(), format_bytes(budget.host_bytes).c_str(),
+                    budget.host_source.c_str(), format_bytes(host_margin).c_str());
+    } else {
+      v.fits = false;
+      std::snprintf(buf, sizeof buf,
+                    " DOES NOT FIT in host memory: the offloaded optimizer's host arena needs %s but --host-mem "
+                    "allows %s (%s), %s over.",
+                    format_bytes(plan.host_arena_bytes).c_str(), format_bytes(budget.host_bytes).c_str(),
+                    budget.host_source.c_str(), format_bytes(-host_margin).c_str());
+    }
+    v.text += buf;
+  }
   return v;
 }
 
@@ -70,10 +113,10 @@ void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, 
   os << "Model   " << plan.model.describe() << ", " << format_count(plan.num_params) << " parameters\n";
   std::snprintf(line, sizeof line,
                 "Run     device=%s precision=%s master_weights=%s B=%d T=%d grad_accum=%d "
-                "(%s tokens/step) recompute=%s logits_chunk=%d zero=%d world_size=%d rank=%d\n",
+                "(%s tokens/step) recompute=%s logits_chunk=%d zero=%d world_size=%d rank=%d%s\n",
                 to_string(r.device), to_string(r.precision), r.master_weights == 1 ? "on" : "off", r.micro_batch,
                 r.seq_len, plan.grad_accum, format_count(r.total_batch_tokens).c_str(), to_string(r.recompute).c_str(),
-                r.logits_chunk, r.zero_stage, r.world_size, r.rank);
+                r.logits_chunk, r.zero_stage, r.world_size, r.rank, plan.offloaded() ? " offload=optimizer" : "");
   os << line << "\n";
 
   const double total = static_cast<double>(plan.total_bytes());
@@ -103,6 +146,7 @@ void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, 
                   to_string(b.category));
     os << line;
   }
+  if (plan.offloaded()) print_host_arena(os, plan, budget);
   os << "\n" << judge(plan, budget).text << "\n\n";
   print_prediction(os, plan, budget.gpu);
   if (autofit && autofit->found) {
@@ -132,11 +176,9 @@ void print_prediction(std::ostream& os, const MemoryPlan& plan, const GpuSpec& d
                 "bound");
   os << line;
   for (const OpPrediction& o : p.ops) {
-    std::snprintf(line, sizeof line, "  %-30s %8lld %10.2f %10.1f %10.3f  %s\n", o.cost.name,
+    std::snprintf(line, sizeof line, "  %-30s %8lld %10.2f %10.1f %10.3f  %s%s%s\n", o.cost.name,
                   static_cast<long long>(o.cost.calls), o.cost.flops / 1e9, o.cost.bytes / 1e6, o.seconds * 1e3,
-                  o.cost.cls == OpClass::Comm ? "interconnect"
-                  : o.compute_bound           ? (o.audited ? "compute (audit)" : "compute")
-                                              : (o.audited ? "memory (audit)" : "memory"));
+                  bound_label(o, true), o.note.empty() ? "" : "; ", o.note.c_str());
     os << line;
   }
 }
@@ -145,11 +187,20 @@ void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& 
   if (fit.found) {
     os << "\nTo fit " << format_bytes(budget.bytes) << " with the same "
        << format_count(fit.best.run.total_batch_tokens) << " tokens per step, use:\n  " << run_flags(fit.best.run)
-       << "\n  (grad_accum " << fit.best.grad_accum << ", " << format_bytes(fit.best.total_bytes)
-       << "; or pass --micro-batch auto)\n";
+       << "\n  (grad_accum " << fit.best.grad_accum << ", " << format_bytes(fit.best.total_bytes);
+    if (fit.best.run.offload == Offload::Optimizer)
+      os << " and a host arena of " << format_bytes(fit.best.host_bytes) << " for the offloaded optimizer";
+    os << "; or pass --micro-batch auto)\n";
+  } else if (fit.host_budget_exceeded) {
+    os << "\nNothing fits: with the optimizer offloaded to host memory a plan fits " << format_bytes(budget.bytes)
+       << ", but its host arena of " << format_bytes(fit.smallest.host_bytes) << " is over the host budget of "
+       << format_bytes(budget.host_bytes) << " (" << budget.host_source
+       << "). Give more host memory with --host-mem, or use a smaller model, more GPUs with --zero 1, or a larger "
+          "card.\n";
   } else {
     os << "\nNothing fits " << format_bytes(budget.bytes) << ": even the smallest configuration ("
        << run_flags(fit.smallest.run) << ") needs " << format_bytes(fit.smallest.total_bytes)
+       << (fit.offload_searched ? " with the optimizer offloaded to host memory" : "")
        << ". Use a smaller model, a shorter --seq-len, more GPUs with --zero 1, or a larger card.\n";
   }
 }
@@ -188,7 +239,8 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
                  {"zero", r.zero_stage},
                  {"world_size", r.world_size},
                  {"rank", r.rank},
-                 {"training", r.training}};
+                 {"training", r.training},
+                 {"offload", to_string(r.offload)}};
   json cats = json::object();
   for (Category c : kAllCategories) cats[to_string(c)] = plan.category_bytes(c);
   j["categories"] = cats;
@@ -201,20 +253,36 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
                     {"offset", b.offset},
                     {"bytes", b.bytes}});
   j["buffers"] = bufs;
+  if (plan.offloaded()) {
+    json host = json::array();
+    for (const auto& b : plan.host_buffers)
+      host.push_back({{"name", b.name},
+                      {"category", to_string(b.category)},
+                      {"dtype", to_string(b.dtype)},
+                      {"shape", b.shape},
+                      {"offset", b.offset},
+                      {"bytes", b.bytes}});
+    j["host_arena"] = {{"bytes", plan.host_arena_bytes},
+                       {"budget_bytes", budget.host_bytes},
+                       {"budget_source", budget.host_source},
+                       {"buffers", host}};
+  }
   {
     const StepTimePrediction p = predict_step_time(plan, budget.gpu);
     json ops = json::array();
-    for (const OpPrediction& o : p.ops)
-      ops.push_back({{"name", o.cost.name},
-                     {"class", to_string(o.cost.cls)},
-                     {"calls", o.cost.calls},
-                     {"flops", o.cost.flops},
-                     {"bytes", o.cost.bytes},
-                     {"predicted_s", o.seconds},
-                     {"basis", o.audited ? "audit" : "class"},
-                     {"bound", o.cost.cls == OpClass::Comm ? "interconnect"
-                               : o.compute_bound           ? "compute"
-                                                           : "memory"}});
+    for (const OpPrediction& o : p.ops) {
+      json op = {{"name", o.cost.name},
+                 {"class", to_string(o.cost.cls)},
+                 {"calls", o.cost.calls},
+                 {"flops", o.cost.flops},
+                 {"bytes", o.cost.bytes},
+                 {"predicted_s", o.seconds},
+                 {"basis", o.audited ? "audit" : "class"},
+                 {"bound", bound_label(o, false)}};
+      if (o.hidden_s > 0) op["hidden_s"] = o.hidden_s;
+      if (!o.note.empty()) op["note"] = o.note;
+      ops.push_back(op);
+    }
     j["prediction"] = {{"device", budget.gpu.name},
                        {"step_s", p.step_s},
                        {"tokens_per_s", p.tokens_per_s},
@@ -228,6 +296,7 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
     json a = {{"found", autofit->found},
               {"considered", autofit->considered},
               {"fitting", autofit->fitting},
+              {"offload_searched", autofit->offload_searched},
               {"reasons", autofit->reasons}};
     if (autofit->found) {
       a["flags"] = run_flags(autofit->best.run);

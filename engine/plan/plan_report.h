@@ -14,6 +14,10 @@ struct Budget {
   int64_t bytes = 0;
   std::string source;  // "--gpu-mem 12GiB", "--gpu rtx3060-12gb", "free memory of GPU 0"
   GpuSpec gpu;         // compute figures used by auto-fit
+  // Host memory for the host arena (optimizer offload): --host-mem, else what the machine had
+  // available at start-up less a margin. 0 = unknown (a plan without a host arena needs none).
+  int64_t host_bytes = 0;
+  std::string host_source;
 };
 
 struct Verdict {
@@ -24,8 +28,9 @@ struct Verdict {
 
 Verdict judge(const MemoryPlan& plan, const Budget& budget);
 
-// The human-readable dry run: header, table by category, the 10 largest buffers, the total and
-// the verdict. `autofit` (when given) adds auto-fit's reasons and flags.
+// The human-readable dry run: header, table by category, the 10 largest buffers, the host arena
+// and the host budget (offloaded optimizer), the total and the verdict. `autofit` (when given)
+// adds auto-fit's reasons and flags.
 void print_plan(std::ostream& os, const MemoryPlan& plan, const Budget& budget, const AutoFitResult* autofit = nullptr);
 
 // The roofline prediction of one step on `device`: a summary line and one row per op.
@@ -37,7 +42,9 @@ std::string prediction_summary(const StepTimePrediction& p);
 void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& budget);
 
 // The plan as JSON: params, total_bytes, arena_bytes, reserve_bytes, budget_bytes, fits,
-// config{...}, categories{...}, buffers[{name, category, dtype, shape, offset, bytes}], and
+// config{..., offload: "none" | "optimizer"}, categories{...}, buffers[{name, category, dtype,
+// shape, offset, bytes}], prediction{..., ops[{..., bound, note and hidden_s for the offload
+// ops}]}, host_arena{bytes, budget_bytes, budget_source, buffers[...]} for an offloaded plan, and
 // autofit{...} when given.
 std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFitResult* autofit = nullptr);
 

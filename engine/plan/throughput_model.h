@@ -11,8 +11,23 @@
 // gradient exchange at the device's
 // interconnect bandwidth. The step's time is the sum (grad_accum is in the op counts). MFU is
 // the model's FLOPs per step (engine/plan/model_config.h) over step time × peak.
+//
+// The offloaded optimizer (--offload optimizer), once per step: its copies (the shard in the run
+// dtype, each way) take bytes / host_link_gbs, the host AdamW bytes / host_memory_gbs
+// (kDefaultHostMemoryGbs when unknown) with 28 bytes per element (master, m and v read and
+// written, 3 × (4 + 4), the gradient read and, for bf16, the parameter written: 24 + 2 + 2; an
+// fp32 run's parameter is its master copy: 24 + 4); no launch costs. With world_size 1 the gradients go down a layer at a time beside the backward of
+// the layers below, so the step sees only what the backward does not hide:
+//   exposed = max(copy of wte, wpe, lnf + one layer's share,
+//                 whole copy − backward time of layers 1..L−1 of the last micro-batch)
+// (the copy stream is serial: the first term when each layer's copy is shorter than a layer's
+// backward, the second when the copies pile up). The backward time is the layers' backward ops and
+// the forwards that block recompute reruns there (OpCost::backward_share), spread evenly over the
+// layers. With more ranks the copy follows the gradient exchange and nothing is hidden; the
+// parameters' upload and the host AdamW are never hidden.
 // Auto-fit ranks every candidate plan with it, so it stays a few microseconds per plan.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "engine/plan/gpu_catalog.h"
@@ -23,9 +38,11 @@ namespace gpt2 {
 
 struct OpPrediction {
   OpCost cost;
-  double seconds = 0;          // per optimizer step
+  double seconds = 0;          // per optimizer step, on the step's critical path
+  double hidden_s = 0;         // per optimizer step, run beside other ops (the offloaded gradients' copy)
   bool compute_bound = false;  // the FLOP term is the larger one
   bool audited = false;        // the efficiency comes from the kernel audit (audited_ops.h)
+  std::string note;            // for people: what the offload ops are and how much is hidden; else empty
 };
 
 struct StepTimePrediction {

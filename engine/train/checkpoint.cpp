@@ -215,6 +215,7 @@ void write_state_file(const std::string& state_path, Model& model, const Trainer
                          {"seed", seed},
                          {"lineage", lineage},
                          {"plan_hash", hex64(plan.hash())},
+                         {"offload", to_string(plan.run.offload)},
                          {"model_file", model_path.substr(model_path.find_last_of('/') + 1)},
                          {"model_bytes", model_bytes},
                          {"model_fnv1a64", hex64(model_hash)},
@@ -582,9 +583,11 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
                                       (now == settings.end() ? std::string("no value") : dump_value(*now)) +
                                       "; resume needs the same value (or drop --resume)");
   }
-  // The plan's hash covers device-specific buffers (kernel scratch, workspaces), so it is compared
-  // only when the device is the same.
-  if (same_device && meta.value("plan_hash", "") != hex64(plan.hash()))
+  // The plan's hash covers device-specific buffers (kernel scratch, workspaces) and where the
+  // optimizer lives, so it is compared only when the device and the offload are the same: the
+  // saved state (master weights where the run has them, m, v) is the same either way.
+  const bool same_offload = meta.value("offload", "none") == std::string(to_string(plan.run.offload));
+  if (same_device && same_offload && meta.value("plan_hash", "") != hex64(plan.hash()))
     throw ConfigError("--resume", "the checkpoint " + state_path + " was written under another memory plan (hash " +
                                       meta.value("plan_hash", "?") + ", this run " + hex64(plan.hash()) +
                                       "): use the same --recompute, --logits-chunk and batch flags");
@@ -605,7 +608,7 @@ int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& mode
 
   // Everything checked; now restore.
   const size_t n = static_cast<size_t>(plan.shard_elems);
-  const bool has_master = plan.find_if("master_weights") != nullptr;
+  const bool has_master = plan.run.master_weights == 1;
   if (d.optimizer.m.size() != n || d.optimizer.v.size() != n ||
       (has_master ? d.optimizer.master.size() != n : !d.optimizer.master.empty()))
     throw FileError(state_path, "optimizer state holds " + std::to_string(d.optimizer.m.size()) +

@@ -57,6 +57,8 @@ StepResult Trainer::train_step() {
     load_or_fail(inputs_.data(), targets_.data(), "training");
     model_.forward();
     loss_sum += model_.head(true, dloss_scale);
+    // Offloaded optimizer: the last micro-batch's backward sends the finished gradients to the host.
+    model_.stream_gradients_to_host(micro == plan.grad_accum - 1);
     model_.backward();
   }
   StepResult r;

@@ -1,48 +1,40 @@
 /*
- * AdamW with decoupled weight decay, fp32 params, grads, m, v — same maths as
- * torch.optim.AdamW:
+ * AdamW with decoupled weight decay on the CPU — the maths of torch.optim.AdamW, written once in
+ * kernels/shared/adamw_math.h (the element update and the stochastic rounding the CUDA kernel
+ * uses too, so an optimizer step gives the same bits on either device).
  *
- *   g = grad * grad_scale                      (grad_scale = clip factor, 1 when not clipping)
- *   p = p * (1 - lr * weight_decay)            (decoupled decay; 2-D weights only)
- *   m = beta1 m + (1 - beta1) g
- *   v = beta2 v + (1 - beta2) g^2
- *   p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * t is the 1-based step count (bias correction). The arrays are flat: one call covers every
+ * tensor through a list of (offset, count, decay) ranges, one per tensor (ParamTensorSpec::
+ * weight_decay gives the flag); elements outside every range (the padding between tensors) are
+ * not touched. The threads split the ranges' elements into equal contiguous pieces, and each
+ * element's result does not depend on the piece it falls in.
  *
- * t is the 1-based step count (bias correction). Shapes: all arrays (n) — one tensor, or a
- * slice of the flat parameter buffer.
- *
- * Calling convention (the engine's choice of either):
- *   - adamw_update: one call per tensor; pass weight_decay = 0 for biases and LN gains/biases.
- *   - adamw_update_ranges: one call over the flat buffer with a list of (offset, count, decay)
- *     ranges, one per tensor (ParamTensorSpec::weight_decay gives the flag). Elements not covered
- *     by any range (alignment padding between tensors) are not touched.
- * Gradient rule: the optimizer reads grads, never writes them; params, m, v are updated.
+ *   adamw_update_ranges   the CPU backend's step: fp32 parameters updated in place.
+ *   adamw_update_master   the host optimizer of an offloaded run: fp32 master weights, m and v in
+ *                         host memory, gradients in the run dtype (fp32, or bf16 bits); the updated
+ *                         parameters go to params_out in the run dtype (bf16 by stochastic
+ *                         rounding with (seed, t, index_base + element index)). For fp32,
+ *                         params_out may be master itself.
+ * Gradient rule: the optimizer reads grads, never writes them.
  */
 #pragma once
 #include <cstddef>
+#include <cstdint>
+
+#include "kernels/shared/adamw_math.h"
 
 namespace gpt2::cpu {
 
-struct AdamWParams {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.95f;
-  float eps = 1e-8f;
-  float weight_decay = 0.0f;  // applied only where a tensor/range asks for decay
-  int t = 1;                  // 1-based step, for bias correction
-  float grad_scale = 1.0f;    // multiplies every gradient (gradient clipping)
-};
-
-struct AdamWRange {
-  size_t offset;  // element offset into the flat arrays
-  size_t count;   // number of elements
-  bool decay;     // apply weight decay (2-D weights) or not
-};
-
-// decay == false ignores hp.weight_decay for this call.
-void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& hp, bool decay);
+using AdamWParams = adamw::Params;
+using AdamWRange = adamw::Range;
 
 void adamw_update_ranges(float* params, const float* grads, float* m, float* v, const AdamWRange* ranges,
                          int num_ranges, const AdamWParams& hp);
+
+void adamw_update_master(float* master, const float* grads, float* m, float* v, float* params_out,
+                         const AdamWRange* ranges, int num_ranges, const AdamWParams& hp);
+void adamw_update_master(float* master, const uint16_t* grads_bf16, float* m, float* v, uint16_t* params_out_bf16,
+                         const AdamWRange* ranges, int num_ranges, const AdamWParams& hp, uint32_t seed,
+                         uint64_t index_base);
 
 }  // namespace gpt2::cpu

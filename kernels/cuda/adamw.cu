@@ -20,32 +20,11 @@ struct AdamWArgs {
   uint64_t offset[kAdamWMaxRanges];
   uint64_t count[kAdamWMaxRanges];
   uint64_t first_block[kAdamWMaxRanges + 1];  // blocks of range r: [first_block[r], first_block[r+1])
-  float lr, beta1, beta2, eps;
-  float step_size, bc2_sqrt, decay_factor, grad_scale;
+  adamw::StepConstants k;
   float max_grad_norm;
   uint32_t seed;
   uint64_t index_base;
 };
-
-// 32-bit mix of (seed, index): murmur3-style finaliser over the combined words.
-__host__ __device__ __forceinline__ uint32_t sr_hash(uint32_t seed, uint64_t index) {
-  uint32_t h = seed ^ static_cast<uint32_t>(index) ^ (static_cast<uint32_t>(index >> 32) * 0x85ebca6bu);
-  h ^= h >> 16;
-  h *= 0x7feb352du;
-  h ^= h >> 15;
-  h *= 0x846ca68bu;
-  h ^= h >> 16;
-  return h;
-}
-__host__ __device__ __forceinline__ uint32_t step_seed(uint32_t seed, int t) {
-  return seed ^ (static_cast<uint32_t>(t) * 0x9e3779b9u);
-}
-// fp32 bits -> bf16 bits, rounding the magnitude up with probability (dropped bits)/2^16.
-__host__ __device__ __forceinline__ uint16_t sr_bits(uint32_t bits, uint32_t rnd) {
-  if ((bits & 0x7f800000u) == 0x7f800000u) return static_cast<uint16_t>(bits >> 16);  // inf/NaN: truncate
-  const uint32_t r = bits + (rnd & 0xffffu);
-  return static_cast<uint16_t>(r >> 16);
-}
 
 template <typename T>
 __device__ __forceinline__ void store_param(T* p, float x, uint32_t seed, uint64_t index);
@@ -55,7 +34,7 @@ __device__ __forceinline__ void store_param<float>(float* p, float x, uint32_t, 
 }
 template <>
 __device__ __forceinline__ void store_param<bf16>(bf16* p, float x, uint32_t seed, uint64_t index) {
-  *p = __ushort_as_bfloat16(sr_bits(__float_as_uint(x), sr_hash(seed, index)));
+  *p = __ushort_as_bfloat16(adamw::round_bits(__float_as_uint(x), adamw::rounding_hash(seed, index)));
 }
 // kPerThread consecutive elements as one vector access: 16 bytes of fp32, 8 bytes of bf16 (src/dst
 // aligned to that size).
@@ -91,11 +70,11 @@ static __global__ void __launch_bounds__(kThreads)
   if (local >= args.count[r]) return;
   const uint64_t i0 = args.offset[r] + local;
   const int n = args.count[r] - local < kPerThread ? static_cast<int>(args.count[r] - local) : kPerThread;
-  const float decay = (args.decay_mask >> r) & 1u ? args.decay_factor : 1.0f;
-  float gs = args.grad_scale;
+  const float decay = (args.decay_mask >> r) & 1u ? args.k.decay_factor : 1.0f;
+  adamw::StepConstants k = args.k;
   if (grad_norm_sq != nullptr && args.max_grad_norm > 0.0f) {
     const float norm = sqrtf(*grad_norm_sq);
-    if (norm > args.max_grad_norm) gs *= args.max_grad_norm / norm;
+    if (norm > args.max_grad_norm) k.grad_scale *= args.max_grad_norm / norm;
   }
 
   float g[kPerThread], p[kPerThread], mm[kPerThread], vv[kPerThread];
@@ -120,15 +99,8 @@ static __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  const float b1 = args.beta1, b2 = args.beta2;
 #pragma unroll
-  for (int k = 0; k < kPerThread; ++k) {
-    const float gk = g[k] * gs;
-    const float pk = p[k] * decay;
-    mm[k] = b1 * mm[k] + (1.0f - b1) * gk;
-    vv[k] = b2 * vv[k] + (1.0f - b2) * gk * gk;
-    p[k] = pk - args.step_size * (mm[k] / (sqrtf(vv[k]) / args.bc2_sqrt + args.eps));
-  }
+  for (int e = 0; e < kPerThread; ++e) p[e] = adamw::update_element(p[e], g[e], mm[e], vv[e], k, decay);
   const uint32_t seed = args.seed;
   const uint64_t gidx = args.index_base + i0;
   if (n == kPerThread) {
@@ -139,7 +111,7 @@ static __global__ void __launch_bounds__(kThreads)
       Span<T> out;
 #pragma unroll
       for (int k = 0; k < kPerThread; ++k)
-        out.v[k] = __ushort_as_bfloat16(sr_bits(__float_as_uint(p[k]), sr_hash(seed, gidx + k)));
+        out.v[k] = __ushort_as_bfloat16(adamw::round_bits(__float_as_uint(p[k]), adamw::rounding_hash(seed, gidx + k)));
       store_vector(params + i0, out);
     } else {
       store_span(params + i0, p);
@@ -179,19 +151,9 @@ static void adamw_impl(T* params, float* master, const T* grads, float* m, float
   a.first_block[num_ranges] = blocks;
   GPT2_REQUIRE(blocks < (uint64_t{1} << 31));
   if (blocks == 0) return;
-  // Scalars exactly as the CPU computes them (double, rounded once).
-  const double bc1 = 1.0 - std::pow(static_cast<double>(hp.beta1), hp.t);
-  const double bc2 = 1.0 - std::pow(static_cast<double>(hp.beta2), hp.t);
-  a.lr = hp.lr;
-  a.beta1 = hp.beta1;
-  a.beta2 = hp.beta2;
-  a.eps = hp.eps;
-  a.step_size = static_cast<float>(hp.lr / bc1);
-  a.bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-  a.decay_factor = 1.0f - hp.lr * hp.weight_decay;
-  a.grad_scale = hp.grad_scale;
+  a.k = adamw::step_constants(hp);  // exactly as the CPU computes them
   a.max_grad_norm = max_grad_norm;
-  a.seed = step_seed(seed, hp.t);
+  a.seed = adamw::rounding_seed(seed, hp.t);
   a.index_base = index_base;
   CUDA_CHECK(launch(adamw_kernel<T>, static_cast<unsigned>(blocks), kThreads, 0, stream, params, master, grads, m, v,
                     grad_norm_sq, a));
@@ -211,7 +173,7 @@ void adamw_update(float* params, float* master, const float* grads, float* m, fl
 uint16_t adamw_stochastic_round_bits(float x, uint32_t seed, int t, uint64_t index) {
   uint32_t bits;
   std::memcpy(&bits, &x, sizeof bits);
-  return sr_bits(bits, sr_hash(step_seed(seed, t), index));
+  return adamw::round_bits(bits, adamw::rounding_hash(adamw::rounding_seed(seed, t), index));
 }
 
 }  // namespace gpt2::cuda

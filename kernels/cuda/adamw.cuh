@@ -1,12 +1,8 @@
 /*
- * AdamW with decoupled weight decay over all parameters in ONE launch. CPU twin:
- * kernels/cpu/adamw.h (same maths, same hyperparameter struct, same range list).
- *
- *   g = grad * grad_scale * clip            (clip: see below; 1 when not clipping)
- *   p = p * (1 - lr * weight_decay)          (ranges with decay only: the 2-D weights)
- *   m = beta1 m + (1 - beta1) g
- *   v = beta2 v + (1 - beta2) g^2
- *   p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * AdamW with decoupled weight decay over all parameters in ONE launch. The element update and the
+ * stochastic rounding are kernels/shared/adamw_math.h's, which the CPU kernel (kernels/cpu/adamw.h)
+ * uses too: the same hyperparameter struct, range list and bits. The gradient is scaled by
+ * grad_scale * clip (clip: see below; 1 when not clipping).
  *
  * Modes (T = the parameter/gradient storage type, the run dtype):
  *   - master != nullptr: p is the fp32 master weight (read and written), and params (T) receives
@@ -34,13 +30,13 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/cpu/adamw.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/shared/adamw_math.h"
 
 namespace gpt2::cuda {
 
-using AdamWParams = ::gpt2::cpu::AdamWParams;
-using AdamWRange = ::gpt2::cpu::AdamWRange;
+using AdamWParams = ::gpt2::adamw::Params;
+using AdamWRange = ::gpt2::adamw::Range;
 
 constexpr int kAdamWMaxRanges = 32;
 

@@ -21,6 +21,7 @@
 #include "engine/backend/cuda_backend_factory.h"
 #include "engine/plan/gpu_catalog.h"
 #include "engine/util/errors.h"
+#include "engine/util/units.h"
 #include "kernels/cuda/adamw.cuh"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_decode.cuh"
@@ -115,8 +116,12 @@ class CudaBackend final : public CudaBackendBase {
   }
   ~CudaBackend() override {
     if (stream_) cudaStreamSynchronize(stream_);
+    if (copy_stream_) cudaStreamSynchronize(copy_stream_);
     cuda::matmul_context_destroy(mm_);
     device_arena_free(arena_);
+    if (host_arena_) cudaFreeHost(host_arena_);
+    if (copy_ready_) cudaEventDestroy(copy_ready_);
+    if (copy_stream_) cudaStreamDestroy(copy_stream_);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
@@ -188,6 +193,34 @@ class CudaBackend final : public CudaBackendBase {
     return arena_;
   }
   int64_t allocation_count() const override { return device_arena_allocations(); }
+
+  // The host arena is pinned, so the copies below run asynchronously on the copy stream, beside
+  // the compute stream's work.
+  std::byte* create_host_arena(const MemoryPlan& plan) override {
+    if (host_arena_) throw std::logic_error("CUDA backend: the host arena already exists");
+    const size_t bytes = static_cast<size_t>(plan.host_arena_bytes);
+    void* p = nullptr;
+    if (cudaMallocHost(&p, bytes) != cudaSuccess) {
+      cudaGetLastError();
+      throw ConfigError("--host-mem", "cannot allocate " + format_bytes(static_cast<int64_t>(bytes)) +
+                                          " of pinned host memory for the offloaded optimizer");
+    }
+    host_arena_ = static_cast<std::byte*>(p);
+    report_.host_arena_bytes = static_cast<int64_t>(bytes);
+    std::memset(host_arena_, 0, bytes);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&copy_ready_, cudaEventDisableTiming));
+    return host_arena_;
+  }
+  void copy_to_host_async(void* host_dst, const void* arena_src, size_t bytes) override {
+    if (!copy_stream_) throw std::logic_error("CUDA backend: copy_to_host_async before create_host_arena");
+    CUDA_CHECK(cudaEventRecord(copy_ready_, stream_));
+    CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, copy_ready_, 0));
+    CUDA_CHECK(cudaMemcpyAsync(host_dst, arena_src, bytes, cudaMemcpyDeviceToHost, copy_stream_));
+  }
+  void wait_host_copies() override {
+    if (copy_stream_) CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
+  }
 
   void upload(void* dst, const void* src, size_t bytes) override {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
@@ -345,7 +378,7 @@ class CudaBackend final : public CudaBackendBase {
     const std::vector<cuda::AdamWRange> ranges = adamw_kernel_ranges(s);
     // Clipping was computed on the host from global_norm_squared: it arrives as grad_scale.
     const cuda::AdamWParams hp = adamw_kernel_params(s);
-    const uint32_t seed = static_cast<uint32_t>(s.seed ^ (s.seed >> 32));
+    const uint32_t seed = adamw_rounding_seed(s);
     if (is_bf16(params))
       cuda::adamw_update(p<bf16>(params), master, p<bf16>(grads), m, v, ranges.data(), static_cast<int>(ranges.size()),
                          hp, seed, static_cast<size_t>(s.index_base), nullptr, 0.0f, stream_);
@@ -362,6 +395,9 @@ class CudaBackend final : public CudaBackendBase {
   CudaMemoryReport report_;
   MemoryPlan plan_;
   std::byte* arena_ = nullptr;
+  std::byte* host_arena_ = nullptr;       // pinned; the offloaded optimizer's state
+  cudaStream_t copy_stream_ = nullptr;    // device-to-host gradient copies
+  cudaEvent_t copy_ready_ = nullptr;      // the compute stream's point a copy waits for
   cuda::MatmulContext mm_;
   int32_t* encoder_scratch_ = nullptr;
   float* ln_scratch_ = nullptr;
