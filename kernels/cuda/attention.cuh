@@ -1,5 +1,7 @@
 // Causal multi-head self-attention on the GPU: flash-style forward and backward with no T×T
-// buffer. See the block comment at the top of attention.cu for the maths, tiling and determinism.
+// buffer. The maths and determinism are at the top of attention.cu (these entry points), the
+// kernels in attention_flash_forward.cu, attention_flash_backward.cu and attention_simple.cu, the
+// tiling and fragment layouts in mma.cuh; ATTENTION.md is the summary.
 //
 // Layouts (the shape letters are the project's usual ones; C = NH·HS):
 //   qkv   (B, T, 3, NH, HS)  = (B, T, 3C): q at [0,C), k at [C,2C), v at [2C,3C) of each token
