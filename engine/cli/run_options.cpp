@@ -12,6 +12,7 @@
 #include "engine/cli/dry_run.h"
 #include "engine/cli/flag_checks.h"
 #include "engine/model/model_io.h"
+#include "engine/util/file_io.h"
 #include "engine/plan/gpu_catalog.h"
 #include "engine/util/errors.h"
 #include "engine/util/units.h"
@@ -277,14 +278,6 @@ void check_launch_agrees(const RunOptions& o, int launched_world_size, int launc
   if (o.was_set("--rank") && o.rank != launched_rank)
     throw ConfigError("--rank", std::to_string(o.rank) + " does not match the launch: " + launch + hint);
 }
-
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
 
 ModelConfig resolve_model(const RunOptions& o) {
   ModelConfig m;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "engine/plan/config_json.h"
 #include "engine/util/units.h"
 
 namespace gpt2 {
@@ -208,15 +209,8 @@ void print_suggestion(std::ostream& os, const AutoFitResult& fit, const Budget& 
 std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFitResult* autofit) {
   using nlohmann::json;
   const Verdict v = judge(plan, budget);
-  const auto& r = plan.run;
   json j;
-  j["model"] = {{"name", plan.model.name.empty() ? "custom" : plan.model.name},
-                {"layers", plan.model.num_layers},
-                {"heads", plan.model.num_heads},
-                {"width", plan.model.channels},
-                {"vocab", plan.model.vocab_size},
-                {"padded_vocab", plan.model.padded_vocab},
-                {"max_seq_len", plan.model.max_seq_len}};
+  j["model"] = model_config_json(plan.model);
   j["params"] = plan.num_params;
   j["total_bytes"] = plan.total_bytes();
   j["arena_bytes"] = plan.arena_bytes;
@@ -226,21 +220,7 @@ std::string plan_json(const MemoryPlan& plan, const Budget& budget, const AutoFi
   j["fits"] = v.fits;
   j["verdict"] = v.text;
   j["plan_hash"] = plan.hash();
-  j["config"] = {{"device", to_string(r.device)},
-                 {"micro_batch", r.micro_batch},
-                 {"seq_len", r.seq_len},
-                 {"total_batch_tokens", r.total_batch_tokens},
-                 {"grad_accum", plan.grad_accum},
-                 {"recompute", to_string(r.recompute)},
-                 {"recompute_layers", plan.recompute_layers},
-                 {"logits_chunk", r.logits_chunk},
-                 {"precision", to_string(r.precision)},
-                 {"master_weights", r.master_weights == 1},
-                 {"zero", r.zero_stage},
-                 {"world_size", r.world_size},
-                 {"rank", r.rank},
-                 {"training", r.training},
-                 {"offload", to_string(r.offload)}};
+  j["config"] = run_config_json(plan);
   json cats = json::object();
   for (Category c : kAllCategories) cats[to_string(c)] = plan.category_bytes(c);
   j["categories"] = cats;

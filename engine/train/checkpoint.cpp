@@ -15,12 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iostream>
-#include <optional>
-#include <sstream>
+#include <stdexcept>
 
 #include "engine/data/dataloader.h"
 #include "engine/model/model_io.h"
+#include "engine/plan/config_json.h"
 #include "engine/train/lr_schedule.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
@@ -32,21 +31,9 @@ namespace {
 // The settings key of the resolved --train-data files (not a flag: compared as --train-data).
 constexpr const char* kTrainFilesKey = "train_data_files";
 
-constexpr char kStateMagic[8] = {'G', 'P', 'T', '2', 'C', 'K', 'P', 'T'};
-constexpr char kStateEnd[8] = {'C', 'K', 'P', 'T', 'E', 'N', 'D', '\0'};
-constexpr uint32_t kStateVersion = 1;
-constexpr uint64_t kStateHeaderBytes = 8 + 4 + 4 + 8;
-constexpr uint64_t kStateTrailerBytes = 8 + 8;
-
 std::string step_name(int64_t step) {
   char b[32];
   std::snprintf(b, sizeof b, "%08lld", static_cast<long long>(step));
-  return b;
-}
-
-std::string hex64(uint64_t v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
   return b;
 }
 
@@ -67,99 +54,19 @@ void ensure_dir(const std::string& dir) {
   }
 }
 
-// Writes the payload through an AtomicFile while hashing it.
-class HashedWriter {
- public:
-  explicit HashedWriter(AtomicFile& f) : f_(f) {}
-  void write(const void* p, size_t n) {
-    f_.write(p, n);
-    h_ = fnv1a64(p, n, h_);
-    bytes_ += n;
-  }
-  void u64(uint64_t v) { write(&v, 8); }
-  uint64_t hash() const { return h_; }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  AtomicFile& f_;
-  uint64_t h_ = 0xcbf29ce484222325ull;
-  uint64_t bytes_ = 0;
-};
-
-int64_t pause_step() {
-  const char* hooks = std::getenv(kTestHooksEnv);
-  if (!hooks || std::string(hooks) != "1") return -1;
-  const char* e = std::getenv(kCheckpointPauseEnv);
-  if (!e || !*e) return -1;
-  return std::atoll(e);
-}
-
+// A whole file's FNV-1a-64, and its size in *size.
 uint64_t file_fnv(const std::string& path, uint64_t* size) {
   MappedFile m(path);
   *size = m.size();
   return fnv1a64(m.data(), m.size());
 }
 
-struct Reader {
-  const uint8_t* p;
-  uint64_t left;
-  const std::string& path;
-  const char* what = "";
-  uint64_t offset = kStateHeaderBytes;  // of p in the file
-  void need(uint64_t n) {
-    if (n > left) throw FileError(path, std::string("state file ends inside the ") + what + " (corrupt)");
-  }
-  uint64_t u64() {
-    need(8);
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    p += 8;
-    left -= 8;
-    offset += 8;
-    return v;
-  }
-  // A u64 count of `elem`-byte values, checked against the bytes left before anything is
-  // allocated for them (a corrupt count must not ask for terabytes).
-  uint64_t count(uint64_t elem) {
-    const uint64_t at = offset;
-    const uint64_t n = u64();
-    if (n > left / elem)
-      throw FileError(path, std::string("the length of the ") + what + " at byte offset " + std::to_string(at) + ", " +
-                                std::to_string(n) +
-                                (elem == 1 ? " bytes" : " values of " + std::to_string(elem) + " bytes") +
-                                ", exceeds the " + std::to_string(left) + " bytes left in the payload (corrupt)");
-    return n;
-  }
-  void bytes(void* dst, uint64_t n) {
-    need(n);
-    if (n) std::memcpy(dst, p, n);  // an empty vector's data() may be null
-    p += n;
-    left -= n;
-    offset += n;
-  }
-};
-
 std::string dump_value(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 }  // namespace
 
 nlohmann::json checkpoint_settings(const MemoryPlan& plan, const TrainOptions& t, const std::string& train_data) {
-  const ModelConfig& m = plan.model;
-  const RunConfig& r = plan.run;
-  nlohmann::json s = nlohmann::json::object();
-  s["--layers"] = m.num_layers;
-  s["--width"] = m.channels;
-  s["--heads"] = m.num_heads;
-  s["--max-seq-len"] = m.max_seq_len;
-  s["--vocab"] = m.vocab_size;
-  s["--micro-batch"] = r.micro_batch;
-  s["--seq-len"] = r.seq_len;
-  s["--total-batch-tokens"] = r.total_batch_tokens;
-  s["--precision"] = to_string(r.precision);
-  s["--master-weights"] = r.master_weights;
-  s["--zero"] = r.zero_stage;
-  s["--world-size"] = r.world_size;
-  s["--device"] = to_string(r.device);
+  nlohmann::json s = config_flags_json(plan);
   s["--lr"] = t.lr.lr;
   s["--warmup"] = t.lr.warmup;
   s["--lr-schedule"] = to_string(t.lr.kind);
@@ -203,58 +110,23 @@ int64_t latest_checkpoint_step(const std::string& dir) {
 
 namespace {
 
-// The state file of `step` (layout at the top of checkpoint.h).
-void write_state_file(const std::string& state_path, Model& model, const Trainer& trainer, const BatchSource& train,
-                      const nlohmann::json& settings, uint64_t seed, const std::string& lineage, int64_t step,
-                      const std::string& model_path, uint64_t model_bytes, uint64_t model_hash) {
-  const MemoryPlan& plan = model.plan();
-  const Model::OptimizerState opt = model.optimizer_state();
-  const std::vector<uint8_t> pos = train.save_position();
-  nlohmann::json meta = {{"step", step},
-                         {"updates", trainer.updates()},
-                         {"seed", seed},
-                         {"lineage", lineage},
-                         {"plan_hash", hex64(plan.hash())},
-                         {"offload", to_string(plan.run.offload)},
-                         {"model_file", model_path.substr(model_path.find_last_of('/') + 1)},
-                         {"model_bytes", model_bytes},
-                         {"model_fnv1a64", hex64(model_hash)},
-                         {"rank", plan.run.rank},
-                         {"world_size", plan.run.world_size},
-                         {"shard_elems", plan.shard_elems},
-                         {"settings", settings}};
-  const std::string js = meta.dump();
-  uint64_t payload = 8 + js.size() + 8 + pos.size() + 3 * 8 + 4 * (opt.master.size() + opt.m.size() + opt.v.size());
-  AtomicFile f(state_path);
-  f.write(kStateMagic, 8);
-  const uint32_t ver[2] = {kStateVersion, 0};
-  f.write(ver, 8);
-  f.write(&payload, 8);
-  HashedWriter w(f);
-  w.u64(js.size());
-  w.write(js.data(), js.size());
-  w.u64(pos.size());
-  w.write(pos.data(), pos.size());
-  const int64_t pause = pause_step();
-  auto floats = [&](const std::vector<float>& v, bool maybe_pause) {
-    w.u64(v.size());
-    size_t half = v.size() / 2;
-    if (maybe_pause && pause == step) {
-      w.write(v.data(), half * 4);
-      ::fsync(STDERR_FILENO);
-      std::cerr << "checkpoint: paused mid-write of " << f.temp_path() << "\n" << std::flush;
-      for (;;) ::sleep(1);  // the crash test kills us here
-    }
-    w.write(v.data(), v.size() * 4);
-  };
-  floats(opt.master, false);
-  floats(opt.m, true);
-  floats(opt.v, false);
-  if (w.bytes() != payload) throw std::logic_error("checkpoint: payload size mismatch");
-  const uint64_t h = w.hash();
-  f.write(&h, 8);
-  f.write(kStateEnd, 8);
-  f.commit();
+// The JSON header of the state file of `step` (its layout: checkpoint_state_file.h).
+nlohmann::json state_file_header(const MemoryPlan& plan, const Trainer& trainer, const nlohmann::json& settings,
+                                 uint64_t seed, const std::string& lineage, int64_t step, const std::string& model_path,
+                                 uint64_t model_bytes, uint64_t model_hash) {
+  return {{"step", step},
+          {"updates", trainer.updates()},
+          {"seed", seed},
+          {"lineage", lineage},
+          {"plan_hash", hex64(plan.hash())},
+          {"offload", to_string(plan.run.offload)},
+          {"model_file", model_path.substr(model_path.find_last_of('/') + 1)},
+          {"model_bytes", model_bytes},
+          {"model_fnv1a64", hex64(model_hash)},
+          {"rank", plan.run.rank},
+          {"world_size", plan.run.world_size},
+          {"shard_elems", plan.shard_elems},
+          {"settings", settings}};
 }
 
 // The step `latest` names; -1 when there is none or it cannot be read.
@@ -264,23 +136,6 @@ int64_t latest_step_or_none(const std::string& dir) {
   } catch (const std::exception&) {
     return -1;
   }
-}
-
-// The lineage recorded in a state file's JSON header, read without mapping the whole file;
-// nothing when the file is missing, unreadable or records none.
-std::optional<std::string> state_file_lineage(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  char header[kStateHeaderBytes];
-  uint64_t json_bytes = 0;
-  if (!f.read(header, sizeof header) || std::memcmp(header, kStateMagic, 8) != 0 ||
-      !f.read(reinterpret_cast<char*>(&json_bytes), 8) || json_bytes > (64u << 20))
-    return std::nullopt;
-  std::string js(json_bytes, '\0');
-  if (!f.read(js.data(), static_cast<std::streamsize>(js.size()))) return std::nullopt;
-  const nlohmann::json meta = nlohmann::json::parse(js, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object() || !meta.contains("lineage") || !meta["lineage"].is_string())
-    return std::nullopt;
-  return meta["lineage"].get<std::string>();
 }
 
 // The steps of DIR's model files, newest first.
@@ -307,7 +162,7 @@ void prune_lineage(const std::string& dir, int64_t step, int keep, const std::st
   int kept = 0;
   for (const int64_t s : checkpoint_steps(dir)) {
     const std::string state = checkpoint_state_path(dir, s, 0, world);
-    if (s != step && state_file_lineage(state) != lineage) continue;
+    if (s != step && read_state_file_lineage(state) != lineage) continue;
     if (s == step || kept < keep) {
       ++kept;
       continue;
@@ -372,8 +227,10 @@ void save_checkpoint(const std::string& dir, Model& model, const Trainer& traine
   stage(
       "its state file",
       [&] {
-        write_state_file(state_path, model, trainer, train, settings, seed, lineage, step, model_path, model_bytes,
-                         model_hash);
+        write_state_file(
+            state_path,
+            state_file_header(plan, trainer, settings, seed, lineage, step, model_path, model_bytes, model_hash),
+            train.save_position(), model.optimizer_state(), step);
         state_written = true;
       },
       [&] {
@@ -440,7 +297,7 @@ std::vector<std::string> remove_dead_writers_temporaries(const std::string& dir)
   while (dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
     // AtomicFile's names: TARGET.PID-N.tmp, the target a checkpoint file.
-    if (name.size() < 5 || name.compare(name.size() - 4, 4, ".tmp") != 0) continue;
+    if (name.size() < 5 || !ends_with(name, ".tmp")) continue;
     if (name.rfind("model_", 0) != 0 && name.rfind("state_", 0) != 0 && name.rfind("latest.", 0) != 0) continue;
     const size_t dash = name.rfind('-');
     const size_t dot = dash == std::string::npos ? std::string::npos : name.rfind('.', dash);
@@ -458,66 +315,6 @@ std::vector<std::string> remove_dead_writers_temporaries(const std::string& dir)
   }
   ::closedir(d);
   return removed;
-}
-
-CheckpointData read_state_file(const std::string& path) {
-  MappedFile map(path);
-  const uint64_t size = map.size();
-  if (size < kStateHeaderBytes + kStateTrailerBytes)
-    throw FileError(path, "state file is " + std::to_string(size) + " bytes, too short for a checkpoint (truncated)");
-  if (std::memcmp(map.data(), kStateMagic, 8) != 0)
-    throw FileError(path, "bad magic at byte offset 0 (expected GPT2CKPT, a checkpoint state file)");
-  uint32_t ver;
-  std::memcpy(&ver, map.data() + 8, 4);
-  if (ver != kStateVersion)
-    throw FileError(path, "unsupported state file version " + std::to_string(ver) + " (expected 1)");
-  uint64_t payload;
-  std::memcpy(&payload, map.data() + 16, 8);
-  if (payload != size - kStateHeaderBytes - kStateTrailerBytes)
-    throw FileError(
-        path, "state file is " + std::to_string(size) + " bytes but its header promises " +
-                  std::to_string(payload + kStateHeaderBytes + kStateTrailerBytes) +
-                  (payload + kStateHeaderBytes + kStateTrailerBytes > size ? " (truncated)" : " (trailing bytes)"));
-  const uint8_t* body = map.data() + kStateHeaderBytes;
-  uint64_t want_hash;
-  std::memcpy(&want_hash, body + payload, 8);
-  if (std::memcmp(body + payload + 8, kStateEnd, 8) != 0)
-    throw FileError(path, "the end marker is missing (truncated or corrupt)");
-  if (fnv1a64(body, payload) != want_hash)
-    throw FileError(path, "checksum mismatch: the state file is corrupt (FNV-1a " + hex64(fnv1a64(body, payload)) +
-                              ", recorded " + hex64(want_hash) + ")");
-  Reader r{body, payload, path};
-  CheckpointData d;
-  r.what = "JSON header";
-  std::string js(r.count(1), '\0');
-  r.bytes(js.data(), js.size());
-  nlohmann::json meta;
-  try {
-    meta = nlohmann::json::parse(js);
-    for (const char* key : {"step", "updates", "seed"})  // get<int64_t>() of a float is undefined behaviour
-      if (!meta.at(key).is_number_integer())
-        throw FileError(path, std::string("the state file's JSON header is bad: ") + key + " is not a whole number");
-    d.step = meta.at("step").get<int64_t>();
-    d.updates = meta.at("updates").get<int64_t>();
-    d.seed = meta.at("seed").get<uint64_t>();
-    d.settings = meta;
-  } catch (const nlohmann::json::exception& e) {
-    throw FileError(path, std::string("the state file's JSON header is bad: ") + e.what());
-  }
-  r.what = "data position";
-  d.data_position.resize(r.count(1));
-  r.bytes(d.data_position.data(), d.data_position.size());
-  auto floats = [&](std::vector<float>& v, const char* what) {
-    r.what = what;
-    const uint64_t n = r.count(4);
-    v.resize(n);
-    r.bytes(v.data(), n * 4);
-  };
-  floats(d.optimizer.master, "master weights");
-  floats(d.optimizer.m, "AdamW m");
-  floats(d.optimizer.v, "AdamW v");
-  if (r.left != 0) throw FileError(path, "unexpected bytes after the AdamW v array (corrupt)");
-  return d;
 }
 
 int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer, BatchSource& train,

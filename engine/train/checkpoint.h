@@ -3,21 +3,14 @@
 // A checkpoint of step S in DIR is two files and a marker:
 //   DIR/model_SSSSSSSS.bin   the parameters in llm.c's model format, in the run's dtype (version 3
 //                            fp32 or 5 bf16), so llm.c, tools/sample and tools/convert read it;
-//   DIR/state_SSSSSSSS.bin   everything else a bitwise-exact resume needs (below);
+//   DIR/state_SSSSSSSS.bin   everything else a bitwise-exact resume needs (its layout:
+//                            checkpoint_state_file.h, included here);
 //   DIR/latest               the text "S\n", written LAST.
 // Every file is written to a temporary name unique to the writing process, fsync'ed, renamed into
 // place and the directory fsync'ed (AtomicFile). A crash (even SIGKILL) at any moment leaves
 // `latest` naming a complete checkpoint; a half-written newer one is ignored and overwritten later.
 // A run holds DIR/lock (CheckpointDirLock) while it uses the directory.
 //
-// State file (little-endian):
-//   "GPT2CKPT" | u32 version (1) | u32 0 | u64 payload bytes | payload | u64 FNV-1a-64 of the
-//   payload | "CKPTEND\0"
-//   payload = u64 n, n bytes of JSON (step, updates, seed, lineage, plan hash, model file name,
-//             size and FNV-1a-64, the run settings below, array sizes)
-//           | u64 n, n bytes: the training data source's position (BatchSource::save_position)
-//           | u64 n, n fp32: master weights (this rank's shard; n = 0 without a master copy)
-//           | u64 n, n fp32: AdamW m          | u64 n, n fp32: AdamW v
 // Every random stream of a run is derived from (seed, step) — AdamW's stochastic rounding seed
 // is seed + step, the data order is in the data position — so step and seed are the RNG state.
 //
@@ -35,6 +28,7 @@
 
 #include "engine/data/batch_source.h"
 #include "engine/model/model.h"
+#include "engine/train/checkpoint_state_file.h"  // CheckpointData, read_state_file
 #include "engine/train/trainer.h"
 
 namespace gpt2 {
@@ -47,14 +41,6 @@ std::string checkpoint_state_path(const std::string& dir, int64_t step, int rank
 
 // The step `latest` names, or -1 when DIR has no `latest`. Throws FileError for a bad marker.
 int64_t latest_checkpoint_step(const std::string& dir);
-
-struct CheckpointData {
-  int64_t step = 0, updates = 0;
-  uint64_t seed = 0;
-  std::vector<uint8_t> data_position;
-  Model::OptimizerState optimizer;
-  nlohmann::json settings;
-};
 
 // Writes the checkpoint of trainer.step() and then `latest`; keeps the newest `keep` checkpoints
 // (0 = all) of `lineage` and never deletes others. Only rank 0 writes the model file and `latest`.
@@ -79,9 +65,6 @@ std::string new_checkpoint_lineage();
 int64_t resume_from_checkpoint(const std::string& dir, int64_t step, Model& model, Trainer& trainer, BatchSource& train,
                                const nlohmann::json& settings, std::string* lineage = nullptr);
 
-// Reads and verifies a state file (checksum, sizes) without a model; for tests and tools.
-CheckpointData read_state_file(const std::string& path);
-
 // One run's claim on a checkpoint directory: DIR/lock, opened without following links, holds
 // the owner's process id and an exclusive flock() for the object's lifetime. The kernel drops
 // the flock when the process ends, however it ends, so a lock file left by a dead process is
@@ -102,12 +85,5 @@ class CheckpointDirLock {
 // writer which no longer runs left in DIR: their names carry the writer's process id, and the
 // caller holds the directory's lock, so no run using DIR can be writing them. Returns their names.
 std::vector<std::string> remove_dead_writers_temporaries(const std::string& dir);
-
-// Test hooks for the crash tests, read only when GPT2_TEST_HOOKS=1 is also set: with
-// GPT2_TEST_CHECKPOINT_PAUSE=S, the writer of step S's state file stops halfway through (after
-// an fsync, so the partial temporary file is on disk), prints "checkpoint: paused mid-write" to
-// stderr, and sleeps until it is killed.
-constexpr const char* kTestHooksEnv = "GPT2_TEST_HOOKS";
-constexpr const char* kCheckpointPauseEnv = "GPT2_TEST_CHECKPOINT_PAUSE";
 
 }  // namespace gpt2

@@ -70,6 +70,11 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // The directory part of a path ("." when there is none).
 std::string dir_of(const std::string& path);
 
+// True when `s` ends with `suffix` (a file name's extension: ".safetensors", ".tmp").
+inline bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // The suffix AtomicFile gives the temporary files of this process: ".PID-" (then N.tmp).
 std::string temp_file_marker();
 
