@@ -80,8 +80,9 @@ class Model {
   // Σ g² over all gradients, or (ZeRO-1, shard_only) over this rank's shard only.
   double grad_norm_squared(bool shard_only = false);
   // The flat parameter and gradient views (plan.flat_param_elems elements), for collectives.
-  TensorRef flat_params() const { return buf("params.wte"); }
-  TensorRef flat_grads() const { return buf("grads.wte"); }
+  // An inference plan has no gradients: flat_grads() is then a null TensorRef.
+  TensorRef flat_params() const { return params_.tensor[WTE]; }
+  TensorRef flat_grads() const { return grads_.tensor[WTE]; }
   // AdamW over all parameters (ZeRO-1: over this rank's shard, whose gradients must already be
   // reduced; the caller all-gathers the parameters afterwards); fills `ranges` from the plan.
   // Offloaded (plan.offloaded()): the gradients go to the host arena (those the backward already
@@ -96,24 +97,59 @@ class Model {
   AdamWStep adamw_template() const;
 
  private:
+  // Every view below is resolved from the plan once, in the constructor, so a step does no
+  // lookup by name. A view whose buffer the plan does not have is null (TensorRef{} / nullptr).
+
+  // The 16 parameter tensors, or their gradients: tensor[i] is the start of tensor i (ParamIndex
+  // order) in the arena; tensor[WTE] is also the start of the flat view of all 16.
+  struct ParamTensors {
+    TensorRef tensor[kNumParamTensors];
+  };
+  // One layer's activations, as its forward pass writes them and its backward pass reads them:
+  // views into that layer's slice of the stored act.* buffers, or into the one-layer recompute.*
+  // buffers where the recompute policy does not store them.
   struct LayerActs {
     TensorRef ln1, qkv, atty, x2, ln2, fch, fch_gelu;
-    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lse;
+    float *ln1_mean = nullptr, *ln1_rstd = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr, *lse = nullptr;
   };
-  TensorRef buf(const std::string& name) const;
-  TensorRef host_buf(const std::string& name) const;  // host arena (offload)
-  // The optimizer's state: in the host arena when offloaded, else in the device arena; null
-  // when the plan has no such buffer.
-  float* optimizer_buf(const std::string& name) const;
+  // The buffers that are not per layer (act.*, scratch.*, logits.*, workspace.*).
+  struct StepBuffers {
+    int32_t *inputs = nullptr, *targets = nullptr;  // act.inputs, act.targets (B·T tokens)
+    TensorRef residual;                              // act.residual: L+1 slices of B·T·C, see residual()
+    TensorRef lnf;                                   // act.lnf
+    float *lnf_mean = nullptr, *lnf_rstd = nullptr;  // act.lnf_mean, act.lnf_rstd
+    TensorRef dresidual, dbtc, dqkv, dfch;           // scratch.* of the backward pass (training only)
+    float* att_scratch = nullptr;                    // scratch.att
+    TensorRef logits_chunk;                          // logits.chunk
+    float* losses = nullptr;                         // logits.losses
+    float* norm_partials = nullptr;                  // workspace.norm_partials
+  };
+  // The optimizer's fp32 state (this rank's shard): in the host arena when offloaded, else in the
+  // device arena; master is null without a master copy, all three are null in an inference plan.
+  // host_grads and host_params are the offload staging buffers of the host arena: null when not
+  // offloaded, and host_params null for fp32 runs too (they upload the master copy itself).
+  struct OptimizerBuffers {
+    float *master = nullptr, *m = nullptr, *v = nullptr;
+    TensorRef host_grads, host_params;
+  };
+
+  void resolve_views();  // fills the views below from the plan (constructor only)
   bool has_master_copy() const { return plan_.run.master_weights == 1; }
+  // Throws std::logic_error naming `caller` in an inference plan, which has no gradients or
+  // optimizer state (backward, zero_grads, grad_norm_squared, adamw, gradients).
+  void require_training(const char* caller) const;
   // Queues the copy of flat gradient elements [offset, offset + count) to the host arena.
   void send_gradients(int64_t offset, int64_t count);
   void send_layer_gradients(int layer);
-  float* fbuf(const std::string& name) const;
-  TensorRef param(int i, int layer = -1) const;
-  TensorRef grad(int i, int layer = -1) const;
+  // Parameter (gradient) tensor i; with layer ≥ 0, that layer's slice of a per-layer tensor.
+  TensorRef param(int i, int layer = -1) const {
+    return layer < 0 ? params_.tensor[i] : params_.tensor[i].at(layer * layer_elems_[i]);
+  }
+  TensorRef grad(int i, int layer = -1) const {
+    return layer < 0 ? grads_.tensor[i] : grads_.tensor[i].at(layer * layer_elems_[i]);
+  }
   TensorRef residual(int i) const;
-  LayerActs layer_acts(int layer) const;
+  const LayerActs& layer_acts(int layer) const { return layers_[layer]; }
   void layer_forward(int layer, const LayerActs& a, bool write_output);
   void layer_backward(int layer);
 
@@ -126,6 +162,16 @@ class Model {
   DType act_dtype_;
   int B_ = 0, T_ = 0;                 // current batch shape (≤ the plan's)
   std::vector<int32_t> inputs_host_;  // host copy of the loaded inputs (B·T, sized at start-up)
+
+  ParamTensors params_, grads_;  // grads_ is all null in an inference plan
+  // Per parameter tensor: its elements (unpadded), and the elements of one layer's slice (the
+  // stride between layers; 0 for the four tensors that are not per layer: wte, wpe, lnfw, lnfb).
+  int64_t tensor_elems_[kNumParamTensors] = {};
+  int64_t layer_elems_[kNumParamTensors] = {};
+  std::vector<LayerActs> layers_;  // layers_[l]: layer l's activations
+  StepBuffers bufs_;
+  OptimizerBuffers opt_;
+  AdamWStep adamw_template_;  // the 16 tensors' ranges and weight decay flags
 };
 
 }  // namespace gpt2
