@@ -4,8 +4,9 @@
 # and link gpt2_simt instead of the CUDA libraries. NCCL is the layer's, over MPI.
 gpt2_require_package(libboost-context-dev Boost 1.74 COMPONENTS context)
 
-add_library(gpt2_simt STATIC ${CMAKE_CURRENT_LIST_DIR}/src/runtime.cpp ${CMAKE_CURRENT_LIST_DIR}/src/scheduler.cpp
-                             ${CMAKE_CURRENT_LIST_DIR}/src/cublaslt.cpp ${CMAKE_CURRENT_LIST_DIR}/src/access_trace.cpp)
+add_library(gpt2_simt STATIC ${CMAKE_CURRENT_LIST_DIR}/src/runtime.cpp ${CMAKE_CURRENT_LIST_DIR}/src/streams.cpp
+                             ${CMAKE_CURRENT_LIST_DIR}/src/scheduler.cpp ${CMAKE_CURRENT_LIST_DIR}/src/cublaslt.cpp
+                             ${CMAKE_CURRENT_LIST_DIR}/src/access_trace.cpp)
 target_include_directories(gpt2_simt PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
 target_compile_definitions(gpt2_simt PUBLIC GPT2_SIMT=1)
 # Rounding as the CUDA sources write it: a*b+c is never fused unless they call fmaf.

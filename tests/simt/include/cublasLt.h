@@ -10,7 +10,8 @@
 //  * Accumulation is fp32, products summed in ascending k for every element, no FMA; bf16
 //    outputs (D, aux, bias gradient) are rounded to nearest even once. Results are therefore
 //    deterministic and independent of the thread count.
-//  * Execution is synchronous on the calling thread (streams are trivially in order).
+//  * cublasLtMatmul checks its arguments when it is called and queues the matmul on its stream
+//    (tests/simt/src/streams.cpp); host alpha and beta are read at the call, device ones when it runs.
 //  * The emulated "algorithm" needs no workspace and element-aligned pointers; the heuristic
 //    records, per operand, the alignment it was asked to assume (MIN_ALIGNMENT_* preferences for
 //    A..D, the pointer values for bias and aux, capped at 16 bytes), and cublasLtMatmul rejects

@@ -7,7 +7,8 @@
 //    from the unique id (MPI_Comm_split is collective over the world), so EVERY world rank must
 //    call ncclCommInitRank at the same time, each with the id of the communicator it joins — which
 //    is how the project uses it (one communicator over all ranks). Without MPI, ncclInvalidUsage.
-//  * Collectives run synchronously on the calling thread; `stream` is accepted and ignored.
+//  * Collectives run synchronously on the calling thread, in stream order: the work queued on
+//    `stream` before them (and what it depends on) runs first (tests/simt/src/streams.cpp).
 //  * Every collective first checks, across the communicator, that all ranks passed the same
 //    count, datatype, operation and root and that every rank's buffers lie in device memory
 //    (simt::is_device_range); a violation on any rank makes the call return an error on all ranks

@@ -1,6 +1,7 @@
 // The harness shared by the SIMT layer's self-tests (test_layer_*.cpp): PASSED/FAILED checks with
 // counters and the final "N passed, M failed" line, printf-style formatting, capture of the
-// process's stderr, and running the test executable itself as a child process.
+// process's stderr, running the test executable itself as a child process, and a kernel launch
+// that waits for the kernel to run.
 // Header-only; not a test itself (the test glob matches test_*.cpp only).
 #pragma once
 
@@ -10,6 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
+
+#include "simt/launch.h"
 
 namespace simt_selftest {
 
@@ -21,6 +25,14 @@ inline void check(bool ok, const std::string& name, const std::string& detail = 
   std::printf("%s %s%s%s\n", ok ? "PASSED" : "FAILED", name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
   std::fflush(stdout);
   (ok ? g_passed : g_failed)++;
+}
+
+// Launches `kernel` on the legacy default stream and waits for it to run: the error of a refused
+// launch, else what the synchronisation reports (a kernel fault, which stays sticky).
+template <typename... P, typename... A>
+cudaError_t run_kernel(void (*kernel)(P...), dim3 grid, dim3 block, size_t dynamic_smem, A&&... args) {
+  const cudaError_t issued = simt::launch(kernel, grid, block, dynamic_smem, nullptr, std::forward<A>(args)...);
+  return issued != cudaSuccess ? issued : cudaStreamSynchronize(nullptr);
 }
 
 // Prints the "N passed, M failed" line; returns main()'s exit code (0 when every check passed, else 1).

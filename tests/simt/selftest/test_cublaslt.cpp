@@ -38,7 +38,10 @@ struct Dev {
   ~Dev() { cudaFree(p); }
   Dev(const Dev&) = delete;
   Dev& operator=(const Dev&) = delete;
+  // The host reads and writes device memory directly (it is host memory under the layer), so
+  // queued work runs first: the matmul that reads or writes this buffer.
   void upload(const std::vector<float>& v) {
+    cudaDeviceSynchronize();
     for (size_t i = 0; i < v.size() && i < count; ++i) {
       if (type == CUDA_R_16BF)
         static_cast<uint16_t*>(p)[i] = simt::f32_to_bf16_rn(v[i]);
@@ -47,6 +50,7 @@ struct Dev {
     }
   }
   std::vector<float> download() const {
+    cudaDeviceSynchronize();
     std::vector<float> v(count);
     for (size_t i = 0; i < count; ++i)
       v[i] =

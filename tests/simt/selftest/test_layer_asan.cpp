@@ -54,26 +54,26 @@ int child(const char* what) {
   if (std::strcmp(what, "device-in-bounds") == 0 || std::strcmp(what, "device-one-past") == 0) {
     float* p = nullptr;
     cudaMalloc(&p, n * sizeof(float));
-    e = simt::launch(fill, dim3(2), dim3(32), 0, nullptr, p, what[7] == 'i' ? n : n + 1);
+    e = run_kernel(fill, dim3(2), dim3(32), 0, p, what[7] == 'i' ? n : n + 1);
     cudaFree(p);
   } else if (std::strcmp(what, "device-aligned-in-bounds") == 0 || std::strcmp(what, "device-aligned-one-past") == 0) {
     float* p = nullptr;
     cudaMalloc(&p, m * sizeof(float));
-    e = simt::launch(fill, dim3(3), dim3(32), 0, nullptr, p, what[15] == 'i' ? m : m + 1);
+    e = run_kernel(fill, dim3(3), dim3(32), 0, p, what[15] == 'i' ? m : m + 1);
     cudaFree(p);
   } else if (std::strcmp(what, "host-in-bounds") == 0 || std::strcmp(what, "host-one-past") == 0) {
     float* p = new float[n];
-    e = simt::launch(fill, dim3(2), dim3(32), 0, nullptr, p, what[5] == 'i' ? n : n + 1);
+    e = run_kernel(fill, dim3(2), dim3(32), 0, p, what[5] == 'i' ? n : n + 1);
     delete[] p;
   } else if (std::strcmp(what, "smem-in-bounds") == 0 || std::strcmp(what, "smem-one-past") == 0) {
     int* out = nullptr;
     cudaMalloc(&out, sizeof(int));
-    e = simt::launch(fill_smem, dim3(1), dim3(64), 40, nullptr, what[5] == 'i' ? 40 : 41, out);
+    e = run_kernel(fill_smem, dim3(1), dim3(64), 40, what[5] == 'i' ? 40 : 41, out);
     cudaFree(out);
   } else if (std::strcmp(what, "static-smem-in-bounds") == 0 || std::strcmp(what, "static-smem-one-past") == 0) {
     int* out = nullptr;
     cudaMalloc(&out, sizeof(int));
-    e = simt::launch(fill_static_smem, dim3(1), dim3(32), 0, nullptr, what[12] == 'i' ? 10 : 11, out);
+    e = run_kernel(fill_static_smem, dim3(1), dim3(32), 0, what[12] == 'i' ? 10 : 11, out);
     cudaFree(out);
   } else {
     std::fprintf(stderr, "unknown case %s\n", what);

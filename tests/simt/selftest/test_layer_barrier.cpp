@@ -56,7 +56,7 @@ int mismatches(void (*kernel)(const int*, int*), bool right) {
   cudaMalloc(&in, n * sizeof(int));
   cudaMalloc(&out, n * sizeof(int));
   cudaMemcpy(in, h_in.data(), n * sizeof(int), cudaMemcpyHostToDevice);
-  const cudaError_t e = simt::launch(kernel, dim3(kBlocks), dim3(kThreads), 0, nullptr, in, out);
+  const cudaError_t e = run_kernel(kernel, dim3(kBlocks), dim3(kThreads), 0, in, out);
   cudaMemcpy(h_out.data(), out, n * sizeof(int), cudaMemcpyDeviceToHost);
   cudaFree(in);
   cudaFree(out);
@@ -134,30 +134,30 @@ __global__ void warp_exits_before_barrier(int* out) {
 void check_exit_before_barrier() {
   int* out = nullptr;
   cudaMalloc(&out, kThreads * sizeof(int));
-  cudaError_t e = simt::launch(exit_before_barrier, dim3(1), dim3(kThreads), 0, nullptr, out, -1);
+  cudaError_t e = run_kernel(exit_before_barrier, dim3(1), dim3(kThreads), 0, out, -1);
   check(e == cudaSuccess, "all threads reach the barrier: launch succeeds", cudaGetErrorName(e));
-  e = simt::launch(exit_after_barrier, dim3(1), dim3(kThreads), 0, nullptr, out);
+  e = run_kernel(exit_after_barrier, dim3(1), dim3(kThreads), 0, out);
   check(e == cudaSuccess, "a thread exits after the last barrier: launch succeeds", cudaGetErrorName(e));
 
   const std::string err =
-      capture_stderr([&] { e = simt::launch(exit_before_barrier, dim3(2), dim3(kThreads), 0, nullptr, out, 5); });
+      capture_stderr([&] { e = run_kernel(exit_before_barrier, dim3(2), dim3(kThreads), 0, out, 5); });
   check(e == cudaErrorLaunchFailure, "thread 5 exits before __syncthreads: launch fails", cudaGetErrorName(e));
   check(err.find("simt: kernel fault:") != std::string::npos &&
             err.find("thread (5,0,0) exited") != std::string::npos &&
             err.find("63 threads of the block wait") != std::string::npos,
         "the fault names the exited thread and the waiting ones", first_line(err));
   // The fault is sticky, like a GPU fault: the next, correct launch fails too until cleared.
-  e = simt::launch(exit_before_barrier, dim3(1), dim3(kThreads), 0, nullptr, out, -1);
+  e = run_kernel(exit_before_barrier, dim3(1), dim3(kThreads), 0, out, -1);
   const cudaError_t sync = cudaDeviceSynchronize();
   check(e == cudaErrorLaunchFailure && sync == cudaErrorLaunchFailure, "the fault is sticky",
         fmt("next launch %s, cudaDeviceSynchronize %s", cudaGetErrorName(e), cudaGetErrorName(sync)));
   simt::clear_sticky_error();
-  e = simt::launch(exit_before_barrier, dim3(1), dim3(kThreads), 0, nullptr, out, -1);
+  e = run_kernel(exit_before_barrier, dim3(1), dim3(kThreads), 0, out, -1);
   check(e == cudaSuccess, "after clear_sticky_error a correct launch succeeds", cudaGetErrorName(e));
 
   // A whole warp that returns early (threads 32..63) while warp 0 waits is reported too.
   const std::string err2 =
-      capture_stderr([&] { e = simt::launch(warp_exits_before_barrier, dim3(1), dim3(kThreads), 0, nullptr, out); });
+      capture_stderr([&] { e = run_kernel(warp_exits_before_barrier, dim3(1), dim3(kThreads), 0, out); });
   check(e == cudaErrorLaunchFailure && err2.find("thread (32,0,0) exited") != std::string::npos &&
             err2.find("32 threads of the block wait") != std::string::npos,
         "warp 1 exits before __syncthreads: launch fails", first_line(err2));

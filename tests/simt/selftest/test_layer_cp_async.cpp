@@ -113,7 +113,7 @@ void check_wait() {
   Buffers b;
   const int n = 4 * kThreads;
   for (bool wait : {false, true}) {
-    const cudaError_t e = simt::launch(own_chunk, dim3(1), dim3(kThreads), 0, nullptr, b.g, b.out, wait);
+    const cudaError_t e = run_kernel(own_chunk, dim3(1), dim3(kThreads), 0, b.g, b.out, wait);
     const std::vector<int> r = b.result(n);
     int stale = 0, fresh = 0;
     for (int i = 0; i < n; ++i) {
@@ -128,7 +128,7 @@ void check_wait() {
             fmt("%d of %d words new, %d stale", fresh, n, stale));
   }
   for (bool wait : {false, true}) {
-    const cudaError_t e = simt::launch(neighbour_chunk, dim3(1), dim3(kThreads), 0, nullptr, b.g, b.out, wait);
+    const cudaError_t e = run_kernel(neighbour_chunk, dim3(1), dim3(kThreads), 0, b.g, b.out, wait);
     const std::vector<int> r = b.result(n);
     int stale = 0, fresh = 0;
     for (int t = 0; t < kThreads; ++t)
@@ -152,7 +152,7 @@ void check_groups() {
   Buffers b;
   // keep = number of newest groups still in flight after the wait; 3 = no wait at all.
   for (int keep = 0; keep <= 3; ++keep) {
-    const cudaError_t e = simt::launch(three_groups, dim3(1), dim3(1), 0, nullptr, b.g, b.out, keep);
+    const cudaError_t e = run_kernel(three_groups, dim3(1), dim3(1), 0, b.g, b.out, keep);
     const std::vector<int> r = b.result(3);
     bool ok = e == cudaSuccess;
     for (int i = 0; i < 3; ++i) ok = ok && r[i] == (i < 3 - keep ? b.host[i] : kOld);
@@ -166,7 +166,7 @@ void check_groups() {
 void check_zero_fill() {
   Buffers b;
   for (int src : {16, 8, 0}) {
-    const cudaError_t e = simt::launch(partial_copy, dim3(1), dim3(1), 0, nullptr, b.g, b.out, src);
+    const cudaError_t e = run_kernel(partial_copy, dim3(1), dim3(1), 0, b.g, b.out, src);
     const std::vector<int> r = b.result(4);
     bool ok = e == cudaSuccess;
     for (int i = 0; i < 4; ++i) ok = ok && r[i] == (4 * i < src ? b.host[i] : 0);
@@ -177,11 +177,11 @@ void check_zero_fill() {
 
 void check_alignment() {
   Buffers b;
-  cudaError_t e = simt::launch(offset_copy, dim3(1), dim3(1), 0, nullptr, b.g, b.out, 16);
+  cudaError_t e = run_kernel(offset_copy, dim3(1), dim3(1), 0, b.g, b.out, 16);
   check(e == cudaSuccess && b.result(1)[0] == b.host[0], "16-byte copy to a 16-byte aligned address works",
         cudaGetErrorName(e));
   const std::string err =
-      capture_stderr([&] { e = simt::launch(offset_copy, dim3(1), dim3(1), 0, nullptr, b.g, b.out, 4); });
+      capture_stderr([&] { e = run_kernel(offset_copy, dim3(1), dim3(1), 0, b.g, b.out, 4); });
   check(e == cudaErrorMisalignedAddress && err.find("not aligned to the cp-size of 16 bytes") != std::string::npos,
         "16-byte copy to an address 4 bytes past a boundary is a fault",
         fmt("%s; %s", cudaGetErrorName(e), first_line(err).c_str()));

@@ -40,7 +40,7 @@ cudaError_t smem_launch(void (*kernel)(int*, unsigned), size_t bytes, int* out, 
   cudaMemset(out, 0, sizeof(int));
   cudaError_t e = cudaSuccess;
   capture_stderr(
-      [&] { e = simt::launch(kernel, dim3(1), dim3(32), bytes, nullptr, out, static_cast<unsigned>(bytes)); });
+      [&] { e = run_kernel(kernel, dim3(1), dim3(32), bytes, out, static_cast<unsigned>(bytes)); });
   int h = 0;
   cudaGetLastError();
   cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
@@ -140,7 +140,7 @@ void check_dimensions() {
   for (const Case& c : cases) {
     cudaMemset(out, 0, sizeof(int));
     cudaError_t e = cudaSuccess;
-    capture_stderr([&] { e = simt::launch(count_threads, c.grid, c.block, 0, nullptr, out); });
+    capture_stderr([&] { e = run_kernel(count_threads, c.grid, c.block, 0, out); });
     const cudaError_t last = cudaGetLastError();
     int h = -1;
     cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
@@ -149,9 +149,9 @@ void check_dimensions() {
   }
   // A refused launch is not sticky: the next legal launch runs.
   cudaError_t e = cudaSuccess;
-  capture_stderr([&] { e = simt::launch(count_threads, dim3(1), dim3(2048), 0, nullptr, out); });
+  capture_stderr([&] { e = run_kernel(count_threads, dim3(1), dim3(2048), 0, out); });
   cudaGetLastError();
-  const cudaError_t e2 = simt::launch(count_threads, dim3(1), dim3(32), 0, nullptr, out);
+  const cudaError_t e2 = run_kernel(count_threads, dim3(1), dim3(32), 0, out);
   check(e == cudaErrorInvalidConfiguration && e2 == cudaSuccess, "a refused launch leaves no sticky error",
         std::string(name(e)) + " then " + name(e2));
   cudaFree(out);

@@ -130,7 +130,7 @@ Compare run(int variant, unsigned seed) {
   cudaMemset(dD, 0, 128 * 4);
   Compare r;
   r.stderr_text =
-      capture_stderr([&] { r.err = simt::launch(mma_tile, dim3(1), dim3(32), 0, nullptr, dA, dB, dC, dD, variant); });
+      capture_stderr([&] { r.err = run_kernel(mma_tile, dim3(1), dim3(32), 0, dA, dB, dC, dD, variant); });
   simt::clear_sticky_error();
   cudaGetLastError();
   cudaMemcpy(hD.data(), dD, 128 * 4, cudaMemcpyDeviceToHost);

@@ -84,7 +84,7 @@ Run run(void (*kernel)(int*, A...), int threads, A... args) {
   int* out = nullptr;
   cudaMalloc(&out, kN * sizeof(int));
   cudaMemset(out, 0, kN * sizeof(int));
-  r.text = capture_stderr([&] { r.err = simt::launch(kernel, dim3(1), dim3(threads), 0, nullptr, out, args...); });
+  r.text = capture_stderr([&] { r.err = run_kernel(kernel, dim3(1), dim3(threads), 0, out, args...); });
   r.out.resize(kN);
   simt::clear_sticky_error();
   cudaGetLastError();

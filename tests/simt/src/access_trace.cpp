@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "internal.h"
 #include "simt/device.h"
 
 namespace simt::trace {
@@ -261,10 +262,12 @@ void enable(bool on) {
                  "x86-64)\n");
     std::exit(2);
   }
+  complete_all_work();  // queued launches run under the setting they were issued with
   g_on = on;
 }
 
 std::vector<LaunchCounts> take() {
+  complete_all_work();  // the launches issued so far are recorded before they are taken
   std::vector<LaunchCounts> out;
   out.swap(g_done);
   return out;

@@ -35,6 +35,8 @@
 #include <new>
 #include <vector>
 
+#include "internal.h"
+
 // ---- Opaque objects ---------------------------------------------------------------------------------
 namespace {
 constexpr uint32_t kHandleMagic = 0x4C54484Eu;          // "LTHN"
@@ -550,6 +552,14 @@ void run(const Problem& p, float alpha, float beta, const void* A, const void* B
 
 bool valid_handle(cublasLtHandle_t h) { return h && h->magic == kHandleMagic; }
 
+// alpha and beta of one matmul: their values (host pointer mode) or where they are (device mode).
+struct Scalars {
+  bool device;
+  const float* alpha_ptr;
+  const float* beta_ptr;
+  float alpha, beta;
+};
+
 }  // namespace
 
 // ---- API ------------------------------------------------------------------------------------------------
@@ -722,7 +732,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t comp
                               const void* A, cublasLtMatrixLayout_t Adesc, const void* B, cublasLtMatrixLayout_t Bdesc,
                               const void* beta, const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
                               cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* algo, void* workspace,
-                              size_t workspaceSizeInBytes, cudaStream_t /*stream: execution is synchronous*/) {
+                              size_t workspaceSizeInBytes, cudaStream_t stream) {
   const char* fn = "cublasLtMatmul";
   if (!valid_handle(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!alpha || !beta) return invalid(fn, "alpha or beta is NULL");
@@ -731,17 +741,22 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t comp
   if (st != CUBLAS_STATUS_SUCCESS) return st;
   const cublasLtMatmulDescOpaque_t* d = computeDesc;
 
-  // alpha and beta (host or device scalars).
-  if (d->pointer_mode == CUBLASLT_POINTER_MODE_DEVICE) {
+  // alpha and beta: host scalars are read now, when the call is made; device scalars when the
+  // matmul runs (its stream's earlier work may still be writing them).
+  const bool device_scalars = d->pointer_mode == CUBLASLT_POINTER_MODE_DEVICE;
+  if (device_scalars) {
     if (!simt::is_device_range(alpha, sizeof(float))) return invalid(fn, "alpha is not in device memory");
     if (!simt::is_device_range(beta, sizeof(float))) return invalid(fn, "beta is not in device memory");
   }
-  float a_scalar, b_scalar;
-  std::memcpy(&a_scalar, alpha, sizeof a_scalar);
-  std::memcpy(&b_scalar, beta, sizeof b_scalar);
+  Scalars scalars{device_scalars, static_cast<const float*>(alpha), static_cast<const float*>(beta), 0.0f, 0.0f};
+  if (!device_scalars) {
+    std::memcpy(&scalars.alpha, alpha, sizeof scalars.alpha);
+    std::memcpy(&scalars.beta, beta, sizeof scalars.beta);
+  }
 
   if (p.m == 0 || p.n == 0) return CUBLAS_STATUS_SUCCESS;
-  const bool reads_c = b_scalar != 0.0f;
+  // C is read when beta != 0; with a device beta, not known before the matmul runs, whenever C is given.
+  const bool reads_c = device_scalars ? C != nullptr : scalars.beta != 0.0f;
   if (!D) return invalid(fn, "D is NULL");
   if (p.k > 0 && (!A || !B)) return invalid(fn, "A or B is NULL");
   if (reads_c && !C) return invalid(fn, "C is NULL with beta != 0");
@@ -804,6 +819,22 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t comp
       return invalid(fn, "operand %s [%p, +%zu bytes) is not inside one device allocation", s.name, s.ptr, s.bytes);
   }
 
-  run(p, a_scalar, b_scalar, A, B, C, D, d->bias, d->aux);
+  // The matmul runs when its stream's queue reaches it; the descriptor's bias and aux pointers are
+  // taken now.
+  const cudaError_t queued = simt::enqueue(stream, [=, bias = d->bias, aux = d->aux] {
+    const float alpha_value = scalars.device ? *scalars.alpha_ptr : scalars.alpha;
+    const float beta_value = scalars.device ? *scalars.beta_ptr : scalars.beta;
+    if (beta_value != 0.0f && !C) {  // only a device beta can get here
+      std::fprintf(stderr, "cublasLtMatmul (SIMT layer): beta in device memory is %g but C is NULL\n", beta_value);
+      simt::set_error(cudaErrorIllegalAddress, true);
+      return;
+    }
+    run(p, alpha_value, beta_value, A, B, C, D, bias, aux);
+  });
+  if (queued != cudaSuccess) {
+    std::fprintf(stderr, "cublasLtMatmul (SIMT layer): the matmul could not be queued: %s\n",
+                 cudaGetErrorString(queued));
+    return CUBLAS_STATUS_EXECUTION_FAILED;
+  }
   return CUBLAS_STATUS_SUCCESS;
 }

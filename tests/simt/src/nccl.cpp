@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cuda_bf16.h"
+#include "internal.h"
 
 struct ncclComm {
   uint64_t magic;
@@ -217,6 +218,17 @@ ncclResult_t check_buffer(const char* fn, const char* which, const void* p, size
   return ncclSuccess;
 }
 
+// A collective runs on the calling thread when it is issued, as the next operation of `stream`:
+// the stream's queued work, and what it depends on, runs first (tests/simt/src/streams.cpp).
+// Collectives are not deferred: ranks run their queues in their own orders, and a collective
+// queued on one rank while the other waits in a host MPI call could never meet its partner.
+ncclResult_t run_earlier_stream_work(const char* fn, cudaStream_t stream) {
+  const cudaError_t e = simt::complete_earlier_work(stream);
+  if (e == cudaSuccess) return ncclSuccess;
+  say(fn, "the stream's earlier work failed: %s", cudaGetErrorString(e));
+  return ncclUnhandledCudaError;
+}
+
 // Element counts per MPI call: bounded so byte counts fit an int.
 size_t chunk_of(size_t remaining) { return remaining < kChunkElems ? remaining : kChunkElems; }
 
@@ -363,11 +375,12 @@ namespace {
 
 // AllReduce and Reduce: gather every rank's chunk, reduce in rank order; `root` < 0: all ranks write.
 ncclResult_t reduce_common(Kind kind, const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t type,
-                           ncclRedOp_t op, int root, ncclComm_t c) {
+                           ncclRedOp_t op, int root, ncclComm_t c, cudaStream_t stream) {
   const char* fn = kind_name(kind);
   ncclResult_t st = check_comm(fn, c);
   if (st != ncclSuccess) return st;
   st = check_args(fn, type, true, op);
+  if (st == ncclSuccess) st = run_earlier_stream_work(fn, stream);  // reported to every rank by agree()
   const size_t es = type_size(type);
   if (st == ncclSuccess && root >= c->nranks) {
     say(fn, "root %d out of range", root);
@@ -392,23 +405,24 @@ ncclResult_t reduce_common(Kind kind, const void* sendbuff, void* recvbuff, size
 }  // namespace
 
 ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype, ncclRedOp_t op,
-                           ncclComm_t comm, cudaStream_t) {
-  return reduce_common(kAllReduce, sendbuff, recvbuff, count, datatype, op, -1, comm);
+                           ncclComm_t comm, cudaStream_t stream) {
+  return reduce_common(kAllReduce, sendbuff, recvbuff, count, datatype, op, -1, comm, stream);
 }
 
 ncclResult_t ncclReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype, ncclRedOp_t op,
-                        int root, ncclComm_t comm, cudaStream_t) {
+                        int root, ncclComm_t comm, cudaStream_t stream) {
   // A negative root is out of range like one >= nranks (reduce_common uses -1 for "all ranks").
   const int r = root < 0 && valid_comm(comm) ? comm->nranks : root;
-  return reduce_common(kReduce, sendbuff, recvbuff, count, datatype, op, r, comm);
+  return reduce_common(kReduce, sendbuff, recvbuff, count, datatype, op, r, comm, stream);
 }
 
 ncclResult_t ncclReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, ncclDataType_t datatype,
-                               ncclRedOp_t op, ncclComm_t c, cudaStream_t) {
+                               ncclRedOp_t op, ncclComm_t c, cudaStream_t stream) {
   const char* fn = "ncclReduceScatter";
   ncclResult_t st = check_comm(fn, c);
   if (st != ncclSuccess) return st;
   st = check_args(fn, datatype, true, op);
+  if (st == ncclSuccess) st = run_earlier_stream_work(fn, stream);  // reported to every rank by agree()
   const size_t es = type_size(datatype);
   const size_t n = static_cast<size_t>(c->nranks);
   if (st == ncclSuccess) st = check_buffer(fn, "sendbuff", sendbuff, n * recvcount * es);
@@ -432,11 +446,12 @@ ncclResult_t ncclReduceScatter(const void* sendbuff, void* recvbuff, size_t recv
 }
 
 ncclResult_t ncclAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, ncclDataType_t datatype,
-                           ncclComm_t c, cudaStream_t) {
+                           ncclComm_t c, cudaStream_t stream) {
   const char* fn = "ncclAllGather";
   ncclResult_t st = check_comm(fn, c);
   if (st != ncclSuccess) return st;
   st = check_args(fn, datatype, false, 0);
+  if (st == ncclSuccess) st = run_earlier_stream_work(fn, stream);  // reported to every rank by agree()
   const size_t es = type_size(datatype);
   const size_t n = static_cast<size_t>(c->nranks);
   if (st == ncclSuccess) st = check_buffer(fn, "sendbuff", sendbuff, sendcount * es);
@@ -458,11 +473,12 @@ ncclResult_t ncclAllGather(const void* sendbuff, void* recvbuff, size_t sendcoun
 }
 
 ncclResult_t ncclBroadcast(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype, int root,
-                           ncclComm_t c, cudaStream_t) {
+                           ncclComm_t c, cudaStream_t stream) {
   const char* fn = "ncclBroadcast";
   ncclResult_t st = check_comm(fn, c);
   if (st != ncclSuccess) return st;
   st = check_args(fn, datatype, false, 0);
+  if (st == ncclSuccess) st = run_earlier_stream_work(fn, stream);  // reported to every rank by agree()
   const size_t es = type_size(datatype);
   if (st == ncclSuccess && (root < 0 || root >= c->nranks)) {
     say(fn, "root %d out of range", root);

@@ -1,4 +1,5 @@
-// Host side of the SIMT layer: the emulated device, errors, memory, copies, streams and events.
+// Host side of the SIMT layer: the emulated device, errors, memory, copies and memsets (queued on
+// streams by src/streams.cpp), and the sanitizers' settings.
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "engine/plan/kernel_resources.h"
 #include "internal.h"
@@ -103,6 +105,7 @@ struct DeviceState {
   DeviceSpec spec{};
   std::mutex mu;
   std::map<uintptr_t, size_t> allocations;  // start → requested bytes
+  std::map<uintptr_t, size_t> pinned;       // cudaMallocHost / cudaHostAlloc: start → requested bytes
   size_t allocated = 0;                     // in kAllocationGranule pages
   uint64_t allocation_calls = 0;
   std::map<const void*, int> max_dynamic_smem;  // cudaFuncAttributeMaxDynamicSharedMemorySize
@@ -135,6 +138,15 @@ int device_count() {
 
 size_t pages(size_t bytes) { return (bytes + kAllocationGranule - 1) / kAllocationGranule * kAllocationGranule; }
 
+// True when [p, p + bytes) lies inside one of `allocations` (start → bytes).
+bool inside_one(const std::map<uintptr_t, size_t>& allocations, const void* p, size_t bytes) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  auto it = allocations.upper_bound(a);
+  if (it == allocations.begin()) return false;
+  --it;
+  return a - it->first <= it->second && bytes <= it->second - (a - it->first);
+}
+
 cudaError_t sticky() { return static_cast<cudaError_t>(g_sticky.load()); }
 
 cudaError_t fail(cudaError_t e, const char* what) {
@@ -166,12 +178,26 @@ uint64_t allocation_count() {
 }
 
 bool is_device_range(const void* p, size_t bytes) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   std::lock_guard<std::mutex> lock(dev().mu);
-  auto it = dev().allocations.upper_bound(a);
-  if (it == dev().allocations.begin()) return false;
-  --it;
-  return a >= it->first && a - it->first <= it->second && bytes <= it->second - (a - it->first);
+  return inside_one(dev().allocations, p, bytes);
+}
+
+bool is_pinned_range(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(dev().mu);
+  return inside_one(dev().pinned, p, bytes);
+}
+
+bool planted(const char* fault) {
+  static const std::string value = [] {
+    const char* e = std::getenv("GPT2_SIMT_PLANT");
+    if (!e || !*e) return std::string();
+    if (std::strcmp(e, "no-resource-check") != 0 && std::strcmp(e, "sync-streams") != 0) {
+      std::fprintf(stderr, "simt: GPT2_SIMT_PLANT must be no-resource-check or sync-streams, not '%s'\n", e);
+      std::exit(2);
+    }
+    return std::string(e);
+  }();
+  return value == fault;
 }
 
 void clear_sticky_error() {
@@ -333,11 +359,6 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   }
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return simt::sticky(); }
-cudaError_t cudaDeviceReset() {
-  simt::clear_sticky_error();
-  return cudaSuccess;
-}
 
 // ---- Memory -------------------------------------------------------------------------------------
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
@@ -364,8 +385,11 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   *ptr = p;
   return cudaSuccess;
 }
+// Waits for all queued work of every stream first, as cudaFree does on a GPU (so no queued
+// operation can touch the memory after it is gone).
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return simt::sticky();
+  simt::complete_all_work();
   auto& d = simt::dev();
   {
     std::lock_guard<std::mutex> lock(d.mu);
@@ -378,14 +402,34 @@ cudaError_t cudaFree(void* ptr) {
   std::free(ptr);
   return simt::sticky();
 }
-cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+// Pinned host memory: host memory the layer remembers, so that copies to and from it run as
+// copies from pinned memory do (README.md, "Streams").
+cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned flags) {
   if (!ptr) return set_error(cudaErrorInvalidValue, false);
-  *ptr = std::malloc(bytes ? bytes : 1);
-  return *ptr ? cudaSuccess : set_error(cudaErrorMemoryAllocation, false);
-}
-cudaError_t cudaFreeHost(void* ptr) {
-  std::free(ptr);
+  *ptr = nullptr;
+  if (flags & ~(cudaHostAllocPortable | cudaHostAllocMapped | cudaHostAllocWriteCombined))
+    return set_error(cudaErrorInvalidValue, false);
+  void* p = std::malloc(bytes ? bytes : 1);
+  if (!p) return set_error(cudaErrorMemoryAllocation, false);
+  auto& d = simt::dev();
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.pinned[reinterpret_cast<uintptr_t>(p)] = bytes;
+  *ptr = p;
   return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) { return cudaHostAlloc(ptr, bytes, cudaHostAllocDefault); }
+// Waits for all queued work first, as cudaFree does.
+cudaError_t cudaFreeHost(void* ptr) {
+  if (!ptr) return simt::sticky();
+  simt::complete_all_work();
+  auto& d = simt::dev();
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (d.pinned.erase(reinterpret_cast<uintptr_t>(ptr)) == 0)
+      return simt::fail(cudaErrorInvalidValue, "cudaFreeHost of a pointer cudaMallocHost/cudaHostAlloc did not return");
+  }
+  std::free(ptr);
+  return simt::sticky();
 }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   if (!free_bytes || !total_bytes) return set_error(cudaErrorInvalidValue, false);
@@ -398,14 +442,32 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
+// ---- Copies and memsets --------------------------------------------------------------------------
+// The rules are the CUDA Runtime API reference's "API synchronization behavior"; README.md
+// ("Streams") lists them. Device memory and pinned host memory are read and written when the
+// copy runs; a pageable host source is staged (copied aside) when the copy is issued.
 namespace {
-cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what) {
+
+enum class Memory { Device, Pinned, Pageable };
+struct CopyEnds {
+  Memory dst, src;
+};
+
+Memory host_memory(const void* p, size_t bytes) {
+  return simt::is_pinned_range(p, bytes) ? Memory::Pinned : Memory::Pageable;
+}
+
+// Checks a copy's arguments and tells where its ends lie (cudaMemcpyDefault: from the pointers).
+cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what,
+                       CopyEnds* ends) {
   if (cudaError_t s = simt::sticky()) return s;
   if (bytes == 0) return cudaSuccess;
   if (!dst || !src) return simt::fail(cudaErrorInvalidValue, what);
-  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
   if (kind > cudaMemcpyDefault) return simt::fail(cudaErrorInvalidMemcpyDirection, what);
+  const bool dst_dev = kind == cudaMemcpyDefault ? simt::is_device_range(dst, bytes)
+                                                 : kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_dev = kind == cudaMemcpyDefault ? simt::is_device_range(src, bytes)
+                                                 : kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
   if (dst_dev && !simt::is_device_range(dst, bytes)) {
     std::fprintf(stderr, "simt: %s: destination [%p, +%zu) is not inside one device allocation\n", what, dst, bytes);
     return set_error(cudaErrorInvalidValue, false);
@@ -414,85 +476,59 @@ cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
     std::fprintf(stderr, "simt: %s: source [%p, +%zu) is not inside one device allocation\n", what, src, bytes);
     return set_error(cudaErrorInvalidValue, false);
   }
+  ends->dst = dst_dev ? Memory::Device : host_memory(dst, bytes);
+  ends->src = src_dev ? Memory::Device : host_memory(src, bytes);
   return cudaSuccess;
 }
+
+// Issues a checked copy to `stream`. `synchronous`: cudaMemcpy (the legacy default stream).
+cudaError_t issue_copy(void* dst, const void* src, size_t bytes, CopyEnds ends, cudaStream_t stream, bool synchronous) {
+  const bool host_to_host = ends.dst != Memory::Device && ends.src != Memory::Device;
+  if (host_to_host)  // fully synchronous, the async form too
+    return simt::enqueue_and_wait(stream, [=] { std::memmove(dst, src, bytes); });
+  if (ends.src == Memory::Pageable) {
+    // Pageable host memory to the device: cudaMemcpy first synchronises its stream; both forms
+    // stage the bytes before they return, and the device is written when the copy runs.
+    if (synchronous)
+      if (cudaError_t e = simt::complete_earlier_work(stream)) return e;
+    const unsigned char* from = static_cast<const unsigned char*>(src);
+    std::vector<unsigned char> staged(from, from + bytes);
+    return simt::enqueue(stream, [dst, staged = std::move(staged)] { std::memcpy(dst, staged.data(), staged.size()); });
+  }
+  // cudaMemcpy to host memory returns once the copy has completed, and from pinned host memory it
+  // is synchronous too; device to device it does not wait. The async forms never wait.
+  const bool waits = synchronous && (ends.dst != Memory::Device || ends.src == Memory::Pinned);
+  auto copy = [=] { std::memmove(dst, src, bytes); };
+  return waits ? simt::enqueue_and_wait(stream, copy) : simt::enqueue(stream, copy);
+}
+
+cudaError_t check_memset(void* dst, size_t bytes, const char* what) {
+  if (cudaError_t s = simt::sticky()) return s;
+  if (bytes && !simt::is_device_range(dst, bytes)) {
+    std::fprintf(stderr, "simt: %s: [%p, +%zu) is not inside one device allocation\n", what, dst, bytes);
+    return set_error(cudaErrorInvalidValue, false);
+  }
+  return cudaSuccess;
+}
+
 }  // namespace
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  if (cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpy")) return e;
-  if (bytes) std::memmove(dst, src, bytes);
-  return cudaSuccess;
+  CopyEnds ends{};
+  if (cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpy", &ends)) return e;
+  return bytes ? issue_copy(dst, src, bytes, ends, nullptr, true) : cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);  // work runs when issued
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  CopyEnds ends{};
+  if (cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpyAsync", &ends)) return e;
+  return bytes ? issue_copy(dst, src, bytes, ends, stream, false) : cudaSuccess;
 }
-cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
-  if (cudaError_t s = simt::sticky()) return s;
-  if (bytes && !simt::is_device_range(dst, bytes)) {
-    std::fprintf(stderr, "simt: cudaMemset: [%p, +%zu) is not inside one device allocation\n", dst, bytes);
-    return set_error(cudaErrorInvalidValue, false);
-  }
-  if (bytes) std::memset(dst, value, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) { return cudaMemset(dst, value, bytes); }
-
-// ---- Streams and events (work runs when issued, so every stream is always complete) --------------
-struct CUstream_st {
-  unsigned flags;
-};
-struct CUevent_st {
-  unsigned flags;
-  bool recorded;
-  std::chrono::steady_clock::time_point when;
-};
-
-cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
-  if (!s) return set_error(cudaErrorInvalidValue, false);
-  *s = new CUstream_st{flags};
-  return simt::sticky();
-}
-cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  delete s;
-  return simt::sticky();
-}
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return simt::sticky(); }
-cudaError_t cudaStreamQuery(cudaStream_t) { return simt::sticky(); }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
-  if (!e) return set_error(cudaErrorInvalidResourceHandle, false);
-  return simt::sticky();
-}
-cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags) {
-  if (!e) return set_error(cudaErrorInvalidValue, false);
-  *e = new CUevent_st{flags, false, {}};
-  return simt::sticky();
-}
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-  delete e;
-  return simt::sticky();
-}
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
-  if (!e) return set_error(cudaErrorInvalidResourceHandle, false);
-  e->recorded = true;
-  e->when = std::chrono::steady_clock::now();
-  return simt::sticky();
-}
-cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-  if (!e) return set_error(cudaErrorInvalidResourceHandle, false);
-  return simt::sticky();
-}
-cudaError_t cudaEventQuery(cudaEvent_t e) {
-  if (!e) return set_error(cudaErrorInvalidResourceHandle, false);
-  return simt::sticky();
-}
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
-  if (!ms || !a || !b) return set_error(cudaErrorInvalidValue, false);
-  if ((a->flags | b->flags) & cudaEventDisableTiming) return set_error(cudaErrorInvalidResourceHandle, false);
-  if (!a->recorded || !b->recorded) return set_error(cudaErrorInvalidResourceHandle, false);
-  *ms = std::chrono::duration<float, std::milli>(b->when - a->when).count();
-  return simt::sticky();
+// A memset of device memory is asynchronous with respect to the host, the synchronous form too
+// (it is issued to the legacy default stream).
+cudaError_t cudaMemset(void* dst, int value, size_t bytes) { return cudaMemsetAsync(dst, value, bytes, nullptr); }
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream) {
+  if (cudaError_t e = check_memset(dst, bytes, "cudaMemset")) return e;
+  return bytes ? simt::enqueue(stream, [=] { std::memset(dst, value, bytes); }) : cudaSuccess;
 }
 
 // LeakSanitizer's suppressions for every program built against the layer (they are all built

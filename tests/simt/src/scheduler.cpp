@@ -102,11 +102,6 @@ struct Block {
 thread_local Block* tl_blk = nullptr;
 
 // ---- Schedules --------------------------------------------------------------------------------
-enum class Order { Ascending, Descending, Random };
-struct Schedule {
-  Order order = Order::Ascending;
-  uint64_t seed = 0;
-};
 Schedule schedule_from_env() {
   Schedule s;
   const char* e = std::getenv("GPT2_SIMT_SCHEDULE");
@@ -125,10 +120,6 @@ Schedule schedule_from_env() {
   }
   std::fprintf(stderr, "simt: GPT2_SIMT_SCHEDULE must be ascending, descending or random:SEED, not '%s'\n", e);
   std::exit(1);
-}
-const Schedule& schedule() {
-  static const Schedule s = schedule_from_env();
-  return s;
 }
 
 // ---- Faults -----------------------------------------------------------------------------------
@@ -218,7 +209,7 @@ void thread_entry(fctx::transfer_t from) {
   t->sched = from.fctx;
   tl_thread = &t->pub;
   try {
-    t->body->invoke(t->body->closure);
+    t->body->invoke(t->body->closure.get());
     land_copies(*t, t->copies.size());  // copies still in flight at exit complete, as on the device
   } catch (const Fault&) {
   } catch (const std::exception& e) {
@@ -300,7 +291,10 @@ void diagnose_deadlock(Block& b) {
   record_fault(cudaErrorLaunchFailure, nullptr, 0, "block deadlocked");
 }
 
+// One launch, as issued: the kernel, its configuration and its arguments.
 struct LaunchInfo {
+  const void* func;
+  const char* signature;
   dim3 grid, block;
   size_t smem;
   KernelBody body;
@@ -411,6 +405,11 @@ Thread& current_thread(const char* what) {
 
 }  // namespace
 
+const Schedule& schedule() {
+  static const Schedule s = schedule_from_env();
+  return s;
+}
+
 namespace {
 // Unwinds the faulting CUDA thread to its fiber's entry (outside a kernel there is nothing to unwind).
 [[noreturn]] void unwind_fault() {
@@ -502,8 +501,34 @@ void shfl_combine(LaneSlot* slots, unsigned mask, const char* file, int line) {
 }
 
 // ---- Launch -----------------------------------------------------------------------------------
+namespace {
+// Runs every block of a queued launch. A fault is reported on stderr and becomes the device's
+// sticky error, which the next synchronisation returns.
+void run_launch(const LaunchInfo& L) {
+  g_launch_faulted = false;
+  g_signature = L.signature;
+  const long long nblocks = 1ll * L.grid.x * L.grid.y * L.grid.z;
+  std::atomic<bool> failed{false};
+  // Recording memory accesses (simt/access_trace.h) runs the blocks one after another.
+  const bool tracing = trace::enabled();
+  if (tracing) trace::begin_launch(L.func, L.signature, L.grid, L.block, L.smem);
+#pragma omp parallel for schedule(dynamic, 1) if (!tracing)
+  for (long long i = 0; i < nblocks; ++i) {
+    if (failed.load(std::memory_order_relaxed)) continue;
+    const uint3 bidx{static_cast<unsigned>(i % L.grid.x), static_cast<unsigned>((i / L.grid.x) % L.grid.y),
+                     static_cast<unsigned>(i / (1ll * L.grid.x * L.grid.y))};
+    run_block(L, bidx);
+    if (g_launch_faulted.load()) failed = true;
+  }
+  if (tracing) trace::end_launch();
+  if (failed || g_launch_faulted) set_error(g_fault_code, true);
+}
+}  // namespace
+
+// Checks the launch against the card when it is issued (a refused launch returns its error at
+// once and leaves no sticky error), then queues it on its stream.
 cudaError_t launch_kernel(const void* func, const char* signature, dim3 grid, dim3 block, size_t dynamic_smem,
-                          cudaStream_t, KernelBody body) {
+                          cudaStream_t stream, KernelBody body) {
   if (cudaError_t s = sticky_error()) return s;
   const DeviceSpec& spec = device_spec();
   const unsigned long long threads = 1ull * block.x * block.y * block.z;
@@ -550,25 +575,9 @@ cudaError_t launch_kernel(const void* func, const char* signature, dim3 grid, di
     }
   }
 
-  g_launch_faulted = false;
-  g_signature = signature;
-  const LaunchInfo L{grid, block, dynamic_smem, body};
-  const long long nblocks = 1ll * grid.x * grid.y * grid.z;
-  std::atomic<bool> failed{false};
-  // Recording memory accesses (simt/access_trace.h) runs the blocks one after another.
-  const bool tracing = trace::enabled();
-  if (tracing) trace::begin_launch(func, signature, grid, block, dynamic_smem);
-#pragma omp parallel for schedule(dynamic, 1) if (!tracing)
-  for (long long i = 0; i < nblocks; ++i) {
-    if (failed.load(std::memory_order_relaxed)) continue;
-    const uint3 bidx{static_cast<unsigned>(i % grid.x), static_cast<unsigned>((i / grid.x) % grid.y),
-                     static_cast<unsigned>(i / (1ll * grid.x * grid.y))};
-    run_block(L, bidx);
-    if (g_launch_faulted.load()) failed = true;
-  }
-  if (tracing) trace::end_launch();
-  if (failed || g_launch_faulted) return set_error(g_fault_code, true);
-  return cudaSuccess;
+  // The blocks run later, when the stream's queue reaches the launch (src/streams.cpp).
+  LaunchInfo launch{func, signature, grid, block, dynamic_smem, std::move(body)};
+  return enqueue(stream, [launch = std::move(launch)] { run_launch(launch); });
 }
 
 }  // namespace simt

@@ -28,6 +28,7 @@
 #include <unordered_map>
 
 #include "engine/plan/kernel_resources.h"
+#include "internal.h"
 #include "simt/runtime.h"
 
 namespace simt {
@@ -107,16 +108,7 @@ Resources& resources() {
 // A planted fault for the launch-limit self-test to show it catches a missing check
 // (GPT2_SIMT_PLANT=no-resource-check): no kernel's resources are known, so no launch is checked
 // against registers or static shared memory.
-bool resource_check_planted_off() {
-  static const bool off = [] {
-    const char* e = std::getenv("GPT2_SIMT_PLANT");
-    if (!e || !*e) return false;
-    if (std::strcmp(e, "no-resource-check") == 0) return true;
-    std::fprintf(stderr, "simt: GPT2_SIMT_PLANT must be no-resource-check, not '%s'\n", e);
-    std::exit(2);
-  }();
-  return off;
-}
+bool resource_check_planted_off() { return planted("no-resource-check"); }
 
 }  // namespace
 

@@ -158,11 +158,27 @@ inline cudaError_t cudaMalloc(T** ptr, size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(ptr), bytes);
 }
 cudaError_t cudaFree(void* ptr);
+// Pinned host memory (copies to and from it run when the copy runs; README.md, "Streams").
+constexpr unsigned cudaHostAllocDefault = 0;
+constexpr unsigned cudaHostAllocPortable = 1;
+constexpr unsigned cudaHostAllocMapped = 2;
+constexpr unsigned cudaHostAllocWriteCombined = 4;
+cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned flags);
 cudaError_t cudaMallocHost(void** ptr, size_t bytes);
+template <typename T>
+inline cudaError_t cudaHostAlloc(T** ptr, size_t bytes, unsigned flags) {
+  return cudaHostAlloc(reinterpret_cast<void**>(ptr), bytes, flags);
+}
+template <typename T>
+inline cudaError_t cudaMallocHost(T** ptr, size_t bytes, unsigned flags = cudaHostAllocDefault) {
+  return cudaHostAlloc(reinterpret_cast<void**>(ptr), bytes, flags);
+}
 cudaError_t cudaFreeHost(void* ptr);
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
 
 // ---- Streams and events ------------------------------------------------------------------------------
+// Work issued to a stream is queued and runs at a synchronisation point, in an order between
+// streams the schedule chooses (src/streams.cpp; README.md, "Streams").
 struct CUstream_st;
 struct CUevent_st;
 using cudaStream_t = CUstream_st*;
