@@ -43,6 +43,20 @@ void thread_piece(size_t total, size_t* begin, size_t* end) {
   *end = total * (tid + 1) / threads;
 }
 
+// Runs fn(range, first element, count) over every range's elements, the threads taking equal
+// contiguous pieces of them.
+template <typename Fn>
+void parallel_over_ranges(const AdamWRange* ranges, int num_ranges, Fn&& fn) {
+  const RangeCursor cursor{ranges, num_ranges};
+  const size_t total = cursor.total();
+#pragma omp parallel
+  {
+    size_t begin, end;
+    thread_piece(total, &begin, &end);
+    cursor.for_each_run(begin, end, fn);
+  }
+}
+
 // The vector loops, built for AVX-512 and AVX2 (both with FMA) and baseline x86-64; the runtime
 // picks the best the machine has. Without hardware FMA, fmaf is the exactly rounded library call.
 #define GPT2_ADAMW_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -83,31 +97,17 @@ GPT2_ADAMW_CLONES void update_master_bf16(float* master, const uint16_t* g, floa
 void adamw_update_ranges(float* params, const float* grads, float* m, float* v, const AdamWRange* ranges,
                          int num_ranges, const AdamWParams& hp) {
   const adamw::StepConstants k = adamw::step_constants(hp);
-  const RangeCursor cursor{ranges, num_ranges};
-  const size_t total = cursor.total();
-#pragma omp parallel
-  {
-    size_t begin, end;
-    thread_piece(total, &begin, &end);
-    cursor.for_each_run(begin, end, [&](const AdamWRange& r, size_t o, size_t n) {
-      update_in_place(params + o, grads + o, m + o, v + o, n, k, r.decay ? k.decay_factor : 1.0f);
-    });
-  }
+  parallel_over_ranges(ranges, num_ranges, [&](const AdamWRange& r, size_t o, size_t n) {
+    update_in_place(params + o, grads + o, m + o, v + o, n, k, r.decay ? k.decay_factor : 1.0f);
+  });
 }
 
 void adamw_update_master(float* master, const float* grads, float* m, float* v, float* params_out,
                          const AdamWRange* ranges, int num_ranges, const AdamWParams& hp) {
   const adamw::StepConstants k = adamw::step_constants(hp);
-  const RangeCursor cursor{ranges, num_ranges};
-  const size_t total = cursor.total();
-#pragma omp parallel
-  {
-    size_t begin, end;
-    thread_piece(total, &begin, &end);
-    cursor.for_each_run(begin, end, [&](const AdamWRange& r, size_t o, size_t n) {
-      update_master_fp32(master + o, grads + o, m + o, v + o, params_out + o, n, k, r.decay ? k.decay_factor : 1.0f);
-    });
-  }
+  parallel_over_ranges(ranges, num_ranges, [&](const AdamWRange& r, size_t o, size_t n) {
+    update_master_fp32(master + o, grads + o, m + o, v + o, params_out + o, n, k, r.decay ? k.decay_factor : 1.0f);
+  });
 }
 
 void adamw_update_master(float* master, const uint16_t* grads_bf16, float* m, float* v, uint16_t* params_out_bf16,
@@ -115,17 +115,10 @@ void adamw_update_master(float* master, const uint16_t* grads_bf16, float* m, fl
                          uint64_t index_base) {
   const adamw::StepConstants k = adamw::step_constants(hp);
   const uint32_t step_seed = adamw::rounding_seed(seed, hp.t);
-  const RangeCursor cursor{ranges, num_ranges};
-  const size_t total = cursor.total();
-#pragma omp parallel
-  {
-    size_t begin, end;
-    thread_piece(total, &begin, &end);
-    cursor.for_each_run(begin, end, [&](const AdamWRange& r, size_t o, size_t n) {
-      update_master_bf16(master + o, grads_bf16 + o, m + o, v + o, params_out_bf16 + o, n, k,
-                         r.decay ? k.decay_factor : 1.0f, step_seed, index_base + o);
-    });
-  }
+  parallel_over_ranges(ranges, num_ranges, [&](const AdamWRange& r, size_t o, size_t n) {
+    update_master_bf16(master + o, grads_bf16 + o, m + o, v + o, params_out_bf16 + o, n, k,
+                       r.decay ? k.decay_factor : 1.0f, step_seed, index_base + o);
+  });
 }
 
 }  // namespace gpt2::cpu
