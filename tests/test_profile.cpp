@@ -1,4 +1,4 @@
-// The profiler (engine/backend/profiling_backend.h) against the op list of the roofline
+// The profiler (engine/backend/op_profiler.h) against the op list of the roofline
 // (engine/plan/op_costs.h): for every recompute policy, gradient accumulation and logits chunk,
 // the backend calls a real training step makes, grouped by the profiler, are exactly the calls
 // per step the op list predicts. So every predicted row has a measured row, and vice versa.
@@ -7,7 +7,7 @@
 #include <map>
 
 #include "engine/backend/cpu_backend.h"
-#include "engine/backend/profiling_backend.h"
+#include "engine/backend/op_profiler.h"
 #include "engine/data/batch_source.h"
 #include "engine/plan/op_costs.h"
 #include "engine/train/profile_report.h"
@@ -42,8 +42,8 @@ TEST_CASE("profile: a step's calls per op group are the op list's calls", "[prof
     r.logits_chunk = c.chunk;
     const MemoryPlan plan = make_memory_plan(m, r);
     CpuBackend cpu;
-    ProfilingBackend prof(cpu, plan);
-    Model model(plan, prof);
+    OpProfiler prof(cpu, plan);
+    Model model(plan, cpu);
     model.init_gpt2(7);
     SyntheticSource src(m.vocab_size, r.micro_batch, r.seq_len, 3);
     TrainOptions t;
@@ -88,8 +88,8 @@ TEST_CASE("profile: only training steps are timed; validation is not", "[profile
   r.seq_len = 32;
   const MemoryPlan plan = make_memory_plan(m, r);
   CpuBackend cpu;
-  ProfilingBackend prof(cpu, plan);
-  Model model(plan, prof);
+  OpProfiler prof(cpu, plan);
+  Model model(plan, cpu);
   model.init_gpt2(7);
   SyntheticSource train(m.vocab_size, 2, 32, 3), val(m.vocab_size, 2, 32, 4);
   TrainOptions t;

@@ -39,10 +39,8 @@ std::unique_ptr<CudaBackendBase> make_cuda_backend(int device = 0);
 
 // The CUDA backend behind `backend`, or nullptr when it is another backend. Asks the backend
 // (Backend::is_cuda, as ggml's ggml_backend_is_cuda does) instead of casting by RTTI.
-// A wrapper (the profiler) is looked through.
 inline CudaBackendBase* as_cuda_backend(Backend& backend) {
-  Backend& b = backend.underlying();
-  return b.is_cuda() ? static_cast<CudaBackendBase*>(&b) : nullptr;
+  return backend.is_cuda() ? static_cast<CudaBackendBase*>(&backend) : nullptr;
 }
 
 #if defined(GPT2_HAVE_NCCL) && defined(GPT2_HAVE_MPI)

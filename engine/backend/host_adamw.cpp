@@ -1,4 +1,4 @@
-// Backend::host_adamw: the offloaded optimizer step, on the host with the CPU AdamW kernel.
+// Backend::host_adamw (run_host_adamw): the offloaded optimizer step, on the host with the CPU AdamW kernel.
 #include <stdexcept>
 
 #include "engine/backend/adamw_step.h"
@@ -6,8 +6,8 @@
 
 namespace gpt2 {
 
-void Backend::host_adamw(TensorRef params_out, float* master, TensorRef grads, float* m, float* v,
-                         const AdamWStep& s) {
+void Backend::run_host_adamw(TensorRef params_out, float* master, TensorRef grads, float* m, float* v,
+                             const AdamWStep& s) {
   if (params_out.dtype != grads.dtype) throw std::logic_error("host_adamw: parameters and gradients differ in dtype");
   const std::vector<cpu::AdamWRange> ranges = adamw_kernel_ranges(s);
   const cpu::AdamWParams hp = adamw_kernel_params(s);

@@ -12,7 +12,7 @@
 #include "engine/backend/comm.h"
 #include "engine/backend/cpu_backend.h"
 #include "engine/backend/cuda_backend_factory.h"
-#include "engine/backend/profiling_backend.h"
+#include "engine/backend/op_profiler.h"
 #include "engine/cli/dry_run.h"
 #include "engine/cli/flag_checks.h"
 #include "engine/data/dataloader.h"
@@ -418,7 +418,7 @@ void print_time_prediction(const RunOptions& o, Backend& backend, const MemoryPl
 }
 
 // --profile / --profile-json: the measured steps beside the roofline prediction for this device.
-void report_profile(const RunOptions& o, const ProfilingBackend& profiler, const MemoryPlan& plan,
+void report_profile(const RunOptions& o, const OpProfiler& profiler, const MemoryPlan& plan,
                     const GpuSpec& device, std::ostream& out) {
   const ProfileReport report = make_profile_report(profiler.data(), predict_step_time(plan, device), device);
   if (o.profile) print_profile(out, report);
@@ -506,9 +506,9 @@ int train_main(const RunOptions& opts_in, std::ostream& out_rank0, std::ostream&
   out << "data    train: " << train->describe() << (o.train_data.empty() ? " (no --train-data given)" : "") << "\n";
   if (val) out << "        val:   " << val->describe() << "\n";
 
-  std::unique_ptr<ProfilingBackend> profiler;
-  if (o.profile || !o.profile_json.empty()) profiler = std::make_unique<ProfilingBackend>(*backend, plan);
-  Model model(plan, profiler ? static_cast<Backend&>(*profiler) : *backend);
+  std::unique_ptr<OpProfiler> profiler;
+  if (o.profile || !o.profile_json.empty()) profiler = std::make_unique<OpProfiler>(*backend, plan);
+  Model model(plan, *backend);
   out << "backend " << backend->describe() << "\n";
   report_measured_arena(*backend, plan, out, err);
   print_time_prediction(o, *backend, plan, rr.budget.gpu, out, err);

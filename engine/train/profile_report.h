@@ -1,5 +1,5 @@
 // The table and JSON of `train_gpt2 --profile` / `--profile-json`: the measured time of every op
-// group per step (engine/backend/profiling_backend.h) beside its roofline prediction
+// group per step (engine/backend/op_profiler.h) beside its roofline prediction
 // (engine/plan/throughput_model.h), and the efficiencies the measurement implies, in the form of
 // the device table (engine/plan/gpu_catalog.h) so a run on a new device can calibrate it.
 #pragma once
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/backend/profiling_backend.h"
+#include "engine/backend/op_profiler.h"
 #include "engine/plan/throughput_model.h"
 
 namespace gpt2 {

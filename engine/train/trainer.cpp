@@ -8,7 +8,7 @@
 #include <ostream>
 
 #include "engine/backend/comm.h"
-#include "engine/backend/profiling_backend.h"
+#include "engine/backend/op_profiler.h"
 #include "engine/util/errors.h"
 
 namespace gpt2 {

@@ -17,7 +17,7 @@
 namespace gpt2 {
 
 class Communicator;
-class ProfilingBackend;
+class OpProfiler;
 
 struct TrainOptions {
   // Data parallelism: gradients are averaged over ranks (all-reduce, or reduce-scatter +
@@ -37,7 +37,7 @@ struct TrainOptions {
   double peak_flops = 0;  // the device's peak FLOP/s for MFU; 0 = unknown (mfu is null)
   // --profile: the model's backend wrapper that times its calls; each training step (not
   // validation) is bracketed with begin_step/end_step. nullptr = no profile.
-  ProfilingBackend* profiler = nullptr;
+  OpProfiler* profiler = nullptr;
 };
 
 struct StepResult {

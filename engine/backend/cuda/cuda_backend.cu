@@ -218,32 +218,34 @@ class CudaBackend final : public CudaBackendBase {
     CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, copy_ready_, 0));
     CUDA_CHECK(cudaMemcpyAsync(host_dst, arena_src, bytes, cudaMemcpyDeviceToHost, copy_stream_));
   }
-  void wait_host_copies() override {
-    if (copy_stream_) CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
-  }
-
-  void upload(void* dst, const void* src, size_t bytes) override {
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be reused right after
-  }
-  void download(void* dst, const void* src, size_t bytes) override {
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-  }
-  void zero(void* dst, size_t bytes) override { CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_)); }
   void synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   std::unique_ptr<OpTimer> make_op_timer() override { return std::make_unique<EventTimer>(stream_); }
 
+ private:
+  void do_wait_host_copies() override {
+    if (copy_stream_) CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
+  }
+
+  void do_upload(void* dst, const void* src, size_t bytes) override {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be reused right after
+  }
+  void do_download(void* dst, const void* src, size_t bytes) override {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void do_zero(void* dst, size_t bytes) override { CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_)); }
+
   // ---- ops: dispatch on the storage dtype --------------------------------------------------------
-  void encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,
-                       int C) override {
+  void do_encoder_forward(TensorRef out, const int32_t* tokens, TensorRef wte, TensorRef wpe, int B, int T,
+                          int C) override {
     if (is_bf16(out))
       cuda::encoder_forward(p<bf16>(out), tokens, p<bf16>(wte), p<bf16>(wpe), B, T, C, stream_);
     else
       cuda::encoder_forward(p<float>(out), tokens, p<float>(wte), p<float>(wpe), B, T, C, stream_);
   }
-  void encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* /*tokens*/,
-                        const int32_t* tokens_host, int B, int T, int C, int V) override {
+  void do_encoder_backward(TensorRef dwte, TensorRef dwpe, TensorRef dout, const int32_t* /*tokens*/,
+                           const int32_t* tokens_host, int B, int T, int C, int V) override {
     if (is_bf16(dout))
       cuda::encoder_backward(p<bf16>(dwte), p<bf16>(dwpe), encoder_scratch_, p<bf16>(dout), tokens_host, B, T, C, V,
                              stream_);
@@ -251,15 +253,15 @@ class CudaBackend final : public CudaBackendBase {
       cuda::encoder_backward(p<float>(dwte), p<float>(dwpe), encoder_scratch_, p<float>(dout), tokens_host, B, T, C, V,
                              stream_);
   }
-  void layernorm_forward(TensorRef out, float* mean, float* rstd, TensorRef inp, TensorRef w, TensorRef b, int N,
-                         int C) override {
+  void do_layernorm_forward(TensorRef out, float* mean, float* rstd, TensorRef inp, TensorRef w, TensorRef b, int N,
+                            int C) override {
     if (is_bf16(out))
       cuda::layernorm_forward(p<bf16>(out), mean, rstd, p<bf16>(inp), p<bf16>(w), p<bf16>(b), N, C, stream_);
     else
       cuda::layernorm_forward(p<float>(out), mean, rstd, p<float>(inp), p<float>(w), p<float>(b), N, C, stream_);
   }
-  void residual_layernorm_forward(TensorRef residual, TensorRef out, float* mean, float* rstd, TensorRef a, TensorRef b,
-                                  TensorRef w, TensorRef bias, int N, int C) override {
+  void do_residual_layernorm_forward(TensorRef residual, TensorRef out, float* mean, float* rstd, TensorRef a, TensorRef b,
+                                     TensorRef w, TensorRef bias, int N, int C) override {
     if (is_bf16(out))
       cuda::residual_layernorm_forward(p<bf16>(residual), p<bf16>(out), mean, rstd, p<bf16>(a), p<bf16>(b), p<bf16>(w),
                                        p<bf16>(bias), N, C, stream_);
@@ -267,15 +269,15 @@ class CudaBackend final : public CudaBackendBase {
       cuda::residual_layernorm_forward(p<float>(residual), p<float>(out), mean, rstd, p<float>(a), p<float>(b),
                                        p<float>(w), p<float>(bias), N, C, stream_);
   }
-  void layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd, TensorRef w, TensorRef b,
-                           int N, int C) override {
+  void do_layernorm_recompute(TensorRef out, TensorRef inp, const float* mean, const float* rstd, TensorRef w, TensorRef b,
+                              int N, int C) override {
     if (is_bf16(out))
       cuda::layernorm_recompute(p<bf16>(out), p<bf16>(inp), mean, rstd, p<bf16>(w), p<bf16>(b), N, C, stream_);
     else
       cuda::layernorm_recompute(p<float>(out), p<float>(inp), mean, rstd, p<float>(w), p<float>(b), N, C, stream_);
   }
-  void layernorm_backward(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w,
-                          const float* mean, const float* rstd, int N, int C) override {
+  void do_layernorm_backward(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w,
+                             const float* mean, const float* rstd, int N, int C) override {
     if (is_bf16(dinp))
       cuda::layernorm_backward(p<bf16>(dinp), p<bf16>(dw), p<bf16>(db), ln_scratch_, p<bf16>(dout), p<bf16>(inp),
                                p<bf16>(w), mean, rstd, N, C, stream_);
@@ -283,14 +285,14 @@ class CudaBackend final : public CudaBackendBase {
       cuda::layernorm_backward(p<float>(dinp), p<float>(dw), p<float>(db), ln_scratch_, p<float>(dout), p<float>(inp),
                                p<float>(w), mean, rstd, N, C, stream_);
   }
-  void matmul_forward(TensorRef out, TensorRef inp, TensorRef w, TensorRef bias, int N, int C, int OC) override {
+  void do_matmul_forward(TensorRef out, TensorRef inp, TensorRef w, TensorRef bias, int N, int C, int OC) override {
     if (is_bf16(out))
       cuda::matmul_forward(mm_, p<bf16>(out), nullptr, p<bf16>(inp), p<bf16>(w), p<bf16>(bias), N, C, OC, stream_);
     else
       cuda::matmul_forward(mm_, p<float>(out), nullptr, p<float>(inp), p<float>(w), p<float>(bias), N, C, OC, stream_);
   }
-  void matmul_forward_gelu(TensorRef pre, TensorRef out, TensorRef inp, TensorRef w, TensorRef bias, int N, int C,
-                           int OC) override {
+  void do_matmul_forward_gelu(TensorRef pre, TensorRef out, TensorRef inp, TensorRef w, TensorRef bias, int N, int C,
+                              int OC) override {
     // The matmul writes the GELU input (bias fused); GELU is our own kernel on that stored input,
     // the same call the gelu/norm recompute policies make in the backward pass, so every policy
     // gives bitwise-identical results. (cuBLASLt's GELU_AUX epilogue would apply GELU to the fp32
@@ -298,8 +300,8 @@ class CudaBackend final : public CudaBackendBase {
     matmul_forward(pre, inp, w, bias, N, C, OC);
     gelu_forward(out, pre, static_cast<int64_t>(N) * OC);
   }
-  void matmul_backward(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w, int N,
-                       int C, int OC) override {
+  void do_matmul_backward(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w, int N,
+                          int C, int OC) override {
     if (is_bf16(dout))
       cuda::matmul_backward(mm_, p<bf16>(dinp), p<bf16>(dw), p<bf16>(db), p<bf16>(dout), p<bf16>(inp), p<bf16>(w),
                             nullptr, N, C, OC, stream_);
@@ -307,8 +309,8 @@ class CudaBackend final : public CudaBackendBase {
       cuda::matmul_backward(mm_, p<float>(dinp), p<float>(dw), p<float>(db), p<float>(dout), p<float>(inp), p<float>(w),
                             nullptr, N, C, OC, stream_);
   }
-  void matmul_backward_gelu(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w,
-                            TensorRef pre_gelu, int N, int C, int OC) override {
+  void do_matmul_backward_gelu(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w,
+                               TensorRef pre_gelu, int N, int C, int OC) override {
     // cuBLASLt's DGELU epilogue where it accepts the problem, else matmul + our gelu_backward.
     if (is_bf16(dout))
       cuda::matmul_backward(mm_, p<bf16>(dinp), p<bf16>(dw), p<bf16>(db), p<bf16>(dout), p<bf16>(inp), p<bf16>(w),
@@ -317,33 +319,33 @@ class CudaBackend final : public CudaBackendBase {
       cuda::matmul_backward(mm_, p<float>(dinp), p<float>(dw), p<float>(db), p<float>(dout), p<float>(inp), p<float>(w),
                             p<float>(pre_gelu), N, C, OC, stream_);
   }
-  void gelu_forward(TensorRef out, TensorRef inp, int64_t n) override {
+  void do_gelu_forward(TensorRef out, TensorRef inp, int64_t n) override {
     if (is_bf16(out))
       cuda::gelu_forward(p<bf16>(out), p<bf16>(inp), static_cast<size_t>(n), stream_);
     else
       cuda::gelu_forward(p<float>(out), p<float>(inp), static_cast<size_t>(n), stream_);
   }
-  void gelu_backward(TensorRef dinp, TensorRef inp, TensorRef dout, int64_t n) override {
+  void do_gelu_backward(TensorRef dinp, TensorRef inp, TensorRef dout, int64_t n) override {
     if (is_bf16(dinp))
       cuda::gelu_backward(p<bf16>(dinp), p<bf16>(inp), p<bf16>(dout), static_cast<size_t>(n), stream_);
     else
       cuda::gelu_backward(p<float>(dinp), p<float>(inp), p<float>(dout), static_cast<size_t>(n), stream_);
   }
-  void residual_forward(TensorRef out, TensorRef a, TensorRef b, int64_t n) override {
+  void do_residual_forward(TensorRef out, TensorRef a, TensorRef b, int64_t n) override {
     if (is_bf16(out))
       cuda::residual_forward(p<bf16>(out), p<bf16>(a), p<bf16>(b), static_cast<size_t>(n), stream_);
     else
       cuda::residual_forward(p<float>(out), p<float>(a), p<float>(b), static_cast<size_t>(n), stream_);
   }
-  void attention_forward(TensorRef y, float* lse, float* /*scratch*/, TensorRef qkv, int B, int T, int C,
-                         int NH) override {
+  void do_attention_forward(TensorRef y, float* lse, float* /*scratch*/, TensorRef qkv, int B, int T, int C,
+                            int NH) override {
     if (is_bf16(y))
       cuda::attention_forward(p<bf16>(y), lse, p<bf16>(qkv), B, T, NH, C / NH, stream_);
     else
       cuda::attention_forward(p<float>(y), lse, p<float>(qkv), B, T, NH, C / NH, stream_);
   }
-  void attention_backward(TensorRef dqkv, float* scratch, TensorRef dy, TensorRef qkv, TensorRef y, const float* lse,
-                          int B, int T, int C, int NH) override {
+  void do_attention_backward(TensorRef dqkv, float* scratch, TensorRef dy, TensorRef qkv, TensorRef y, const float* lse,
+                             int B, int T, int C, int NH) override {
     if (is_bf16(dqkv))
       cuda::attention_backward(p<bf16>(dqkv), scratch, p<bf16>(dy), p<bf16>(qkv), p<bf16>(y), lse, B, T, NH, C / NH,
                                stream_);
@@ -351,30 +353,30 @@ class CudaBackend final : public CudaBackendBase {
       cuda::attention_backward(p<float>(dqkv), scratch, p<float>(dy), p<float>(qkv), p<float>(y), lse, B, T, NH, C / NH,
                                stream_);
   }
-  void attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) override {
+  void do_attention_decode(TensorRef y, float* scratch, TensorRef qkv, int pos, int C, int NH) override {
     if (is_bf16(y))
       cuda::attention_decode(p<bf16>(y), scratch, p<bf16>(qkv), pos, C, NH, stream_);
     else
       cuda::attention_decode(p<float>(y), scratch, p<float>(qkv), pos, C, NH, stream_);
   }
-  void classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp, float dloss_scale,
-                  bool compute_grad) override {
+  void do_classifier(float* losses, TensorRef logits, const int32_t* targets, int N, int V, int Vp, float dloss_scale,
+                     bool compute_grad) override {
     if (is_bf16(logits))
       cuda::classifier_forward_backward(losses, p<bf16>(logits), targets, N, V, Vp, dloss_scale, compute_grad, stream_);
     else
       cuda::classifier_forward_backward(losses, p<float>(logits), targets, N, V, Vp, dloss_scale, compute_grad,
                                         stream_);
   }
-  double global_norm_squared(TensorRef x, int64_t n, float* partials) override {
+  double do_global_norm_squared(TensorRef x, int64_t n, float* partials) override {
     if (is_bf16(x))
       cuda::global_norm_squared(norm_result_, partials, p<bf16>(x), static_cast<size_t>(n), stream_);
     else
       cuda::global_norm_squared(norm_result_, partials, p<float>(x), static_cast<size_t>(n), stream_);
     float host = 0;
-    download(&host, norm_result_, sizeof host);
+    do_download(&host, norm_result_, sizeof host);
     return host;
   }
-  void adamw(TensorRef params, float* master, TensorRef grads, float* m, float* v, const AdamWStep& s) override {
+  void do_adamw(TensorRef params, float* master, TensorRef grads, float* m, float* v, const AdamWStep& s) override {
     const std::vector<cuda::AdamWRange> ranges = adamw_kernel_ranges(s);
     // Clipping was computed on the host from global_norm_squared: it arrives as grad_scale.
     const cuda::AdamWParams hp = adamw_kernel_params(s);
@@ -388,7 +390,6 @@ class CudaBackend final : public CudaBackendBase {
                          stream_);
   }
 
- private:
   std::string name_;
   int sm_ = 0;
   cudaStream_t stream_ = nullptr;
