@@ -133,140 +133,6 @@ TensorRef Model::residual(int i) const {
   return bufs_.residual.at(i * BT * plan_.model.channels);
 }
 
-// ---- parameters ------------------------------------------------------------------------------
-
-std::vector<float> Model::gpt2_init(const MemoryPlan& plan, uint64_t seed) {
-  const ModelConfig& m = plan.model;
-  std::vector<float> flat(plan.flat_param_elems, 0.0f);
-  const auto specs = param_tensor_specs(m);
-  const double residual_std = 0.02 / std::sqrt(2.0 * m.num_layers);
-  for (int i = 0; i < kNumParamTensors; ++i) {
-    float* p = flat.data() + plan.param_offsets[i];
-    const int64_t n = specs[i].numel();
-    Rng rng(derive_seed(seed, static_cast<uint64_t>(i)));
-    switch (i) {
-      case LN1W:
-      case LN2W:
-      case LNFW: std::fill(p, p + n, 1.0f); break;
-      case LN1B:
-      case LN2B:
-      case LNFB:
-      case QKVB:
-      case ATTPROJB:
-      case FCB:
-      case FCPROJB: break;  // zeros
-      case WTE: {
-        const int64_t real = static_cast<int64_t>(m.vocab_size) * m.channels;  // padding rows stay 0
-        for (int64_t j = 0; j < real; ++j) p[j] = static_cast<float>(0.02 * rng.normal());
-        break;
-      }
-      case ATTPROJW:
-      case FCPROJW:
-        for (int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(residual_std * rng.normal());
-        break;
-      default:  // wpe, qkvw, fcw
-        for (int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(0.02 * rng.normal());
-        break;
-    }
-  }
-  return flat;
-}
-
-void Model::init_gpt2(uint64_t seed) { set_parameters(gpt2_init(plan_, seed)); }
-
-void Model::set_parameters(const std::vector<float>& flat) {
-  if (static_cast<int64_t>(flat.size()) != plan_.flat_param_elems)
-    throw std::invalid_argument("set_parameters: expected " + std::to_string(plan_.flat_param_elems) + " values, got " +
-                                std::to_string(flat.size()));
-  std::byte* const params = flat_params().ptr;
-  if (act_dtype_ == DType::FP32) {
-    backend_.upload(params, flat.data(), flat.size() * sizeof(float));
-  } else {
-    std::vector<uint16_t> bits(flat.size());
-    for (size_t i = 0; i < flat.size(); ++i) bits[i] = float_to_bf16_bits(flat[i]);
-    backend_.upload(params, bits.data(), bits.size() * sizeof(uint16_t));
-  }
-  if (!plan_.run.training) return;  // an inference plan has no gradients or optimizer state
-  // Optimizer state restarts: master holds this rank's shard of the same values (offloaded, the
-  // host copy exists for fp32 runs too).
-  const int64_t shard_begin = plan_.run.zero_stage == 1 ? plan_.run.rank * plan_.shard_elems : 0;
-  const size_t shard_bytes = plan_.shard_elems * sizeof(float);
-  if (plan_.offloaded()) {
-    std::memcpy(opt_.master, flat.data() + shard_begin, shard_bytes);
-    std::memset(opt_.m, 0, shard_bytes);
-    std::memset(opt_.v, 0, shard_bytes);
-  } else {
-    if (opt_.master) backend_.upload(opt_.master, flat.data() + shard_begin, shard_bytes);
-    backend_.zero(opt_.m, shard_bytes);
-    backend_.zero(opt_.v, shard_bytes);
-  }
-  zero_grads();
-}
-
-namespace {
-std::vector<float> download_flat(Backend& be, const std::byte* src, DType dt, int64_t n) {
-  std::vector<float> out(n);
-  if (dt == DType::FP32) {
-    be.download(out.data(), src, n * sizeof(float));
-  } else {
-    std::vector<uint16_t> bits(n);
-    be.download(bits.data(), src, n * sizeof(uint16_t));
-    for (int64_t i = 0; i < n; ++i) out[i] = bf16_bits_to_float(bits[i]);
-  }
-  return out;
-}
-
-// The optimizer's fp32 state (shard_elems floats) wherever it lives.
-std::vector<float> read_state(Backend& be, bool on_host, const float* src, int64_t n) {
-  if (on_host) return std::vector<float>(src, src + n);
-  return download_flat(be, reinterpret_cast<const std::byte*>(src), DType::FP32, n);
-}
-}  // namespace
-
-std::vector<float> Model::parameters() const {
-  if (has_master_copy() && plan_.run.training && plan_.run.zero_stage == 0)
-    return read_state(backend_, plan_.offloaded(), opt_.master, plan_.flat_param_elems);
-  return download_flat(backend_, flat_params().ptr, act_dtype_, plan_.flat_param_elems);
-}
-
-std::vector<float> Model::stored_parameters() const {
-  return download_flat(backend_, flat_params().ptr, act_dtype_, plan_.flat_param_elems);
-}
-
-std::vector<float> Model::gradients() const {
-  require_training("gradients");
-  return download_flat(backend_, flat_grads().ptr, act_dtype_, plan_.flat_param_elems);
-}
-
-// The saved state is the same with and without offload: the master copy only where the run has
-// master weights (bf16), m and v always.
-Model::OptimizerState Model::optimizer_state() const {
-  OptimizerState s;
-  const bool host = plan_.offloaded();
-  if (has_master_copy()) s.master = read_state(backend_, host, opt_.master, plan_.shard_elems);
-  s.m = read_state(backend_, host, opt_.m, plan_.shard_elems);
-  s.v = read_state(backend_, host, opt_.v, plan_.shard_elems);
-  return s;
-}
-
-// An offloaded fp32 run's host copy of the parameters came from set_parameters() already.
-void Model::set_optimizer_state(const OptimizerState& s) {
-  const size_t n = static_cast<size_t>(plan_.shard_elems);
-  if (s.m.size() != n || s.v.size() != n || (has_master_copy() ? s.master.size() != n : !s.master.empty()))
-    throw std::invalid_argument("set_optimizer_state: state does not match the plan's shard of " + std::to_string(n) +
-                                " elements");
-  const size_t bytes = n * sizeof(float);
-  auto put = [&](float* dst, const std::vector<float>& src) {
-    if (plan_.offloaded())
-      std::memcpy(dst, src.data(), bytes);
-    else
-      backend_.upload(dst, src.data(), bytes);
-  };
-  if (has_master_copy()) put(opt_.master, s.master);
-  put(opt_.m, s.m);
-  put(opt_.v, s.v);
-}
-
 // ---- forward -----------------------------------------------------------------------------------
 
 int64_t Model::load_batch(const int32_t* inputs, const int32_t* targets, int B, int T) {
@@ -349,7 +215,7 @@ std::vector<float> Model::logits() {
   for (int start = 0; start < N; start += chunk) {
     const int n = std::min(chunk, N - start);
     backend_.matmul_forward(logits, lnf.at(static_cast<int64_t>(start) * C), param(WTE), TensorRef{}, n, C, Vp);
-    const std::vector<float> rows = download_flat(backend_, logits.ptr, logits.dtype, static_cast<int64_t>(n) * Vp);
+    const std::vector<float> rows = download_floats(logits, static_cast<int64_t>(n) * Vp);
     for (int r = 0; r < n; ++r)
       std::copy(rows.begin() + static_cast<int64_t>(r) * Vp, rows.begin() + static_cast<int64_t>(r) * Vp + V,
                 out.begin() + static_cast<int64_t>(start + r) * V);
@@ -367,7 +233,7 @@ std::vector<float> Model::row_logits(int row) {
   const int C = plan_.model.channels, V = plan_.model.vocab_size, Vp = plan_.model.padded_vocab;
   const TensorRef logits = bufs_.logits_chunk;
   backend_.matmul_forward(logits, bufs_.lnf.at(static_cast<int64_t>(row) * C), param(WTE), TensorRef{}, 1, C, Vp);
-  std::vector<float> out = download_flat(backend_, logits.ptr, logits.dtype, Vp);
+  std::vector<float> out = download_floats(logits, Vp);
   out.resize(V);
   return out;
 }

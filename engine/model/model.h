@@ -135,6 +135,10 @@ class Model {
 
   void resolve_views();  // fills the views below from the plan (constructor only)
   bool has_master_copy() const { return plan_.run.master_weights == 1; }
+  // n elements of t, downloaded and widened to fp32.
+  std::vector<float> download_floats(TensorRef t, int64_t n) const;
+  // n floats of the optimizer's fp32 state at src, in the host arena (offload) or on the device.
+  std::vector<float> read_optimizer_state(const float* src, int64_t n) const;
   // Throws std::logic_error naming `caller` in an inference plan, which has no gradients or
   // optimizer state (backward, zero_grads, grad_norm_squared, adamw, gradients).
   void require_training(const char* caller) const;
