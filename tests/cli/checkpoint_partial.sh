@@ -4,14 +4,10 @@
 # and the run resumes from it. The failure is injected honestly: the state file's path is a
 # directory, so its rename fails; where this user may mount a small tmpfs, a full disk too.
 set -u
-BUILD=$1
-BIN="$BUILD/train_gpt2"
-fail() { echo "FAIL: $*"; exit 1; }
-TMP=$(mktemp -d)
+. "$(dirname "$0")/lib/common.sh"
 MNT=""
 trap '[ -n "$MNT" ] && umount "$MNT" 2>/dev/null; rm -rf "$TMP"' EXIT
-TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 256 --max-seq-len 32 --seq-len 32
-      --micro-batch 2 --total-batch-tokens 128 --print-every 100)
+TINY+=(--print-every 100)
 
 # check_partial DIR: step 2's save failed; nothing of step 2 is left and step 1 resumes.
 check_partial() {

@@ -3,13 +3,8 @@
 # with --data-format nanogpt (its header would become tokens), and prepro of an empty input
 # (which used to write a one-token shard), which writes nothing.
 set -u
-BUILD=$1
-SRC=$2
-fail() { echo "FAIL: $*"; exit 1; }
-TOK="$SRC/data/tokenizer"
-[ -f "$TOK/encoder.json" ] || { echo "SKIP: tokenizer files missing: run data/fetch_tokenizer.sh"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/lib/common.sh"
+require_tokenizer skip
 TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 50257 --max-seq-len 32 --seq-len 32
       --micro-batch 2 --total-batch-tokens 128 --steps 1)
 

@@ -7,17 +7,12 @@
 #   --prompt-ids) are refused;
 #   --gpu-mem below one byte says so; more OpenMP threads than hardware threads are warned about.
 set -u
-BUILD=$1
-SRC=$2
-BIN="$BUILD/train_gpt2"
+. "$(dirname "$0")/lib/common.sh"
 SAMPLE="$BUILD/sample"
 # Every check runs, so one run shows each rule that does not hold.
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 256 --max-seq-len 32 --seq-len 32
-      --micro-batch 2 --total-batch-tokens 128 --print-every 100)
+TINY+=(--print-every 100)
 DRY=(--dry-run --device cpu --gpu-mem 1GiB --layers 2 --heads 4 --width 64 --vocab 256 --max-seq-len 32
      --micro-batch 2)
 # Not started by mpirun/srun: the launcher's variables would change what these tests mean.

@@ -4,15 +4,9 @@
 # to a default, a resume target behind the checkpoint, a NaN checkpoint, and failed writes to
 # the --log file or to standard output.
 set -u
-BUILD=$1
-SRC=$2
-BIN="$BUILD/train_gpt2"
+. "$(dirname "$0")/lib/common.sh"
 SAMPLE="$BUILD/sample"
-fail() { echo "FAIL: $*"; exit 1; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 256 --max-seq-len 32 --seq-len 32
-      --micro-batch 2 --total-batch-tokens 128 --print-every 100)
+TINY+=(--print-every 100)
 
 # expect RC FLAG-OR-TEXT CMD...: exit code RC and an error that names the flag (or text).
 expect() {

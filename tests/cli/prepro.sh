@@ -2,14 +2,9 @@
 # Runs the real prepro binary: --help, outputs in both formats, progress bar, overwrite guard,
 # and errors with their exit codes.
 set -u
-BUILD=$1
-SRC=$2
+. "$(dirname "$0")/lib/common.sh"
 BIN="$BUILD/prepro"
-fail() { echo "FAIL: $*"; exit 1; }
-TOK="$SRC/data/tokenizer"
-[ -f "$TOK/encoder.json" ] || fail "tokenizer files missing: run data/fetch_tokenizer.sh"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+require_tokenizer fail
 
 out=$("$BIN" --help); rc=$?
 [ $rc -eq 0 ] || fail "--help exit $rc"

@@ -2,14 +2,9 @@
 # prepro splits one text file into train and val whatever its script or line structure
 # (Cyrillic prose, indented lines), and says clearly why a tiny input gets no val file.
 set -u
-BUILD=$1
-SRC=$2
+. "$(dirname "$0")/lib/common.sh"
 BIN="$BUILD/prepro"
-fail() { echo "FAIL: $*"; exit 1; }
-TOK="$SRC/data/tokenizer"
-[ -f "$TOK/encoder.json" ] || fail "tokenizer files missing: run data/fetch_tokenizer.sh"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+require_tokenizer fail
 
 for i in $(seq 1 2000); do
   echo "Строка $i: в чащах юга жил бы цитрус? Да, но фальшивый экземпляр!"

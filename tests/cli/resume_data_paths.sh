@@ -3,13 +3,8 @@
 # relative glob, an absolute glob or a symbolic link resume; other shards are refused naming
 # --train-data.
 set -u
-BUILD=$1
-SRC=$2
-fail() { echo "FAIL: $*"; exit 1; }
-TOK="$SRC/data/tokenizer"
-[ -f "$TOK/encoder.json" ] || { echo "SKIP: tokenizer files missing: run data/fetch_tokenizer.sh"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/lib/common.sh"
+require_tokenizer skip
 TINY=(--device cpu --layers 2 --heads 4 --width 64 --vocab 50257 --max-seq-len 32 --seq-len 32
       --micro-batch 2 --total-batch-tokens 128 --print-every 100)
 

@@ -3,13 +3,8 @@
 # boundary or missing a line is refused by every tool that loads it, with the file, the merge
 # counts and a hint, instead of giving token ids that differ from GPT-2's.
 set -u
-BUILD=$1
-SRC=$2
-fail() { echo "FAIL: $*"; exit 1; }
-TOK="$SRC/data/tokenizer"
-[ -f "$TOK/encoder.json" ] || fail "tokenizer files missing: run data/fetch_tokenizer.sh"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/lib/common.sh"
+require_tokenizer fail
 printf 'Hello world' > "$TMP/hello.txt"
 
 [ "$("$BUILD/tokenize" encode --tokenizer-dir "$TOK" "$TMP/hello.txt" | paste -sd' ')" = "15496 995" ] ||

@@ -9,6 +9,9 @@
 #                    waits until FILE has a line matching PATTERN (default 30 s); fails when the
 #                    background run BG_PID ends first
 #   stop_background  kills BG_PID and waits for it
+#   TOK              GPT-2's tokenizer folder (data/tokenizer of the source folder)
+#   require_tokenizer skip|fail
+#                    without the tokenizer files, skips the test (exit 77) or fails it
 # It lives outside tests/cli/*.sh so CMake's glob does not take it for a test.
 set -u
 BUILD=$1
@@ -38,4 +41,11 @@ stop_background() {
   kill -9 "$BG_PID" 2>/dev/null
   wait "$BG_PID" 2>/dev/null
   BG_PID=""
+}
+
+TOK="$SRC/data/tokenizer"
+require_tokenizer() {
+  [ -f "$TOK/encoder.json" ] && return 0
+  [ "$1" = skip ] && { echo "SKIP: tokenizer files missing: run data/fetch_tokenizer.sh"; exit 77; }
+  fail "tokenizer files missing: run data/fetch_tokenizer.sh"
 }
