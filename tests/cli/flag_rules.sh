@@ -18,18 +18,6 @@ DRY=(--dry-run --device cpu --gpu-mem 1GiB --layers 2 --heads 4 --width 64 --voc
 # Not started by mpirun/srun: the launcher's variables would change what these tests mean.
 unset OMPI_COMM_WORLD_SIZE OMPI_COMM_WORLD_RANK PMI_SIZE PMI_RANK PMIX_RANK SLURM_NTASKS SLURM_PROCID WORLD_SIZE RANK
 
-# expect RC TEXT CMD...: exit code RC and a short error that contains TEXT (a grep pattern).
-expect() {
-  local want=$1 name=$2
-  shift 2
-  local err rc
-  err=$("$@" 2>&1 >/dev/null)
-  rc=$?
-  [ "$rc" -eq "$want" ] || fail "$* should exit $want, got $rc: $err"
-  grep -q -- "$name" <<<"$err" || fail "$* should say '$name': $err"
-  [ "$(grep -c . <<<"$err")" -le 2 ] || fail "$* gave more than one error line: $err"
-}
-
 # --- planning flags outside a dry run: refused before any step, nothing written
 expect 1 "--world-size: 2 does not match the launch" "$BIN" "${TINY[@]}" --steps 1 --world-size 2 \
   --checkpoint-dir "$TMP/ck2"

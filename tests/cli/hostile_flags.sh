@@ -8,18 +8,6 @@ set -u
 SAMPLE="$BUILD/sample"
 TINY+=(--print-every 100)
 
-# expect RC FLAG-OR-TEXT CMD...: exit code RC and an error that names the flag (or text).
-expect() {
-  local want=$1 name=$2
-  shift 2
-  local err rc
-  err=$("$@" 2>&1 >/dev/null)
-  rc=$?
-  [ "$rc" -eq "$want" ] || fail "$* should exit $want, got $rc: $err"
-  grep -q -- "$name" <<<"$err" || fail "$* should name '$name': $err"
-  [ "${#err}" -lt 400 ] || fail "$* gave an overlong message: $err"
-}
-
 # 1. Non-finite and out-of-range floats: refused at parse time (exit 2), naming the flag.
 for v in nan NaN inf -inf 1e999; do
   expect 2 "--lr" "$BIN" "${TINY[@]}" --steps 1 --lr "$v" --skip-nonfinite

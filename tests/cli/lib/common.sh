@@ -9,6 +9,9 @@
 #                    waits until FILE has a line matching PATTERN (default 30 s); fails when the
 #                    background run BG_PID ends first
 #   stop_background  kills BG_PID and waits for it
+#   expect RC TEXT CMD...
+#                    runs CMD: exit code RC and one short error (at most 2 lines, under 400
+#                    characters) that contains TEXT (a grep pattern, e.g. the flag's name)
 #   TOK              GPT-2's tokenizer folder (data/tokenizer of the source folder)
 #   require_tokenizer skip|fail
 #                    without the tokenizer files, skips the test (exit 77) or fails it
@@ -41,6 +44,18 @@ stop_background() {
   kill -9 "$BG_PID" 2>/dev/null
   wait "$BG_PID" 2>/dev/null
   BG_PID=""
+}
+
+expect() {
+  local want=$1 text=$2
+  shift 2
+  local err rc
+  err=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  [ "$rc" -eq "$want" ] || fail "$* should exit $want, got $rc: $err"
+  grep -q -- "$text" <<<"$err" || fail "$* should say '$text': $err"
+  [ "$(grep -c . <<<"$err")" -le 2 ] || fail "$* gave more than one error line: $err"
+  [ "${#err}" -lt 400 ] || fail "$* gave an overlong message: $err"
 }
 
 TOK="$SRC/data/tokenizer"
