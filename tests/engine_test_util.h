@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/plan/memory_plan.h"
 #include "engine/plan/model_config.h"
 
 namespace gpt2::testutil {
@@ -26,6 +27,16 @@ inline ModelConfig tiny_config(int layers, int channels, int vocab, int max_seq_
   m.padded_vocab = pad_vocab(vocab);
   m.max_seq_len = max_seq_len;
   return m;
+}
+
+// A CPU, fp32 run of micro-batch B and sequence length T (everything else RunConfig's defaults).
+inline RunConfig cpu_run(int micro_batch, int seq_len) {
+  RunConfig r;
+  r.device = Device::CPU;
+  r.precision = Precision::FP32;
+  r.micro_batch = micro_batch;
+  r.seq_len = seq_len;
+  return r;
 }
 
 // <build>/test_tmp/<name>, emptied.

@@ -35,11 +35,7 @@ ModelConfig ck_model() { return testutil::tiny_config(2, 64, 256, 32); }
 MemoryPlan ck_plan(int width = 64) {
   ModelConfig m = ck_model();
   m.channels = width;
-  RunConfig r;
-  r.device = Device::CPU;
-  r.precision = Precision::FP32;
-  r.micro_batch = 2;
-  r.seq_len = 32;
+  RunConfig r = testutil::cpu_run(2, 32);
   r.total_batch_tokens = 2 * 32 * 2;  // grad accumulation 2
   return make_memory_plan(m, r);
 }
@@ -73,6 +69,15 @@ struct Run {
     model.init_gpt2(5);
   }
 };
+
+// Every line of a JSONL file, parsed.
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::vector<nlohmann::json> recs;
+  while (std::getline(f, line)) recs.push_back(nlohmann::json::parse(line));
+  return recs;
+}
 
 }  // namespace
 
@@ -376,10 +381,7 @@ TEST_CASE("the JSONL log has every field, with null MFU when the peak is unknown
     std::ostringstream out;
     tr.run(out);
   }
-  std::ifstream f(t.log_path);
-  std::string line;
-  std::vector<nlohmann::json> recs;
-  while (std::getline(f, line)) recs.push_back(nlohmann::json::parse(line));
+  const std::vector<nlohmann::json> recs = read_jsonl(t.log_path);
   REQUIRE(recs.size() == 3);
   for (const auto& j : recs)
     for (const char* k : {"step", "loss", "lr", "grad_norm", "tokens", "ms", "tok_per_s", "mfu", "memory"})
@@ -406,10 +408,7 @@ TEST_CASE("the JSONL log opens each run with a run_start record", "[checkpoint][
     Trainer tr(model, t, train, nullptr);
     tr.log_run_start(resumed);
   }
-  std::ifstream f(t.log_path);
-  std::string line;
-  std::vector<nlohmann::json> recs;
-  while (std::getline(f, line)) recs.push_back(nlohmann::json::parse(line));
+  const std::vector<nlohmann::json> recs = read_jsonl(t.log_path);
   REQUIRE(recs.size() == 2);
   CHECK(recs[0]["event"] == "run_start");
   CHECK(recs[0]["resumed_from"].is_null());

@@ -18,11 +18,7 @@ namespace {
 ModelConfig tiny_model(int L = 3) { return testutil::tiny_config(L, 64, 250, 64, "tiny"); }
 
 RunConfig tiny_run(const char* policy, int chunk, int B = 2, int T = 24, int accum = 2) {
-  RunConfig r;
-  r.device = Device::CPU;
-  r.precision = Precision::FP32;
-  r.micro_batch = B;
-  r.seq_len = T;
+  RunConfig r = testutil::cpu_run(B, T);
   r.total_batch_tokens = static_cast<int64_t>(B) * T * accum;
   r.recompute = parse_recompute(policy);
   r.logits_chunk = chunk;

@@ -303,11 +303,7 @@ TEST_CASE("the file layout converts to the plan's padded flat view and back", "[
   ModelConfig c = small_config();
   c.channels = 36;  // 36·… elements: tensors are not multiples of 128, so the plan pads them
   c.num_heads = 6;
-  RunConfig r;
-  r.device = Device::CPU;
-  r.precision = Precision::FP32;
-  r.micro_batch = 1;
-  r.seq_len = 8;
+  RunConfig r = testutil::cpu_run(1, 8);
   const MemoryPlan plan = make_memory_plan(c, r);
   const ModelWeights w = random_weights(c, 4);
   const std::vector<float> flat = to_flat(plan, w);

@@ -32,11 +32,7 @@ TEST_CASE("profile: a step's calls per op group are the op list's calls", "[prof
   for (const Case c :
        {Case{"none", 1, 0}, Case{"gelu", 2, 0}, Case{"norm", 1, 16}, Case{"block", 2, 24}, Case{"budget:2", 3, 0}}) {
     INFO("recompute " << c.recompute << ", grad_accum " << c.grad_accum << ", chunk " << c.chunk);
-    RunConfig r;
-    r.device = Device::CPU;
-    r.precision = Precision::FP32;
-    r.micro_batch = 2;
-    r.seq_len = 32;
+    RunConfig r = testutil::cpu_run(2, 32);
     r.total_batch_tokens = 2 * 32 * c.grad_accum;
     r.recompute = parse_recompute(c.recompute);
     r.logits_chunk = c.chunk;
@@ -81,11 +77,7 @@ TEST_CASE("profile: a step's calls per op group are the op list's calls", "[prof
 
 TEST_CASE("profile: only training steps are timed; validation is not", "[profile]") {
   const ModelConfig m = testutil::tiny_config(2, 64, 300, 32);
-  RunConfig r;
-  r.device = Device::CPU;
-  r.precision = Precision::FP32;
-  r.micro_batch = 2;
-  r.seq_len = 32;
+  RunConfig r = testutil::cpu_run(2, 32);
   const MemoryPlan plan = make_memory_plan(m, r);
   CpuBackend cpu;
   OpProfiler prof(cpu, plan);

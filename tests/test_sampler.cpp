@@ -23,11 +23,7 @@ using testutil::tmp_dir;
 
 MemoryPlan sample_plan(const char* recompute = "none", int T = 32, bool training = true) {
   const ModelConfig m = testutil::tiny_config(2, 64, 256, 32);
-  RunConfig r;
-  r.device = Device::CPU;
-  r.precision = Precision::FP32;
-  r.micro_batch = 2;
-  r.seq_len = T;
+  RunConfig r = testutil::cpu_run(2, T);
   r.recompute = parse_recompute(recompute);
   r.training = training;
   return make_memory_plan(m, r);

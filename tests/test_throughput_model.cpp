@@ -6,6 +6,7 @@
 #include "engine/plan/op_costs.h"
 #include "engine/plan/throughput_model.h"
 #include "engine/util/units.h"
+#include "engine_test_util.h"
 
 using namespace gpt2;
 
@@ -143,11 +144,7 @@ TEST_CASE("roofline: auto-fit on an RTX 3060 predicts an MFU such a card can rea
 
 TEST_CASE("roofline: the CPU device uses the probed peak and bandwidth", "[throughput]") {
   const ModelConfig m = preset_config("d12");
-  RunConfig r;
-  r.device = Device::CPU;
-  r.precision = Precision::FP32;
-  r.micro_batch = 4;
-  r.seq_len = 128;
+  RunConfig r = testutil::cpu_run(4, 128);
   const MemoryPlan p = make_memory_plan(m, r);
   const StepTimePrediction slow = predict_step_time(p, cpu_device(8 * kGiB, 100, 10));
   const StepTimePrediction fast = predict_step_time(p, cpu_device(8 * kGiB, 200, 20));

@@ -9,8 +9,6 @@
 
 namespace gpt2 {
 
-namespace {
-
 // The model shape of a 256-int32 header, checked.
 ModelConfig llmc_header_config(const std::string& path, const int32_t* h) {
   if (h[0] != kLlmcModelMagic)
@@ -31,7 +29,9 @@ ModelConfig llmc_header_config(const std::string& path, const int32_t* h) {
   return c;
 }
 
-}  // namespace
+uint64_t llmc_model_file_bytes(const int32_t* h, const ModelConfig& c) {
+  return 1024 + static_cast<uint64_t>(num_parameters(c)) * (h[1] == 5 ? 2 : 4);
+}
 
 ModelConfig read_llmc_model_config(const std::string& path, int heads_hint) {
   std::ifstream f(path, std::ios::binary);
@@ -60,7 +60,7 @@ ModelWeights load_llmc_model(const std::string& path) {
   w.source_dtype = h[1] == 5 ? WeightDType::BF16 : WeightDType::FP32;
   const int64_t n = num_parameters(w.config);
   const uint64_t esize = h[1] == 5 ? 2 : 4;
-  const uint64_t want = 1024 + static_cast<uint64_t>(n) * esize;
+  const uint64_t want = llmc_model_file_bytes(h, w.config);
   if (map.size() != want)
     throw FileError(path, "file is " + std::to_string(map.size()) + " bytes but its header (L=" +
                               std::to_string(w.config.num_layers) + " C=" + std::to_string(w.config.channels) +

@@ -17,6 +17,12 @@ namespace gpt2 {
 
 constexpr int32_t kLlmcModelMagic = 20240326;
 
+// The shape in a 1024-byte header (256 int32 values); FileError naming `path` for a bad magic,
+// version or shape.
+ModelConfig llmc_header_config(const std::string& path, const int32_t* header);
+// The exact size of the file that header describes: 1024 + num_parameters · (4 | 2) bytes.
+uint64_t llmc_model_file_bytes(const int32_t* header, const ModelConfig& config);
+
 // Only the shape, from the 1024-byte header. heads_hint > 0 overrides the head count.
 ModelConfig read_llmc_model_config(const std::string& path, int heads_hint = 0);
 

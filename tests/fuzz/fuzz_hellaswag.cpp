@@ -14,19 +14,14 @@
 #include <vector>
 
 #include "engine/data/tokenizer.h"
+#include "tests/fuzz/fuzz_gpt2_tokenizer.h"
 #include "engine/train/hellaswag.h"
 #include "engine/util/errors.h"
 #include "tests/fuzz/fuzz_scratch.h"
 
 namespace {
 
-const gpt2::Tokenizer& tokenizer() {
-  static const gpt2::Tokenizer tk = [] {
-    const char* env = std::getenv("GPT2_TOKENIZER_DIR");
-    return gpt2::Tokenizer::from_dir(env && *env ? env : GPT2_SOURCE_DIR "/data/tokenizer");
-  }();
-  return tk;
-}
+const gpt2::Tokenizer& tokenizer() { return gpt2::fuzz::gpt2_tokenizer(); }
 
 void fail(const char* what) {
   std::fprintf(stderr, "loaded example: %s\n", what);

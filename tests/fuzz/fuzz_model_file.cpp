@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/model/llmc_model_file.h"
 #include "engine/model/model_io.h"
 #include "engine/util/errors.h"
 #include "tests/fuzz/fuzz_scratch.h"
@@ -28,22 +29,13 @@ namespace {
 // The llm.c file size the 1024-byte header asks for, or 0 when the header is not a valid one.
 uint64_t llmc_size_for_header(const uint8_t* p, size_t size) {
   if (size < 1024) return 0;
-  int32_t h[8];
+  int32_t h[256];
   std::memcpy(h, p, sizeof h);
-  if (h[1] != 3 && h[1] != 5) return 0;
-  gpt2::ModelConfig c;
-  c.max_seq_len = h[2];
-  c.vocab_size = h[3];
-  c.num_layers = h[4];
-  c.num_heads = h[5];
-  c.channels = h[6];
-  c.padded_vocab = h[7];
   try {
-    gpt2::validate(c);
-  } catch (const gpt2::ConfigError&) {
+    return gpt2::llmc_model_file_bytes(h, gpt2::llmc_header_config("header", h));
+  } catch (const gpt2::FileError&) {
     return 0;
   }
-  return 1024 + static_cast<uint64_t>(gpt2::num_parameters(c)) * (h[1] == 5 ? 2 : 4);
 }
 
 void check_loaded(const gpt2::ModelWeights& w) {

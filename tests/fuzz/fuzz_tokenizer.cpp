@@ -10,16 +10,11 @@
 
 #include "engine/data/bpe.h"
 #include "engine/data/tokenizer.h"
+#include "tests/fuzz/fuzz_gpt2_tokenizer.h"
 
 namespace {
 
-const gpt2::Tokenizer& tokenizer() {
-  static const gpt2::Tokenizer tk = [] {
-    const char* env = std::getenv("GPT2_TOKENIZER_DIR");
-    return gpt2::Tokenizer::from_dir(env && *env ? env : GPT2_SOURCE_DIR "/data/tokenizer");
-  }();
-  return tk;
-}
+const gpt2::Tokenizer& tokenizer() { return gpt2::fuzz::gpt2_tokenizer(); }
 
 }  // namespace
 

@@ -153,35 +153,25 @@ class GPT(nn.Module):
             loss = F.cross_entropy(real.reshape(-1, self.V), targets.reshape(-1))
         return real, loss
 
-    def llmc_tensors(self):
-        """The 16 tensors in llm.c order and layout, per-layer ones stacked on a leading L."""
+    def llmc_tensors(self, of=lambda p: p):
+        """The 16 tensors in llm.c order and layout, per-layer ones stacked on a leading L;
+        `of` maps each parameter to what is listed (the parameter itself by default)."""
         h = self.h
-        st = lambda f: torch.stack([f(b) for b in h])  # noqa: E731
+        st = lambda f: torch.stack([of(f(b)) for b in h])  # noqa: E731
         return [
-            ("wte", self.wte.weight), ("wpe", self.wpe.weight),
+            ("wte", of(self.wte.weight)), ("wpe", of(self.wpe.weight)),
             ("ln1w", st(lambda b: b.ln_1.weight)), ("ln1b", st(lambda b: b.ln_1.bias)),
             ("qkvw", st(lambda b: b.attn.c_attn.weight)), ("qkvb", st(lambda b: b.attn.c_attn.bias)),
             ("attprojw", st(lambda b: b.attn.c_proj.weight)), ("attprojb", st(lambda b: b.attn.c_proj.bias)),
             ("ln2w", st(lambda b: b.ln_2.weight)), ("ln2b", st(lambda b: b.ln_2.bias)),
             ("fcw", st(lambda b: b.mlp.c_fc.weight)), ("fcb", st(lambda b: b.mlp.c_fc.bias)),
             ("fcprojw", st(lambda b: b.mlp.c_proj.weight)), ("fcprojb", st(lambda b: b.mlp.c_proj.bias)),
-            ("lnfw", self.ln_f.weight), ("lnfb", self.ln_f.bias),
+            ("lnfw", of(self.ln_f.weight)), ("lnfb", of(self.ln_f.bias)),
         ]
 
     def llmc_grads(self):
-        h = self.h
-        g = lambda p: p.grad if p.grad is not None else torch.zeros_like(p)  # noqa: E731
-        st = lambda f: torch.stack([g(f(b)) for b in h])  # noqa: E731
-        return [
-            ("wte", g(self.wte.weight)), ("wpe", g(self.wpe.weight)),
-            ("ln1w", st(lambda b: b.ln_1.weight)), ("ln1b", st(lambda b: b.ln_1.bias)),
-            ("qkvw", st(lambda b: b.attn.c_attn.weight)), ("qkvb", st(lambda b: b.attn.c_attn.bias)),
-            ("attprojw", st(lambda b: b.attn.c_proj.weight)), ("attprojb", st(lambda b: b.attn.c_proj.bias)),
-            ("ln2w", st(lambda b: b.ln_2.weight)), ("ln2b", st(lambda b: b.ln_2.bias)),
-            ("fcw", st(lambda b: b.mlp.c_fc.weight)), ("fcb", st(lambda b: b.mlp.c_fc.bias)),
-            ("fcprojw", st(lambda b: b.mlp.c_proj.weight)), ("fcprojb", st(lambda b: b.mlp.c_proj.bias)),
-            ("lnfw", g(self.ln_f.weight)), ("lnfb", g(self.ln_f.bias)),
-        ]
+        """The gradients of llmc_tensors(), zeros where a parameter has none."""
+        return self.llmc_tensors(lambda p: p.grad if p.grad is not None else torch.zeros_like(p))
 
 
 def f32(t):
