@@ -5,7 +5,7 @@
 #include <random>
 #include <sstream>
 
-#include "engine/cli/dry_run.h"
+#include "engine/cli/resolve.h"
 #include "engine/cli/run_options.h"
 #include "engine/util/errors.h"
 #include "engine/util/units.h"
@@ -36,7 +36,7 @@ std::vector<std::string> split(const std::string& s) {
 
 TEST_CASE("the fit suggestion keeps the tokens per step (--micro-batch 50000 at T=64)", "[cli][autofit]") {
   const RunOptions o = parse({"--dry-run", "--micro-batch", "50000", "--seq-len", "64", "--gpu", "rtx3060-12gb"});
-  const ResolvedRun rr = resolve_with_autofit(o);
+  const ResolvedRun rr = resolve(o);
   const AutoFitResult fit = fit_suggestion(rr);
   REQUIRE(fit.found);
   CHECK(fit.best.run.total_batch_tokens == 3200000);
@@ -49,7 +49,7 @@ TEST_CASE("the fit suggestion keeps the tokens per step (--micro-batch 50000 at 
 
 TEST_CASE("the README's fit suggestion (d12 at B=64 on an RTX 3060 12GB) leaves the headroom", "[cli][autofit]") {
   const RunOptions o = parse({"--dry-run", "--model", "d12", "--micro-batch", "64", "--gpu", "rtx3060-12gb"});
-  const ResolvedRun rr = resolve_with_autofit(o);
+  const ResolvedRun rr = resolve(o);
   const AutoFitResult fit = fit_suggestion(rr);
   REQUIRE(fit.found);
   // The fastest plan (B=32, 11.98 GiB) would leave 18 MiB of the card; B=16 is predicted 0.002 %
@@ -84,7 +84,7 @@ TEST_CASE("property: running the suggested flags gives the suggested plan", "[cl
                                  std::to_string(static_cast<int64_t>(B) * T * accum)})
       asked.push_back(f);
     INFO("model " << model << " card " << card << " T=" << T << " B=" << B << " accum " << accum << " " << prec);
-    const ResolvedRun rr = resolve_with_autofit(parse(asked));
+    const ResolvedRun rr = resolve(parse(asked));
     const AutoFitResult fit = fit_suggestion(rr);
     if (!fit.found) {
       ++nothing_fits;
@@ -94,7 +94,7 @@ TEST_CASE("property: running the suggested flags gives the suggested plan", "[cl
     std::vector<std::string> suggested = base;
     for (const auto& w : split(run_flags(fit.best.run))) suggested.push_back(w);
     INFO("suggested: " << run_flags(fit.best.run));
-    const ResolvedRun again = resolve_with_autofit(parse(suggested));
+    const ResolvedRun again = resolve(parse(suggested));
     const MemoryPlan plan = make_memory_plan(again.model, again.run);
     CHECK(plan.hash() == fit.plan.hash());
     CHECK(plan.grad_accum == fit.best.grad_accum);
@@ -115,7 +115,7 @@ TEST_CASE("offload: auto-fit falls back to it, and its flags reproduce the plan"
   const std::vector<std::string> base = {"--dry-run", "--model", "d48", "--gpu", "rtx4090", "--host-mem", "64GiB"};
   std::vector<std::string> asked = base;
   for (const char* f : {"--micro-batch", "auto"}) asked.push_back(f);
-  const ResolvedRun rr = resolve_with_autofit(parse(asked));
+  const ResolvedRun rr = resolve(parse(asked));
   REQUIRE(rr.autofit.found);
   CHECK(rr.run.offload == Offload::Optimizer);
   CHECK(rr.budget.host_bytes == 64 * kGiB);
@@ -126,13 +126,13 @@ TEST_CASE("offload: auto-fit falls back to it, and its flags reproduce the plan"
   CHECK(flags.find("--offload optimizer") != std::string::npos);
   std::vector<std::string> again = base;
   for (const auto& w : split(flags)) again.push_back(w);
-  const ResolvedRun rerun = resolve_with_autofit(parse(again));
+  const ResolvedRun rerun = resolve(parse(again));
   CHECK(make_memory_plan(rerun.model, rerun.run).hash() == rr.autofit.plan.hash());
 
   // A micro-batch that does not fit: the suggestion offloads too, and says how much host memory.
   std::vector<std::string> fixed = base;
   for (const char* f : {"--micro-batch", "4"}) fixed.push_back(f);
-  const ResolvedRun too_big = resolve_with_autofit(parse(fixed));
+  const ResolvedRun too_big = resolve(parse(fixed));
   CHECK(too_big.run.offload == Offload::None);
   const AutoFitResult fit = fit_suggestion(too_big);
   REQUIRE(fit.found);
@@ -148,7 +148,7 @@ TEST_CASE("offload: a host budget too small for the host arena names --host-mem"
   const RunOptions o =
       parse({"--dry-run", "--model", "d48", "--gpu", "rtx4090", "--host-mem", "1GiB", "--micro-batch", "auto"});
   try {
-    resolve_with_autofit(o);
+    resolve(o);
     FAIL("d48 on an RTX 4090 with 1 GiB of host memory should not fit");
   } catch (const ConfigError& e) {
     INFO(e.what());
@@ -157,8 +157,7 @@ TEST_CASE("offload: a host budget too small for the host arena names --host-mem"
   }
   // --offload none keeps the optimizer on the card: then the card is the limit.
   try {
-    resolve_with_autofit(
-        parse({"--dry-run", "--model", "d48", "--gpu", "rtx4090", "--offload", "none", "--micro-batch", "auto"}));
+    resolve(parse({"--dry-run", "--model", "d48", "--gpu", "rtx4090", "--offload", "none", "--micro-batch", "auto"}));
     FAIL("d48 on an RTX 4090 without offload should not fit");
   } catch (const ConfigError& e) {
     INFO(e.what());

@@ -1,9 +1,12 @@
-// train_gpt2's flags: parsing, resolution, and one clear error naming the flag.
+// train_gpt2's flags: parsing, resolution, and one clear error naming the flag; and the token id
+// lists that tokenize and sample read.
 #include <catch2/catch.hpp>
 #include <sstream>
 
 #include "engine/cli/dry_run.h"
+#include "engine/cli/resolve.h"
 #include "engine/cli/run_options.h"
+#include "engine/cli/tool_main.h"
 #include "engine/util/errors.h"
 
 using namespace gpt2;
@@ -46,7 +49,7 @@ TEST_CASE("flags parse into options and a custom model", "[cli]") {
   CHECK(m.vocab_size == 1000);
   CHECK(m.padded_vocab == 1024);
   CHECK(m.name == "custom");
-  const RunConfig r = resolve_run(p.opts, m, Device::CUDA);
+  const RunConfig r = resolve_run_config(p.opts, m, Device::CUDA);
   CHECK(r.micro_batch == 8);
   CHECK(r.seq_len == 256);
   CHECK(r.recompute.kind == Recompute::Norm);
@@ -183,4 +186,38 @@ TEST_CASE("a size below one byte says so, not 'must be positive'", "[cli][errors
     CHECK(std::string(e.what()).find("less than one byte") != std::string::npos);
     CHECK(std::string(e.what()).find("positive") == std::string::npos);
   }
+}
+
+TEST_CASE("a micro-batch of auto is resolved once, by auto-fit", "[cli][autofit]") {
+  Parsed p = parse({"--dry-run", "--model", "d12", "--micro-batch", "auto", "--gpu-mem", "11GiB"});
+  REQUIRE(p.code == -1);
+  CHECK(resolve_run_config(p.opts, resolve_model(p.opts), Device::CUDA).micro_batch == kAutoMicroBatch);
+  const ResolvedRun rr = resolve(p.opts);
+  CHECK(rr.autofit_used);
+  CHECK(rr.run.micro_batch == rr.autofit.best.run.micro_batch);
+  CHECK(rr.run.micro_batch >= 1);
+  Parsed fixed = parse({"--dry-run", "--model", "d12", "--micro-batch", "8", "--gpu-mem", "11GiB"});
+  const ResolvedRun rf = resolve(fixed.opts);
+  CHECK_FALSE(rf.autofit_used);
+  CHECK(rf.run.micro_batch == 8);
+}
+
+TEST_CASE("token id lists: whitespace-separated (tokenize) and comma-separated (sample)", "[cli][errors]") {
+  CHECK(parse_token_ids(" 464 3290\t\n13\n", 50257) == std::vector<int32_t>{464, 3290, 13});
+  CHECK(parse_token_ids("", 50257).empty());
+  CHECK(parse_token_ids(" 1 , 2,3 ", 50257, ',') == std::vector<int32_t>{1, 2, 3});
+  auto error_of = [](const std::string& text, int limit, char separator) -> std::string {
+    try {
+      parse_token_ids(text, limit, separator);
+    } catch (const TokenIdError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  CHECK(error_of("15496 99999", 50257, '\0') == "byte offset 6: token id 99999 is not below the vocab size 50257");
+  CHECK(error_of("1 two 3", 50257, '\0') == "byte offset 2: 'two' is not a token id");
+  CHECK(error_of("12345678901234567890123", 50257, '\0') == "byte offset 0: '12345678901234567890' is not a token id");
+  for (const char* bad : {"1x", "1.5", "1,,2", "1,", ",1", "-3", "+5", "1 2", "  ", "99999999999"})
+    CHECK(error_of(bad, 50257, ',').find("is not a token id") != std::string::npos);
+  CHECK(error_of("7,600", 512, ',') == "byte offset 2: token id 600 is not below the vocab size 512");
 }

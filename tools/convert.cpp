@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "engine/cli/flag_checks.h"
+#include "engine/cli/tool_main.h"
 #include "engine/model/model_io.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
@@ -24,14 +25,9 @@ int main(int argc, char** argv) {
   app.add_option("--heads", heads, "Head count for a .safetensors without config.json (default: GPT-2's for the width)")
       ->check(gpt2::whole_at_least(1));
   app.footer("A flag given more than once takes its last value.");
-  gpt2::last_value_wins(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  try {
+  const int parsed = gpt2::parse_tool_command_line(app, argc, argv);
+  if (parsed >= 0) return parsed;
+  return gpt2::run_tool("convert", [&] {
     if (gpt2::same_file(in, out))
       throw gpt2::FileError(in, "--out names the same file as --in; convert never writes over its input");
     const gpt2::ModelWeights w = gpt2::load_model_file(in, heads);
@@ -41,10 +37,6 @@ int main(int argc, char** argv) {
     gpt2::save_model_file(out, w, dt);
     std::cout << "convert: " << in << " -> " << out << " (" << w.config.describe() << ", "
               << (dt == gpt2::WeightDType::BF16 ? "bf16" : "fp32") << ")\n";
-    gpt2::flush_stdout_checked();
     return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "convert: error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

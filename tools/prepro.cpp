@@ -6,9 +6,9 @@
 #include <iostream>
 
 #include "engine/cli/flag_checks.h"
+#include "engine/cli/tool_main.h"
 #include "engine/data/prepro.h"
 #include "engine/data/tokenizer.h"
-#include "engine/util/file_io.h"
 
 int main(int argc, char** argv) {
   gpt2::PreproOptions opt;
@@ -45,12 +45,8 @@ int main(int argc, char** argv) {
   app.footer(
       "--input takes several values, and repeating it adds more; any other flag given more than once\n"
       "takes its last value.");
-  gpt2::last_value_wins(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  const int parsed = gpt2::parse_tool_command_line(app, argc, argv);
+  if (parsed >= 0) return parsed;
   opt.format = gpt2::parse_data_format(format, "--format");
   opt.progress = quiet            ? gpt2::ProgressBar::Mode::kNever
                  : force_progress ? gpt2::ProgressBar::Mode::kAlways
@@ -59,12 +55,8 @@ int main(int argc, char** argv) {
   const std::string warning = gpt2::thread_oversubscription_warning(
       "prepro", threads, opt.threads > 0 ? "--threads " + std::to_string(opt.threads) : "");
   if (!warning.empty()) std::cerr << warning << "\n";
-  try {
+  return gpt2::run_tool("prepro", [&] {
     gpt2::run_prepro(opt, std::cout);
-    gpt2::flush_stdout_checked();
     return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "prepro: error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

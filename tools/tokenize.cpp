@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
-#include <sstream>
 #include <string>
 
 #include "engine/cli/flag_checks.h"
+#include "engine/cli/tool_main.h"
 #include "engine/data/tokenizer.h"
 #include "engine/util/errors.h"
 #include "engine/util/file_io.h"
@@ -27,32 +27,13 @@ gpt2::Tokenizer load(const std::string& dir, const std::string& bin) {
   return gpt2::Tokenizer::from_dir(dir.empty() ? gpt2::default_tokenizer_dir() : dir);
 }
 
-// Parses whitespace-separated decimal ids; throws FileError with the byte offset of a bad one.
+// Whitespace-separated decimal ids; a FileError names the byte offset of a bad one.
 std::vector<int32_t> parse_ids(const std::string& path, const std::string& text, int vocab) {
-  std::vector<int32_t> ids;
-  size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-    if (i == text.size()) break;
-    const size_t start = i;
-    int64_t v = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && v <= vocab) {
-      v = v * 10 + (text[i] - '0');
-      ++i;
-    }
-    if (i == start || (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])))) {
-      size_t end = text.find_first_of(" \t\r\n", start);
-      throw gpt2::FileError(path, "byte offset " + std::to_string(start) + ": '" +
-                                      text.substr(start, std::min<size_t>(end - start, 20)) + "' is not a token id");
-    }
-    if (v >= vocab) {
-      throw gpt2::FileError(path, "byte offset " + std::to_string(start) + ": token id " +
-                                      text.substr(start, i - start) + " is not below the vocab size " +
-                                      std::to_string(vocab));
-    }
-    ids.push_back(int32_t(v));
+  try {
+    return gpt2::parse_token_ids(text, vocab);
+  } catch (const gpt2::TokenIdError& e) {
+    throw gpt2::FileError(path, e.what());
   }
-  return ids;
 }
 
 }  // namespace
@@ -76,12 +57,9 @@ int main(int argc, char** argv) {
                     "data/tokenizer; made by data/fetch_tokenizer.sh)");
     gpt2::last_value_wins(*sub);  // a flag given more than once takes its last value
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
+  const int parsed = gpt2::parse_tool_command_line(app, argc, argv);
+  if (parsed >= 0) return parsed;
+  return gpt2::run_tool("tokenize", [&] {
     if (*enc) {
       const gpt2::Tokenizer tk = load(dir, "");
       const std::string text = read_input(file);
@@ -106,10 +84,6 @@ int main(int argc, char** argv) {
       tk.save_llmc_bin(out);
       std::cerr << "tokenize: wrote " << out << " (" << tk.vocab_size() << " tokens, EOT " << tk.eot_token() << ")\n";
     }
-    gpt2::flush_stdout_checked();
     return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "tokenize: error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -1,20 +1,25 @@
 #include "engine/cli/run_options.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <limits>
 #include <ostream>
+#include <utility>
 
 #include "engine/backend/comm.h"
 #include "engine/backend/device_info.h"
 #include "engine/cli/dry_run.h"
 #include "engine/cli/flag_checks.h"
-#include "engine/model/model_io.h"
-#include "engine/util/file_io.h"
+#include "engine/data/dataloader.h"
 #include "engine/plan/gpu_catalog.h"
+#include "engine/plan/model_config.h"
+#include "engine/train/checkpoint.h"
 #include "engine/util/errors.h"
+#include "engine/util/file_io.h"
 #include "engine/util/units.h"
 
 namespace gpt2 {
@@ -26,6 +31,8 @@ constexpr double kUnbounded = std::numeric_limits<double>::infinity();
 bool RunOptions::was_set(const std::string& name) const {
   return std::find(explicitly_set.begin(), explicitly_set.end(), name) != explicitly_set.end();
 }
+
+bool RunOptions::samples() const { return sample_every > 0 || (eval_only && was_set("--sample-prompt")); }
 
 std::string build_info() {
   auto on = [](bool b) { return b ? "on" : "off"; };
@@ -279,90 +286,91 @@ void check_launch_agrees(const RunOptions& o, int launched_world_size, int launc
     throw ConfigError("--rank", std::to_string(o.rank) + " does not match the launch: " + launch + hint);
 }
 
-ModelConfig resolve_model(const RunOptions& o) {
-  ModelConfig m;
-  if (is_preset_name(o.model)) {
-    m = preset_config(o.model);
-  } else if (ends_with(o.model, ".bin") || ends_with(o.model, ".safetensors")) {
-    m = read_model_config(o.model, o.heads);  // the file's header or tensors; heads: see model_io.h
-  } else {
-    m = preset_config(o.model);  // throws ConfigError("--model") naming the presets
-  }
-  bool custom = false;
-  auto take = [&](int value, const char* flag, int& field) {
-    if (value != 0 || o.was_set(flag)) {
-      if (value <= 0) throw ConfigError(flag, "must be positive, got " + std::to_string(value));
-      field = value;
-      custom = true;
+namespace {
+
+// An output file must not be one of the run's inputs, the other output, or a file in
+// --checkpoint-dir (whose files the checkpoints own: a log appended to `latest`, or a profile
+// written over a model file, would ruin the checkpoint).
+void check_outputs_apart(const RunOptions& o) {
+  std::vector<std::pair<std::string, std::string>> inputs;  // flag, path
+  if (!is_preset_name(o.model)) inputs.push_back({"--model", o.model});
+  if (!o.hellaswag.empty()) inputs.push_back({"--hellaswag", o.hellaswag});
+  for (const auto& [flag, spec] : {std::pair<std::string, std::string>{"--train-data", o.train_data},
+                                   std::pair<std::string, std::string>{"--val-data", o.val_data}}) {
+    if (spec.empty() || spec == "synthetic") continue;
+    try {
+      for (const std::string& f : expand_data_glob(spec)) inputs.push_back({flag, f});
+    } catch (const std::exception&) {
+      // The data loader reports a pattern that matches nothing.
     }
-  };
-  take(o.layers, "--layers", m.num_layers);
-  take(o.heads, "--heads", m.num_heads);
-  take(o.width, "--width", m.channels);
-  take(o.max_seq_len, "--max-seq-len", m.max_seq_len);
-  if (o.vocab != 0 || o.was_set("--vocab")) {
-    take(o.vocab, "--vocab", m.vocab_size);
-    m.padded_vocab = pad_vocab(m.vocab_size);
   }
-  if (custom) m.name = "custom";
-  validate(m);
-  return m;
+  const std::pair<std::string, std::string> outputs[] = {{"--log", o.log_file}, {"--profile-json", o.profile_json}};
+  for (const auto& [flag, path] : outputs) {
+    if (path.empty()) continue;
+    for (const auto& [in_flag, in_path] : inputs)
+      if (same_file(path, in_path))
+        throw ConfigError(flag, path + " is the " + in_flag + " input " + in_path + "; refusing to overwrite it");
+    if (!o.checkpoint_dir.empty() && same_file(dir_of(path), o.checkpoint_dir))
+      throw ConfigError(flag, path + " is inside --checkpoint-dir " + o.checkpoint_dir +
+                                  ", whose files belong to the checkpoints; write it elsewhere");
+    // A checkpoint directory of another run: its marker and its model and state files.
+    const std::string dir = dir_of(path), base = path.substr(path.find_last_of('/') + 1);
+    if (::access((dir + "/latest").c_str(), F_OK) == 0 &&
+        (base == "latest" || base.rfind("model_", 0) == 0 || base.rfind("state_", 0) == 0))
+      throw ConfigError(flag, path + " is a file of the checkpoint directory " + dir + "; write it elsewhere");
+  }
+  if (!o.log_file.empty() && !o.profile_json.empty() &&
+      (o.log_file == o.profile_json || same_file(o.log_file, o.profile_json)))
+    throw ConfigError("--profile-json", o.profile_json + " is also the --log file");
 }
 
-Device resolve_device(const RunOptions& o) {
-  if (o.device == "auto") {
-    if (o.dry_run) return Device::CUDA;  // a dry run plans for a GPU unless told otherwise
-    return query_cuda_device().present ? Device::CUDA : Device::CPU;
-  }
-  return parse_device(o.device);
+// --resume, --checkpoint-every and --keep-checkpoints act on --checkpoint-dir.
+void check_checkpoint_flags(const RunOptions& o) {
+  if (!o.checkpoint_dir.empty()) return;
+  const char* flag = o.resume                 ? "--resume"
+                     : o.checkpoint_every > 0 ? "--checkpoint-every"
+                     : o.keep_checkpoints > 0 ? "--keep-checkpoints"
+                                              : nullptr;
+  if (flag) throw ConfigError(flag, "needs --checkpoint-dir DIR");
 }
 
-RunConfig resolve_run(const RunOptions& o, const ModelConfig& m, Device device) {
-  RunConfig r;
-  r.device = device;
-  if (o.micro_batch == "auto") {
-    r.micro_batch = 1;
-  } else {
-    const std::string& s = o.micro_batch;
-    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
-      throw ConfigError("--micro-batch", "expected a positive number or 'auto', got '" + s + "'");
-    r.micro_batch = std::stoi(s);
-  }
-  if (o.seq_len < 0) throw ConfigError("--seq-len", "must be positive, got " + std::to_string(o.seq_len));
-  r.seq_len = o.seq_len > 0 ? o.seq_len : std::min(1024, m.max_seq_len);
-  if (o.total_batch_tokens < 0) throw ConfigError("--total-batch-tokens", "must be positive");
-  r.total_batch_tokens = o.total_batch_tokens;
-  if (o.precision == "auto")
-    r.precision = device == Device::CPU ? Precision::FP32 : Precision::BF16;
-  else
-    r.precision = parse_precision(o.precision);
-  if (o.master_weights == "auto")
-    r.master_weights = -1;
-  else if (o.master_weights == "on")
-    r.master_weights = 1;
-  else if (o.master_weights == "off")
-    r.master_weights = 0;
-  else
-    throw ConfigError("--master-weights", "expected auto, on or off, got '" + o.master_weights + "'");
-  r.recompute = parse_recompute(o.recompute);
-  if (o.logits_chunk == "auto") {
-    r.logits_chunk = 0;
-  } else {
-    const std::string& s = o.logits_chunk;
-    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos || std::stoi(s) == 0)
-      throw ConfigError("--logits-chunk", "expected a positive token count or 'auto', got '" + s + "'");
-    r.logits_chunk = std::stoi(s);
-  }
-  r.zero_stage = o.zero;
-  if (o.world_size < 0 || (o.world_size == 0 && o.was_set("--world-size")))
-    throw ConfigError("--world-size", "must be positive, got " + std::to_string(o.world_size));
-  r.world_size = o.world_size > 0 ? o.world_size : 1;
-  r.rank = o.rank;
-  if (!o.reserve.empty()) {
-    r.reserve_bytes = o.reserve == "0" ? 0 : parse_bytes(o.reserve, "--reserve");
-  }
-  r.offload = parse_offload(o.offload);
-  return r;
+// A run without --resume never writes into a checkpoint directory that holds a run's checkpoints
+// (a `latest` marker): it would overwrite them and move `latest` back to its own steps.
+void refuse_used_checkpoint_dir(const RunOptions& o) {
+  if (o.checkpoint_dir.empty() || o.resume || o.eval_only) return;
+  const int64_t latest = latest_checkpoint_step(o.checkpoint_dir);
+  if (latest < 0) return;
+  throw ConfigError("--checkpoint-dir", o.checkpoint_dir + " already holds the checkpoints of a run (latest: step " +
+                                            std::to_string(latest) +
+                                            "); pass --resume to continue that run, or give another "
+                                            "--checkpoint-dir for a new one");
+}
+
+// The longest sample generated during training: a peek at the model, printed as it is generated;
+// the sample tool is for long texts.
+constexpr int kMaxTrainingSampleTokens = 100000;
+
+void check_sample_length(const RunOptions& o) {
+  if (o.samples() && o.sample_tokens > kMaxTrainingSampleTokens)
+    throw ConfigError("--sample-tokens", std::to_string(o.sample_tokens) + " is more than the " +
+                                             format_count(kMaxTrainingSampleTokens) +
+                                             " tokens a sample during a run may have; use the sample tool on a "
+                                             "checkpoint for longer texts");
+}
+
+}  // namespace
+
+void check_training_outputs(const RunOptions& o) {
+  // --eval-only writes no checkpoint.
+  check_checkpoint_flags(o);
+  if (!o.checkpoint_dir.empty() && !o.eval_only) check_output_dir(o.checkpoint_dir, "--checkpoint-dir");
+  if (!o.log_file.empty() && o.rank == 0) check_output_file(o.log_file, "--log");
+  if (!o.profile_json.empty() && o.rank == 0) check_output_file(o.profile_json, "--profile-json", true);
+  check_outputs_apart(o);
+  refuse_used_checkpoint_dir(o);
+  check_sample_length(o);
+  if ((o.profile || !o.profile_json.empty()) && o.eval_only)
+    throw ConfigError(o.profile ? "--profile" : "--profile-json", "times training steps; --eval-only runs none");
 }
 
 }  // namespace gpt2

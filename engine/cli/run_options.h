@@ -1,13 +1,12 @@
-// Every train_gpt2 flag, parsed in one place (CLI11), and their resolution into a ModelConfig and
-// a RunConfig. Lives in engine/ so tests can drive it with argv; tools/train_gpt2.cpp stays thin.
+// Every train_gpt2 flag, parsed in one place (CLI11), and the checks of flags against each other
+// and against the files a run would write. What the flags resolve to (device, model, run config,
+// budget, auto-fit) is resolve.h's. Lives in engine/ so tests can drive it with argv;
+// tools/train_gpt2.cpp stays thin.
 #pragma once
 #include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
-
-#include "engine/plan/memory_plan.h"
-#include "engine/plan/model_config.h"
 
 namespace gpt2 {
 
@@ -79,6 +78,8 @@ struct RunOptions {
   // Which options the user set explicitly, as flags (e.g. "--recompute").
   std::vector<std::string> explicitly_set;
   bool was_set(const std::string& name) const;
+  // Whether the run generates samples: --sample-every, or --eval-only with --sample-prompt.
+  bool samples() const;
 };
 
 // "gpt2engine 0.1 CUDA=on NCCL=off MPI=on": what this binary was built with, as the sources that
@@ -98,14 +99,11 @@ void check_flag_combinations(const RunOptions& opts);
 // launch. Throws ConfigError naming the flag otherwise.
 void check_launch_agrees(const RunOptions& opts, int launched_world_size, int launched_rank);
 
-// Resolves the model shape: preset or model file, then --layers/--heads/... overrides.
-ModelConfig resolve_model(const RunOptions& opts);
-
-// Resolves the run config (without auto-fit). `device` is the resolved device.
-// micro_batch "auto" is resolved by the caller through auto_fit; here it becomes 1.
-RunConfig resolve_run(const RunOptions& opts, const ModelConfig& model, Device device);
-
-// auto → cuda when a CUDA device is present and the binary has the CUDA backend, else cpu.
-Device resolve_device(const RunOptions& opts);
+// A training run's outputs, checked before anything is created, so a bad path never costs a run
+// and a refused run leaves nothing behind: --checkpoint-dir (and the flags that act on it), --log
+// and --profile-json must be writable, apart from each other and from the run's inputs, and not
+// in a checkpoint directory that is not theirs; a sample during the run has a length limit; and
+// --profile needs training steps. Throws ConfigError naming the flag. Uses opts.rank (the launch's).
+void check_training_outputs(const RunOptions& opts);
 
 }  // namespace gpt2

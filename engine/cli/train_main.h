@@ -1,5 +1,6 @@
-// `train_gpt2` without --dry-run: resolve the flags, plan memory, fail fast when the plan does
-// not fit (before any allocation), build the backend and model, and train.
+// `train_gpt2` without --dry-run: check the outputs, bring the device up, resolve the run
+// (resolve.h), plan memory, fail fast when the plan does not fit (before any allocation), build
+// the model, and train (engine/train/training_run.h).
 #pragma once
 #include <iosfwd>
 
