@@ -8,8 +8,8 @@
 # Steps (each under its own time limit; logs in LOG_DIR/<step>.log):
 #   configure   cmake for the architecture nvidia-smi reports (compute_cap 9.0 -> 90)
 #   build       the CUDA kernels, the GPU tests, the microbenchmark (and train_gpt2), all cores
-#   gpu-tests   ctest -L gpu (every tests/cuda/test_<op>.cu)
-#   sanitizer   compute-sanitizer --tool memcheck on one small kernel test (layernorm)
+#   gpu-tests   ctest -L gpu (tests/cuda/test_cuda_engine.cu, the op tests of tests/ops)
+#   sanitizer   compute-sanitizer --tool memcheck on the op test's layernorm cases
 #   bench       bench_kernels --json LOG_DIR/bench_kernels.json
 #   audit       bench_audit_cases --json LOG_DIR/bench_audit_cases.json: every case of the kernel
 #               audit (tests/simt/audit) timed, beside the time the audit predicts for this card
@@ -94,7 +94,7 @@ record configure "$STEP_STATUS" "$LAST_SECS" "sm_$CAP"
 BUILT=0
 if [[ $STEP_STATUS == PASS ]]; then
   targets=(gpt2_kernels_cuda bench_kernels bench_audit_cases)
-  for src in "$ROOT"/tests/cuda/test_*.cu; do
+  for src in "$ROOT"/tests/cuda/test_*.cu "$ROOT"/tests/ops/test_*.cu; do
     [[ -e $src ]] && targets+=("gpu_$(basename "$src" .cu)")
   done
   [[ -e $ROOT/tools/train_gpt2.cpp ]] && targets+=(train_gpt2)
@@ -120,18 +120,20 @@ fi
 # ---- 3. compute-sanitizer memcheck on one small kernel test ---------------------------------------
 SAN=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
 if ((BUILT)) && [[ -x $SAN ]]; then
-  run_step sanitizer 120 "$SAN" --tool memcheck --leak-check full --error-exitcode 3 "$BUILD/tests/gpu_test_layernorm"
+  run_step sanitizer 120 "$SAN" --tool memcheck --leak-check full --error-exitcode 3 "$BUILD/tests/gpu_test_backend_ops" \
+    --op layernorm --no-memory-check
   errs=$(grep -Eo "ERROR SUMMARY: [0-9]+ error" "$LOG_DIR/sanitizer.log" | tail -n 1)
-  record sanitizer "$STEP_STATUS" "$LAST_SECS" "${errs:-no summary} (test_layernorm)"
+  record sanitizer "$STEP_STATUS" "$LAST_SECS" "${errs:-no summary} (test_backend_ops --op layernorm)"
 else
   record sanitizer SKIP 0 "no build or no compute-sanitizer"
 fi
 
 # ---- 3b. racecheck on the attention kernels (shared-memory tiles), small shapes only ---------------
-if ((BUILT)) && [[ -x $SAN ]] && [[ -x $BUILD/tests/gpu_test_attention ]]; then
-  run_step racecheck 90 "$SAN" --tool racecheck --error-exitcode 3 "$BUILD/tests/gpu_test_attention" --quick
+if ((BUILT)) && [[ -x $SAN ]] && [[ -x $BUILD/tests/gpu_test_backend_ops ]]; then
+  run_step racecheck 90 "$SAN" --tool racecheck --error-exitcode 3 "$BUILD/tests/gpu_test_backend_ops" --quick \
+    --op attention --no-memory-check
   errs=$(grep -Eo "RACECHECK SUMMARY: [0-9]+ hazard" "$LOG_DIR/racecheck.log" | tail -n 1)
-  record racecheck "$STEP_STATUS" "$LAST_SECS" "${errs:-see racecheck.log} (test_attention --quick)"
+  record racecheck "$STEP_STATUS" "$LAST_SECS" "${errs:-see racecheck.log} (test_backend_ops --quick --op attention)"
 fi
 
 # ---- 4. microbenchmarks ---------------------------------------------------------------------------

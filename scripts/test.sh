@@ -40,7 +40,7 @@ trap 'rm -rf "$LOGS"' EXIT
 status=0
 
 # ctest shows a skipped test as "***Skipped" only: print each one with the first line of its
-# output, which is the reason (e.g. "SKIPPED test_adamw: no CUDA device (...)").
+# output, which is the reason (e.g. "SKIPPED test_backend_ops: no CUDA device (...)").
 print_skip_reasons() {
   local build=$1 log=$2 last="$1/Testing/Temporary/LastTest.log" name reason
   [ -f "$last" ] || return 0

@@ -2,24 +2,17 @@
 // repeats, median of the repeats; and the card's measured ceilings (device-to-device copy
 // bandwidth, large bf16 GEMM throughput) that every figure is reported against.
 //
-// ---- The shared report (how an op's benchmark section plugs into bench_kernels) ---------------
-// bench/cuda/bench_kernels.cu is the one microbenchmark executable. It measures the ceilings
-// first, fills a BenchReport, and then runs every op's section. An op whose section lives in its
-// own header is written like this (attention's is):
-//
-//   // bench/cuda/attention_bench.cuh
-//   #include "bench/cuda/bench_util.cuh"
-//   inline void run_attention_bench(gpt2::bench::BenchReport& report) {
-//     // 1. check the kernel against the CPU reference at a small shape; ok = passed
-//     // 2. time it: float ms = gpt2::bench::time_median_ms(fn, repeats, warmup, &report.flusher());
-//     // 3. report.add_tflops("attention_fwd d12", "B=64 T=1024 NH=12 HS=64", ms, flops, ok);
-//     //    or report.add_gbps(name, shape, ms, bytes, ok) for a memory-bound kernel.
-//   }
-//
-// bench_kernels.cu includes that header and calls run_attention_bench(report) after its own
-// sections. Rows carry the % of the measured ceiling:
-// report.copy_gbps for GB/s rows, report.gemm_tflops for TFLOP/s rows. A row whose check failed
-// is still printed and written to the JSON, with checked_ok = false, and makes the exit code 1.
+// ---- The shared report ------------------------------------------------------------------------
+// bench/cuda/bench_kernels.cu is the one microbenchmark executable: it measures the ceilings,
+// then times the rows of the op table (tests/ops/op_table.cpp) through the CUDA backend and adds
+// one BenchRow each. bench/cuda/attention_bench.cuh (run alone by bench_attention) fills a
+// BenchReport the same way:
+//   float ms = gpt2::bench::time_median_ms(fn, report.repeats, report.warmup, &report.flusher(), stream);
+//   report.add_tflops("attention_fwd d12", "B=64 T=1024 NH=12 HS=64", ms, flops, ok);
+//   // or report.add_gbps(name, shape, ms, bytes, ok) for a memory-bound kernel.
+// Rows carry the % of the measured ceiling: report.copy_gbps for GB/s rows, report.gemm_tflops
+// for TFLOP/s rows. A row whose check failed is still printed and written to the JSON, with
+// checked_ok = false, and makes the exit code 1.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -49,19 +42,21 @@ struct L2Flusher {
   }
 };
 
-// Median milliseconds of `repeats` runs of fn (after `warmup` runs), flushing L2 before each.
+// Median milliseconds of `repeats` runs of fn (after `warmup` runs), flushing L2 before each. The
+// events are recorded on `stream`, the stream fn's work runs on (the CUDA backend's is
+// non-blocking: the legacy default stream would not order it).
 inline float time_median_ms(const std::function<void()>& fn, int repeats = 50, int warmup = 5,
-                            L2Flusher* flusher = nullptr) {
+                            L2Flusher* flusher = nullptr, cudaStream_t stream = 0) {
   for (int i = 0; i < warmup; ++i) fn();
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
   std::vector<float> ms(repeats);
   for (int i = 0; i < repeats; ++i) {
-    if (flusher) flusher->flush();
-    cudaEventRecord(a);
+    if (flusher) flusher->flush(stream);
+    cudaEventRecord(a, stream);
     fn();
-    cudaEventRecord(b);
+    cudaEventRecord(b, stream);
     cudaEventSynchronize(b);
     cudaEventElapsedTime(&ms[i], a, b);
   }
