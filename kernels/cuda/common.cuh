@@ -162,11 +162,12 @@ namespace gpt2::cuda {
 
 // N consecutive elements of T at p, as floats. One 16-byte access when N·sizeof(T) == 16 (p must
 // then be 16-byte aligned), else N scalar accesses: the same kernel source serves the vectorised
-// path and the scalar tail/unaligned path.
-template <int N, typename T>
+// path and the scalar tail/unaligned path. kLastUse: the streaming load (data read for the last
+// time).
+template <int N, typename T, bool kLastUse = false>
 __device__ __forceinline__ void load_floats(float (&out)[N], const T* p) {
   if constexpr (N * sizeof(T) == 16) {
-    const Packed128<T> v = load128(p);
+    const Packed128<T> v = kLastUse ? load128cs(p) : load128(p);
 #pragma unroll
     for (int i = 0; i < N; ++i) out[i] = to_float(v[i]);
   } else {
@@ -174,17 +175,9 @@ __device__ __forceinline__ void load_floats(float (&out)[N], const T* p) {
     for (int i = 0; i < N; ++i) out[i] = to_float(p[i]);
   }
 }
-// Streaming variant (data read for the last time).
 template <int N, typename T>
 __device__ __forceinline__ void load_floats_cs(float (&out)[N], const T* p) {
-  if constexpr (N * sizeof(T) == 16) {
-    const Packed128<T> v = load128cs(p);
-#pragma unroll
-    for (int i = 0; i < N; ++i) out[i] = to_float(v[i]);
-  } else {
-#pragma unroll
-    for (int i = 0; i < N; ++i) out[i] = to_float(p[i]);
-  }
+  load_floats<N, T, true>(out, p);
 }
 template <int N, typename T>
 __device__ __forceinline__ void store_floats(T* p, const float (&in)[N]) {
@@ -197,6 +190,15 @@ __device__ __forceinline__ void store_floats(T* p, const float (&in)[N]) {
 #pragma unroll
     for (int i = 0; i < N; ++i) p[i] = from_float<T>(in[i]);
   }
+}
+// p[i] += in[i] for N consecutive elements (read, add in fp32, one rounding to T, write).
+template <int N, typename T>
+__device__ __forceinline__ void add_floats(T* p, const float (&in)[N]) {
+  float cur[N];
+  load_floats<N>(cur, p);
+#pragma unroll
+  for (int i = 0; i < N; ++i) cur[i] += in[i];
+  store_floats<N>(p, cur);
 }
 
 // Elements per 16-byte vector of T (8 for bf16, 4 for fp32).

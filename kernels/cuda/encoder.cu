@@ -45,12 +45,7 @@ static __global__ void wpe_backward_kernel(T* dwpe, const T* __restrict__ dout, 
 #pragma unroll
     for (int k = 0; k < V; ++k) acc[k] += d[k];
   }
-  T* w = dwpe + static_cast<size_t>(t) * C + c;
-  float old[V];
-  load_floats<V>(old, w);
-#pragma unroll
-  for (int k = 0; k < V; ++k) old[k] += acc[k];
-  store_floats<V>(w, old);
+  add_floats<V>(dwpe + static_cast<size_t>(t) * C + c, acc);
 }
 
 // One block (x) per token segment, threads (and blockIdx.y) over channel vectors. The block owns
@@ -72,12 +67,7 @@ static __global__ void wte_backward_kernel(T* dwte, const T* __restrict__ dout, 
 #pragma unroll
     for (int k = 0; k < V; ++k) acc[k] += d[k];
   }
-  T* w = dwte + static_cast<size_t>(tok) * C + c;
-  float old[V];
-  load_floats<V>(old, w);
-#pragma unroll
-  for (int k = 0; k < V; ++k) old[k] += acc[k];
-  store_floats<V>(w, old);
+  add_floats<V>(dwte + static_cast<size_t>(tok) * C + c, acc);
 }
 
 template <typename T, int V>

@@ -100,32 +100,26 @@ bool two_streams(bool wait_for_event) {
   return right;
 }
 
-// A kernel on the legacy default stream fills x; a kernel on a stream created with `flags` reads
-// it. A blocking stream waits for the legacy stream's earlier work; a non-blocking one does not.
-bool legacy_then_stream(unsigned flags) {
+// A kernel on one stream fills x, a kernel on the other reads it into y, and the host reads y
+// back through the second stream. With `legacy_first`, the legacy default stream fills and a
+// stream created with `flags` reads (cudaMemcpyAsync on it, then cudaStreamSynchronize): a
+// blocking stream waits for the legacy stream's earlier work, a non-blocking one does not.
+// Otherwise the other way, with cudaMemcpy (legacy stream): the legacy stream waits for blocking
+// streams only.
+bool legacy_and_stream(unsigned flags, bool legacy_first) {
   Buffers b;
   cudaStream_t s = nullptr;
   cudaStreamCreateWithFlags(&s, flags);
-  simt::launch(fill, kGrid, dim3(kThreads), 0, nullptr, b.x, 41);
-  simt::launch(add_one, kGrid, dim3(kThreads), 0, s, b.y, b.x);
-  cudaMemcpyAsync(b.host, b.y, kN * sizeof(int), cudaMemcpyDeviceToHost, s);
-  cudaStreamSynchronize(s);
+  cudaStream_t first = legacy_first ? nullptr : s, second = legacy_first ? s : nullptr;
+  simt::launch(fill, kGrid, dim3(kThreads), 0, first, b.x, 41);
+  simt::launch(add_one, kGrid, dim3(kThreads), 0, second, b.y, b.x);
+  if (legacy_first) {
+    cudaMemcpyAsync(b.host, b.y, kN * sizeof(int), cudaMemcpyDeviceToHost, s);
+    cudaStreamSynchronize(s);
+  } else {
+    cudaMemcpy(b.host, b.y, kN * sizeof(int), cudaMemcpyDeviceToHost);
+  }
   const bool right = all_equal(b.host, kN, 42);
-  cudaStreamDestroy(s);
-  return right;
-}
-
-// The other way: a kernel on the stream fills x, a kernel on the legacy default stream reads it,
-// and cudaMemcpy (legacy stream) brings y back. The legacy stream waits for blocking streams only.
-bool stream_then_legacy(unsigned flags) {
-  Buffers b;
-  cudaStream_t s = nullptr;
-  cudaStreamCreateWithFlags(&s, flags);
-  simt::launch(fill, kGrid, dim3(kThreads), 0, s, b.x, 41);
-  simt::launch(add_one, kGrid, dim3(kThreads), 0, nullptr, b.y, b.x);
-  std::vector<int> host(kN);
-  cudaMemcpy(host.data(), b.y, kN * sizeof(int), cudaMemcpyDeviceToHost);
-  const bool right = all_equal(host.data(), kN, 42);
   cudaStreamDestroy(s);
   return right;
 }
@@ -138,10 +132,10 @@ struct Program {
 const Program kPrograms[] = {
     {"two-streams-with-wait", [] { return two_streams(true); }, true},
     {"two-streams-without-wait", [] { return two_streams(false); }, false},
-    {"legacy-then-blocking", [] { return legacy_then_stream(cudaStreamDefault); }, true},
-    {"legacy-then-non-blocking", [] { return legacy_then_stream(cudaStreamNonBlocking); }, false},
-    {"blocking-then-legacy", [] { return stream_then_legacy(cudaStreamDefault); }, true},
-    {"non-blocking-then-legacy", [] { return stream_then_legacy(cudaStreamNonBlocking); }, false},
+    {"legacy-then-blocking", [] { return legacy_and_stream(cudaStreamDefault, true); }, true},
+    {"legacy-then-non-blocking", [] { return legacy_and_stream(cudaStreamNonBlocking, true); }, false},
+    {"blocking-then-legacy", [] { return legacy_and_stream(cudaStreamDefault, false); }, true},
+    {"non-blocking-then-legacy", [] { return legacy_and_stream(cudaStreamNonBlocking, false); }, false},
 };
 const char* const kSchedules[] = {"ascending", "descending", "random:1", "random:2", "random:3"};
 

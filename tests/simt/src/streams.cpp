@@ -225,7 +225,9 @@ StreamPoint issue(Streams& t, CUstream_st& s, QueuedOperation op) {
 
 }  // namespace
 
-cudaError_t enqueue(cudaStream_t stream, std::function<void()> work) {
+namespace {
+// enqueue and enqueue_and_wait: queues `work`, and with `wait` runs queued work until it has run.
+cudaError_t queue_work(cudaStream_t stream, std::function<void()> work, bool wait) {
   Streams& t = streams();
   std::lock_guard<std::mutex> lock(t.mu);
   CUstream_st* s = find_stream(t, stream);
@@ -233,20 +235,17 @@ cudaError_t enqueue(cudaStream_t stream, std::function<void()> work) {
   if (cudaError_t e = sticky_error()) return e;
   QueuedOperation op;
   op.work = std::move(work);
-  issue(t, *s, std::move(op));
-  return sticky_error();  // cudaSuccess, unless the planted fault ran the work and it faulted
+  const StreamPoint done = issue(t, *s, std::move(op));
+  if (wait) run_until(t, {done});
+  return sticky_error();  // cudaSuccess, unless the work ran (waited for, or planted) and faulted
 }
+}  // namespace
 
+cudaError_t enqueue(cudaStream_t stream, std::function<void()> work) {
+  return queue_work(stream, std::move(work), false);
+}
 cudaError_t enqueue_and_wait(cudaStream_t stream, std::function<void()> work) {
-  Streams& t = streams();
-  std::lock_guard<std::mutex> lock(t.mu);
-  CUstream_st* s = find_stream(t, stream);
-  if (!s) return invalid_handle("work issued to a stream that does not exist");
-  if (cudaError_t e = sticky_error()) return e;
-  QueuedOperation op;
-  op.work = std::move(work);
-  run_until(t, {issue(t, *s, std::move(op))});
-  return sticky_error();
+  return queue_work(stream, std::move(work), true);
 }
 
 cudaError_t complete_earlier_work(cudaStream_t stream) { return enqueue_and_wait(stream, nullptr); }
