@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend/cpu_backend.h"
+#include "engine/model/model.h"
 #include "engine/plan/memory_plan.h"
 #include "engine/plan/model_config.h"
 
@@ -38,6 +40,13 @@ inline RunConfig cpu_run(int micro_batch, int seq_len) {
   r.seq_len = seq_len;
   return r;
 }
+
+// A model on a CPU backend of its own, with GPT-2's initialisation from `seed`.
+struct CpuModel {
+  CpuBackend backend;
+  Model model;
+  CpuModel(const MemoryPlan& plan, uint64_t seed) : model(plan, backend) { model.init_gpt2(seed); }
+};
 
 // <build>/test_tmp/<name>, emptied.
 inline std::string tmp_dir(const std::string& name) {

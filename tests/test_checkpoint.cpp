@@ -368,9 +368,8 @@ TEST_CASE("corrupt lengths and numbers inside a state file are refused with a Fi
 TEST_CASE("the JSONL log has every field, with null MFU when the peak is unknown", "[checkpoint][log]") {
   const std::string d = tmp_dir("ckpt_log");
   const MemoryPlan plan = ck_plan();
-  CpuBackend be;
-  Model model(plan, be);
-  model.init_gpt2(1);
+  testutil::CpuModel cpu_model(plan, 1);
+  Model& model = cpu_model.model;
   SyntheticSource train(256, 2, 32, 1), val(256, 2, 32, 2);
   TrainOptions t = ck_opts(3);
   t.log_path = d + "/log.jsonl";
@@ -398,9 +397,8 @@ TEST_CASE("the JSONL log has every field, with null MFU when the peak is unknown
 TEST_CASE("the JSONL log opens each run with a run_start record", "[checkpoint][log]") {
   const std::string d = tmp_dir("ckpt_log_start");
   const MemoryPlan plan = ck_plan();
-  CpuBackend be;
-  Model model(plan, be);
-  model.init_gpt2(1);
+  testutil::CpuModel cpu_model(plan, 1);
+  Model& model = cpu_model.model;
   SyntheticSource train(256, 2, 32, 1);
   TrainOptions t = ck_opts(1);
   t.log_path = d + "/log.jsonl";

@@ -45,9 +45,8 @@ struct RunOutcome {
 
 RunOutcome train_tiny(const char* policy, int chunk, int steps = 3) {
   const MemoryPlan plan = make_memory_plan(tiny_model(), tiny_run(policy, chunk));
-  CpuBackend backend;
-  Model model(plan, backend);
-  model.init_gpt2(42);
+  testutil::CpuModel cpu_model(plan, 42);
+  Model& model = cpu_model.model;
   SyntheticSource train(250, 2, 24, 7), val(250, 2, 24, 8);
   Trainer trainer(model, train_opts(steps), train, &val);
   RunOutcome out;
@@ -76,9 +75,8 @@ TEST_CASE("a 200-step CPU run on a learnable stream drives the loss down", "[mod
   ModelConfig m = tiny_model(2);
   m.vocab_size = 256;
   const MemoryPlan plan = make_memory_plan(m, tiny_run("none", 0, 8, 32, 1));
-  CpuBackend backend;
-  Model model(plan, backend);
-  model.init_gpt2(1);
+  testutil::CpuModel cpu_model(plan, 1);
+  Model& model = cpu_model.model;
   SyntheticSource train(256, 8, 32, 11), val(256, 8, 32, 12);
   TrainOptions t = train_opts(200, 3e-3);
   t.lr.warmup = 10;
@@ -131,9 +129,8 @@ class FixedSource final : public BatchSource {
 
 TEST_CASE("an out-of-vocabulary token stops training with the step and position named", "[model][errors]") {
   const MemoryPlan plan = make_memory_plan(tiny_model(), tiny_run("none", 0, 2, 24, 1));
-  CpuBackend backend;
-  Model model(plan, backend);
-  model.init_gpt2(3);
+  testutil::CpuModel cpu_model(plan, 3);
+  Model& model = cpu_model.model;
   std::vector<int32_t> in(48, 5), tg(48, 6);
   in[30] = 250;  // row 1, position 6; V = 250
   FixedSource src(in, tg);

@@ -47,9 +47,8 @@ double max_rel_diff(const std::vector<float>& a, const float* b, size_t n) {
 TEST_CASE("decode_step with the KV cache gives the full forward pass's logits", "[sampler]") {
   for (const char* policy : {"none", "norm"}) {
     const MemoryPlan plan = sample_plan(policy);
-    CpuBackend be;
-    Model model(plan, be);
-    model.init_gpt2(11);
+    testutil::CpuModel cpu_model(plan, 11);
+    Model& model = cpu_model.model;
     const std::vector<int32_t> tokens = seq(20, 37);
     REQUIRE(model.load_batch(tokens.data(), nullptr, 1, 20) < 0);
     model.forward();
@@ -73,9 +72,8 @@ TEST_CASE("decode_step with the KV cache gives the full forward pass's logits", 
 
 TEST_CASE("sampling is deterministic for a seed; temperature 0 is greedy; top-k limits", "[sampler]") {
   const MemoryPlan plan = sample_plan();
-  CpuBackend be;
-  Model model(plan, be);
-  model.init_gpt2(3);
+  testutil::CpuModel cpu_model(plan, 3);
+  Model& model = cpu_model.model;
   SampleOptions o;
   o.max_tokens = 50;  // more than the context of 32: the window slides
   o.seed = 7;
@@ -123,9 +121,8 @@ TEST_CASE("sampling is deterministic for a seed; temperature 0 is greedy; top-k 
 TEST_CASE("HellaSwag scoring picks the lowest mean ending loss, from llm.c's eval .bin", "[hellaswag]") {
   const std::string d = tmp_dir("hellaswag");
   const MemoryPlan plan = sample_plan();
-  CpuBackend be;
-  Model model(plan, be);
-  model.init_gpt2(9);
+  testutil::CpuModel cpu_model(plan, 9);
+  Model& model = cpu_model.model;
   std::vector<MultipleChoiceExample> ex;
   for (int i = 0; i < 6; ++i) {
     MultipleChoiceExample e;

@@ -385,11 +385,16 @@ TEST_CASE("bpe: the per-word cache gives the same ids and stays bounded", "[toke
   CHECK(tiny.size() <= 16);
 }
 
+// The tokenizer saved as an llm.c tokenizer .bin in a fresh scratch folder `name`; its path.
+static std::string saved_llmc_tokenizer(const Tokenizer& tk, const std::string& name) {
+  const std::string path = scratch_dir(name) + "/gpt2_tokenizer.bin";
+  tk.save_llmc_bin(path);
+  return path;
+}
+
 TEST_CASE("tokenizer: llm.c tokenizer .bin round trip", "[tokenizer]") {
   const Tokenizer& tk = gpt2_tokenizer();
-  const std::string dir = scratch_dir("tokenizer_bin");
-  const std::string path = dir + "/gpt2_tokenizer.bin";
-  tk.save_llmc_bin(path);
+  const std::string path = saved_llmc_tokenizer(tk, "tokenizer_bin");
   const std::string bytes = gpt2::read_file(path);
   uint32_t header[256];
   REQUIRE(bytes.size() > sizeof header);
@@ -410,9 +415,8 @@ TEST_CASE("tokenizer: llm.c tokenizer .bin round trip", "[tokenizer]") {
 
 TEST_CASE("tokenizer: bad llm.c tokenizer files give errors with byte offsets", "[tokenizer]") {
   const Tokenizer& tk = gpt2_tokenizer();
-  const std::string dir = scratch_dir("tokenizer_bad");
-  const std::string good_path = dir + "/good.bin";
-  tk.save_llmc_bin(good_path);
+  const std::string good_path = saved_llmc_tokenizer(tk, "tokenizer_bad");
+  const std::string dir = good_path.substr(0, good_path.rfind('/'));
   const std::string good = gpt2::read_file(good_path);
   auto expect_error = [&](const std::string& name, const std::string& bytes, const std::string& what) {
     const std::string p = dir + "/" + name;
