@@ -60,7 +60,10 @@ int OpProfiler::group_index(const char* name) {
   return static_cast<int>(groups_.size()) - 1;
 }
 
+// A call made from inside another (a backend implementation calling a public op) is part of
+// the outer call's time: only the outermost call is timed and counted.
 void OpProfiler::op_begin(const OpCall& call) {
+  if (depth_++ > 0) return;
   timing_call_ = in_step_;
   if (!timing_call_) return;
   pending_.push_back(group_index(group_name(call)));
@@ -68,7 +71,7 @@ void OpProfiler::op_begin(const OpCall& call) {
 }
 
 void OpProfiler::op_end() {
-  if (!timing_call_) return;
+  if (--depth_ > 0 || !timing_call_) return;
   timing_call_ = false;
   timer_->stop();
 }
@@ -76,6 +79,7 @@ void OpProfiler::op_end() {
 void OpProfiler::begin_step() {
   if (in_step_) throw std::logic_error("OpProfiler: begin_step twice");
   in_step_ = true;
+  depth_ = 0;  // a call that threw in an earlier step ended no scope
   pending_.clear();
 }
 

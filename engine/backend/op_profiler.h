@@ -66,6 +66,7 @@ class OpProfiler final : public OpObserver {
   std::unique_ptr<OpTimer> timer_;
   bool in_step_ = false;
   bool timing_call_ = false;         // between op_begin and op_end of a timed call
+  int depth_ = 0;                    // calls begun and not ended (nested calls are not timed)
   std::vector<const char*> groups_;  // op group names, in the order first seen
   std::vector<int> pending_;         // the group of each timed call of the current step
   Totals warmup_, measured_;         // the first step, and the ones after it

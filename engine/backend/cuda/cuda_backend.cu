@@ -297,8 +297,8 @@ class CudaBackend final : public CudaBackendBase {
     // the same call the gelu/norm recompute policies make in the backward pass, so every policy
     // gives bitwise-identical results. (cuBLASLt's GELU_AUX epilogue would apply GELU to the fp32
     // accumulator before rounding, which a recompute from the stored input cannot reproduce.)
-    matmul_forward(pre, inp, w, bias, N, C, OC);
-    gelu_forward(out, pre, static_cast<int64_t>(N) * OC);
+    do_matmul_forward(pre, inp, w, bias, N, C, OC);
+    do_gelu_forward(out, pre, static_cast<int64_t>(N) * OC);
   }
   void do_matmul_backward(TensorRef dinp, TensorRef dw, TensorRef db, TensorRef dout, TensorRef inp, TensorRef w, int N,
                           int C, int OC) override {
