@@ -297,6 +297,123 @@ TEST_CASE("cpu attention matches torch and finite differences", "[cpu][ops][torc
   CHECK(fd_check("attention.dqkv", loss, qkv.data(), qkv.size(), dqkv.data(), 48) <= kFdTol);
 }
 
+namespace {
+
+// Causal attention in double, straight from the definitions in attention.h.
+struct AttentionRef {
+  std::vector<double> y, lse, dqkv;
+};
+AttentionRef attention_reference(const Vec& qkv, const Vec& dy, int B, int T, int C, int NH) {
+  const int HS = C / NH;
+  const double scale = 1.0 / std::sqrt(double(HS));
+  const size_t C3 = 3 * size_t(C);
+  AttentionRef r{std::vector<double>(size_t(B) * T * C, 0.0), std::vector<double>(size_t(B) * NH * T),
+                 std::vector<double>(qkv.size(), 0.0)};
+  std::vector<double> p(T);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      for (int i = 0; i < T; i++) {
+        auto at = [&](int t, int part, int d) { return double(qkv[(size_t(b) * T + t) * C3 + part * C + h * HS + d]); };
+        double mx = -1e300, sum = 0.0, D = 0.0;
+        for (int j = 0; j <= i; j++) {
+          double s = 0.0;
+          for (int d = 0; d < HS; d++) s += at(i, 0, d) * at(j, 1, d);
+          mx = std::max(mx, p[j] = s * scale);
+        }
+        for (int j = 0; j <= i; j++) sum += (p[j] = std::exp(p[j] - mx));
+        r.lse[(size_t(b) * NH + h) * T + i] = mx + std::log(sum);
+        double* yi = &r.y[(size_t(b) * T + i) * C + h * HS];
+        const float* dyi = &dy[(size_t(b) * T + i) * C + h * HS];
+        for (int j = 0; j <= i; j++)
+          for (int d = 0; d < HS; d++) yi[d] += p[j] / sum * at(j, 2, d);
+        for (int d = 0; d < HS; d++) D += dyi[d] * yi[d];
+        for (int j = 0; j <= i; j++) {
+          double dp = 0.0;
+          for (int d = 0; d < HS; d++) dp += dyi[d] * at(j, 2, d);
+          const double pj = p[j] / sum, ds = pj * (dp - D) * scale;
+          for (int d = 0; d < HS; d++) {
+            r.dqkv[(size_t(b) * T + i) * C3 + h * HS + d] += ds * at(j, 1, d);
+            r.dqkv[(size_t(b) * T + j) * C3 + C + h * HS + d] += ds * at(i, 0, d);
+            r.dqkv[(size_t(b) * T + j) * C3 + 2 * C + h * HS + d] += pj * dyi[d];
+          }
+        }
+      }
+  return r;
+}
+
+// max |got - ref| / max |ref|; infinite when got has a non-finite value.
+double rel_error(const Vec& got, const std::vector<double>& ref) {
+  double diff = 0.0, mag = 1e-30;
+  for (size_t i = 0; i < ref.size(); i++) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    diff = std::max(diff, std::fabs(got[i] - ref[i]));
+    mag = std::max(mag, std::fabs(ref[i]));
+  }
+  return diff / mag;
+}
+
+struct AttentionOut {
+  Vec y, lse, dqkv;
+};
+AttentionOut run_attention(const Vec& qkv, const Vec& dy, int B, int T, int C, int NH) {
+  AttentionOut o{Vec(size_t(B) * T * C), Vec(size_t(B) * NH * T), Vec(qkv.size(), NAN)};  // NaN: all written
+  Vec scratch(attention_scratch_floats(B, T, NH));
+  attention_forward(o.y.data(), o.lse.data(), scratch.data(), qkv.data(), B, T, C, NH);
+  attention_backward(o.dqkv.data(), scratch.data(), dy.data(), qkv.data(), o.y.data(), o.lse.data(), B, T, C, NH);
+  return o;
+}
+
+// Shapes that cross the kernel's query/key tiles (96 positions for head sizes up to 64, 48 up to
+// 128) with ragged last tiles, head sizes that fill no register tile (26, 32, 2), the row-by-row
+// kernel of head sizes past 128, a single position, and a forward task of more than one group of
+// query tiles (T = 500: 6 tiles).
+struct AttShape {
+  int B, T, C, NH;
+};
+constexpr AttShape kAttentionShapes[] = {
+    {1, 300, 128, 2}, {2, 97, 78, 3}, {1, 150, 256, 2}, {1, 70, 320, 2}, {2, 1, 128, 2}, {1, 200, 96, 3},
+    {1, 100, 8, 4}, {1, 500, 64, 1},
+};
+
+}  // namespace
+
+TEST_CASE("cpu attention tiles match a double-precision reference on every instruction set", "[cpu][ops]") {
+  for (const AttShape& s : kAttentionShapes) {
+    const Vec qkv = random_vec(size_t(s.B) * s.T * 3 * s.C, 31 + s.T, 0.8f), dy = random_vec(size_t(s.B) * s.T * s.C, 32);
+    const AttentionRef ref = attention_reference(qkv, dy, s.B, s.T, s.C, s.NH);
+    for (const char* isa : {"avx512", "avx2", "sse2"}) {
+      if (!matmul_force_isa(isa)) continue;  // the attention follows the matmul's instruction set
+      const AttentionOut o = run_attention(qkv, dy, s.B, s.T, s.C, s.NH);
+      const double ey = rel_error(o.y, ref.y), el = rel_error(o.lse, ref.lse), ed = rel_error(o.dqkv, ref.dqkv);
+      std::printf("  double attention B=%d T=%d C=%d NH=%d %-6s y %.2e lse %.2e dqkv %.2e\n", s.B, s.T, s.C, s.NH, isa,
+                  ey, el, ed);
+      INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH << " isa " << isa);
+      CHECK(ey <= kTorchTol);
+      CHECK(el <= kTorchTol);
+      CHECK(ed <= kTorchTol);
+    }
+    matmul_force_isa("auto");
+  }
+}
+
+TEST_CASE("cpu attention tiles are bitwise thread-count independent", "[cpu][ops]") {
+  for (const AttShape& s : kAttentionShapes) {
+    const Vec qkv = random_vec(size_t(s.B) * s.T * 3 * s.C, 41 + s.T, 0.8f), dy = random_vec(size_t(s.B) * s.T * s.C, 42);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const AttentionOut one = run_attention(qkv, dy, s.B, s.T, s.C, s.NH);
+    for (int threads : {2, 3, 5}) {
+      omp_set_num_threads(threads);
+      const AttentionOut o = run_attention(qkv, dy, s.B, s.T, s.C, s.NH);
+      INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH << " threads " << threads);
+      CHECK(bitwise_equal(o.y, one.y));
+      CHECK(bitwise_equal(o.lse, one.lse));
+      CHECK(bitwise_equal(o.dqkv, one.dqkv));
+    }
+    omp_set_num_threads(saved);
+  }
+}
+
 TEST_CASE("cpu gelu and residual match torch and finite differences", "[cpu][ops][torch]") {
   GPT2_REQUIRE_TORCH_OR_SKIP();
   {

@@ -156,6 +156,33 @@ TEST_CASE("roofline: the CPU device uses the probed peak and bandwidth", "[throu
   CHECK(fast.step_s - launches == Approx((slow.step_s - launches) / 2).epsilon(1e-9));
 }
 
+TEST_CASE("roofline: the CPU attention's efficiency follows the sequence length", "[throughput]") {
+  CHECK(cpu_attention_length_factor(180) == Approx(0.5));
+  CHECK(cpu_attention_length_factor(128) < cpu_attention_length_factor(1024));
+  CHECK(cpu_attention_length_factor(1 << 20) > 0.999);
+  CHECK(cpu_attention_length_factor(0) > 0);  // no division by zero for a degenerate plan
+  const ModelConfig m = preset_config("d12");
+  const GpuSpec cpu = cpu_device(8 * kGiB, 100, 10);
+  // Seconds per attention FLOP (less the fixed call cost) at T = 128 and 1024: the ratio of the
+  // length factors, the device's efficiency figure being the long-sequence one.
+  auto seconds_per_flop = [&](int T, const char* name) {
+    const StepTimePrediction p = predict_step_time(make_memory_plan(m, testutil::cpu_run(1, T)), cpu);
+    for (const auto& o : p.ops)
+      if (std::strcmp(o.cost.name, name) == 0) {
+        CHECK(o.compute_bound);
+        return (o.seconds - o.cost.calls * cpu.eff.launch_s) / o.cost.flops;
+      }
+    FAIL("no op " << name);
+    return 0.0;
+  };
+  for (const char* name : {op::kAttentionForward, op::kAttentionBackward}) {
+    INFO(name);
+    CHECK(seconds_per_flop(1024, name) == Approx(1.0 / (100e9 * cpu.eff.attention * cpu_attention_length_factor(1024))));
+    CHECK(seconds_per_flop(128, name) / seconds_per_flop(1024, name) ==
+          Approx(cpu_attention_length_factor(1024) / cpu_attention_length_factor(128)));
+  }
+}
+
 namespace {
 
 // A plan with the optimizer offloaded to host memory.

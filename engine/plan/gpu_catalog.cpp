@@ -207,7 +207,7 @@ GpuSpec cpu_device(int64_t memory_bytes, double peak_gflops, double bandwidth_gb
   DeviceEfficiency e;
   e.matmul_large = 0.58;
   e.matmul_small = 0.62;
-  e.attention = 0.095;
+  e.attention = 0.68;  // at long sequences; the roofline scales it by T / (T + 180) (issue 30)
   e.memory = 0.56;
   e.launch_s = 5e-6;
   e.interconnect_gbs = 5;

@@ -63,6 +63,12 @@ void overlap_offload(const MemoryPlan& plan, double host_link_gbs, double host_m
 
 }  // namespace
 
+double cpu_attention_length_factor(int seq_len) {
+  constexpr double kHalfRateT = 180;  // the T at which the CPU attention runs at half its long-T rate
+  const double T = seq_len > 0 ? seq_len : 1;
+  return T / (T + kHalfRateT);
+}
+
 double device_peak_flops(const MemoryPlan& plan, const GpuSpec& device) {
   return (plan.run.precision == Precision::BF16 ? device.bf16_tflops : device.fp32_tflops) * 1e12;
 }
@@ -71,11 +77,13 @@ StepTimePrediction predict_step_time(const MemoryPlan& plan, const GpuSpec& devi
   const DeviceEfficiency& e = device.eff;
   const double peak = device_peak_flops(plan, device);
   const double bw = device.mem_bandwidth_gbs * 1e9;
+  const double attention_eff =
+      device.name == "cpu" ? e.attention * cpu_attention_length_factor(plan.run.seq_len) : e.attention;
   auto class_eff = [&](OpClass c) {
     switch (c) {
       case OpClass::MatmulLarge: return e.matmul_large;
       case OpClass::MatmulSmall: return e.matmul_small;
-      case OpClass::Attention: return e.attention;
+      case OpClass::Attention: return attention_eff;
       default: return 1.0;
     }
   };

@@ -12,6 +12,10 @@
 // interconnect bandwidth. The step's time is the sum (grad_accum is in the op counts). MFU is
 // the model's FLOPs per step (engine/plan/model_config.h) over step time × peak.
 //
+// On the CPU device the attention's efficiency follows the sequence length:
+// eff.attention · cpu_attention_length_factor(T), as kernels/cpu/attention.cpp's fixed work per
+// tile of positions (packing, the partly masked diagonal tiles) weighs more at short sequences.
+//
 // The offloaded optimizer (--offload optimizer), once per step: its copies (the shard in the run
 // dtype, each way) take bytes / host_link_gbs, the host AdamW bytes / host_memory_gbs
 // (kDefaultHostMemoryGbs when unknown) with 28 bytes per element (master, m and v read and
@@ -57,6 +61,11 @@ struct StepTimePrediction {
 
 // The peak FLOP/s a plan's precision gets on the device (bf16 tensor or fp32).
 double device_peak_flops(const MemoryPlan& plan, const GpuSpec& device);
+
+// The CPU attention's efficiency at sequence length T relative to long sequences: T / (T + 180),
+// fitted to train_gpt2 --profile runs of kernels/cpu/attention.cpp at T = 128..1024 on 2 threads
+// (bench/RESULTS.md, issue 30).
+double cpu_attention_length_factor(int seq_len);
 
 StepTimePrediction predict_step_time(const MemoryPlan& plan, const GpuSpec& device);
 

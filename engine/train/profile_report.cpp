@@ -17,6 +17,8 @@ ProfileReport make_profile_report(const ProfileData& data, const StepTimePredict
   r.step_measured_s = data.step_seconds / steps;
   r.step_median_s = data.median_step_seconds;
   r.step_predicted_s = prediction.step_s;
+  r.model_flops_per_step = prediction.flops_per_step;
+  r.peak_flops = prediction.peak_flops;
   std::vector<bool> used(data.ops.size(), false);
   for (const OpPrediction& p : prediction.ops) {
     ProfileRow row;
@@ -109,6 +111,12 @@ void print_profile(std::ostream& os, const ProfileReport& r) {
   std::snprintf(line, sizeof line, "  %-30s %8s %10s %7s %16s %12s  (prediction %+.1f%% of the median)\n",
                 "step (median)", "", ms(r.step_median_s).c_str(), "", "", ms(r.step_predicted_s).c_str(), err);
   os << line;
+  if (r.step_median_s > 0 && r.peak_flops > 0 && r.model_flops_per_step > 0) {
+    const double rate = r.model_flops_per_step / r.step_median_s;
+    std::snprintf(line, sizeof line, "  model FLOPs %.1f GFLOP per step: %.1f GFLOP/s at the median, %.1f%% of the peak\n",
+                  r.model_flops_per_step / 1e9, rate / 1e9, 100.0 * rate / r.peak_flops);
+    os << line;
+  }
   os << "  measured efficiencies (as in the device table):";
   const char* names[kNumOpClasses] = {"matmul_large", "matmul_small", "attention", "memory", "interconnect"};
   for (int c = 0; c < kNumOpClasses - 1; ++c) {
@@ -128,6 +136,8 @@ std::string profile_json(const ProfileReport& r) {
   j["warmup_steps"] = r.skipped_steps;
   j["step_s"] = {{"measured", r.step_measured_s}, {"median", r.step_median_s}, {"predicted", r.step_predicted_s}};
   j["outside_backend_s"] = r.step_measured_s - r.ops_measured_s;
+  j["model_flops_per_step"] = r.model_flops_per_step;
+  j["peak_flops"] = r.peak_flops;
   json ops = json::array();
   for (const ProfileRow& row : r.rows) {
     json o = {{"name", row.name},

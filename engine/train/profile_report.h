@@ -30,6 +30,8 @@ struct ProfileReport {
   double step_measured_s = 0;  // mean wall time per step (host clock)
   double step_median_s = 0;    // median wall time per step
   double step_predicted_s = 0;
+  double model_flops_per_step = 0;  // 6·N per token + attention (engine/plan/model_config.h)
+  double peak_flops = 0;            // the device's peak for the run's precision (probed on the CPU)
   double ops_measured_s = 0;     // Σ of the measured rows
   std::vector<ProfileRow> rows;  // prediction order, then measured groups the plan does not list
   // measured efficiency per class: Σ flops / (Σ s · peak) for matmuls and attention,

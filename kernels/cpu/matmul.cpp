@@ -11,7 +11,6 @@
 // default build runs fast on any x86-64 without -march=native.
 #include "kernels/cpu/matmul.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -19,6 +18,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "kernels/cpu/gemm_microkernel.h"
 
 namespace gpt2::cpu {
 
@@ -43,18 +44,15 @@ struct GemmKernel {
                 bool from_zero);
 };
 
+// The register tiles are gemm_microkernel.h's (shared with the attention); the cache blocks are
+// the matmul's own. Each namespace is compiled for its instruction set, so the micro-kernel
+// inlines into the packing and macro loops of matmul_gemm.inc.
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 namespace isa_avx512 {
-// 8×48 register tile: 24 zmm accumulators + 3 B vectors + 1 broadcast, 11 loads per 24 FMAs.
-// (12×32 needs the same accumulators but GCC 12 spills a B vector, and loads 14 per 24 FMAs.)
-// KC = 384 covers K = C = 384 of the small config in one slice.
-typedef __m512 vec;
-constexpr int W = 16, MR = 8, NV = 3, MC = 192, NC = 480, KC = 384;
-static inline vec vload(const float* p) { return _mm512_loadu_ps(p); }
-static inline void vstore(float* p, vec x) { _mm512_storeu_ps(p, x); }
-static inline vec vbcast(float s) { return _mm512_set1_ps(s); }
-static inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+// 8×48 register tile; KC = 384 covers K = C = 384 of the small config in one slice.
+using namespace microkernel::avx512;
+constexpr int MC = 192, NC = 480, KC = 384;
 #include "kernels/cpu/matmul_gemm.inc"
 }  // namespace isa_avx512
 #pragma GCC pop_options
@@ -62,23 +60,15 @@ static inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 namespace isa_avx2 {
-typedef __m256 vec;
-constexpr int W = 8, MR = 6, NV = 2, MC = 144, NC = 512, KC = 256;
-static inline vec vload(const float* p) { return _mm256_loadu_ps(p); }
-static inline void vstore(float* p, vec x) { _mm256_storeu_ps(p, x); }
-static inline vec vbcast(float s) { return _mm256_set1_ps(s); }
-static inline vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+using namespace microkernel::avx2;
+constexpr int MC = 144, NC = 512, KC = 256;
 #include "kernels/cpu/matmul_gemm.inc"
 }  // namespace isa_avx2
 #pragma GCC pop_options
 
 namespace isa_sse2 {
-typedef __m128 vec;
-constexpr int W = 4, MR = 6, NV = 2, MC = 144, NC = 512, KC = 256;
-static inline vec vload(const float* p) { return _mm_loadu_ps(p); }
-static inline void vstore(float* p, vec x) { _mm_storeu_ps(p, x); }
-static inline vec vbcast(float s) { return _mm_set1_ps(s); }
-static inline vec vfma(vec a, vec b, vec c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+using namespace microkernel::sse2;
+constexpr int MC = 144, NC = 512, KC = 256;
 #include "kernels/cpu/matmul_gemm.inc"
 }  // namespace isa_sse2
 

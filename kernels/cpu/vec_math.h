@@ -25,9 +25,9 @@ inline float exp_fast(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float e = p * (r * r) + r + 1.0f;
-  int32_t tb;
+  uint32_t tb;  // unsigned: a NaN input gives a NaN-free garbage value instead of an overflowing shift
   std::memcpy(&tb, &t, sizeof(tb));
-  const int32_t bits = (tb - 0x4B400000 + 127) << 23;  // (n + 127) << 23: the float 2^n
+  const uint32_t bits = (tb - 0x4B400000u + 127u) << 23;  // (n + 127) << 23: the float 2^n
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return e * scale;

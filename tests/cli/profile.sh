@@ -41,6 +41,7 @@ for op in "matmul qkv forward" "attention backward" "classifier" "adamw" "gelu f
 done
 grep -qE "^  step \(median\) .*of the median\)" "$TMP/prof.out" || fail "no step total"
 grep -q "measured efficiencies" "$TMP/prof.out" || fail "no measured efficiencies line"
+grep -qE "^  model FLOPs .* GFLOP/s at the median, .*% of the peak" "$TMP/prof.out" || fail "no model FLOP/s line"
 grep -q "profile written to $TMP/profile.json" "$TMP/prof.out" || fail "no note of the JSON file"
 
 "$PY" - "$TMP/profile.json" <<'PY' || fail "bad profile JSON"
@@ -58,6 +59,7 @@ assert ops["adamw"]["calls_per_step"] == 1
 assert abs(sum(o["measured_s"] for o in j["ops"] if o["measured_s"] is not None)
            + j["outside_backend_s"] - j["step_s"]["measured"]) < 1e-9
 assert set(j["measured_efficiency"]) >= {"memory", "attention"}, j["measured_efficiency"]
+assert j["model_flops_per_step"] > 0 and j["peak_flops"] > 0, j
 PY
 
 # Refused before anything runs, naming the flag.
