@@ -21,7 +21,10 @@
  * {M[2(L%4)][L/4], M[2(L%4)+1][L/4]}. So a row-major tile X[r][c] gives: A operands without
  * .trans (frag_a); B operands where the tile is [n][k] without .trans (frag_b_nk; mma_a_b with
  * BTile::nk: C += A·Xᵀ); B operands where the tile is [k][n] with .trans (frag_b_kn; BTile::kn:
- * C += A·X).
+ * C += A·X). mma_tiles does the same for MT m-tiles of 16 rows at once: each B fragment is read
+ * from shared memory once and feeds all of them (a warp owning 32 rows reads half the B bytes per
+ * mma of a warp owning 16), and per m-tile only a given range of 16-column groups is multiplied
+ * (the attention kernels skip the key groups the causal mask hides entirely).
  */
 #pragma once
 #include "kernels/cuda/common.cuh"
@@ -106,6 +109,11 @@ __device__ __forceinline__ void zero_acc(float (&acc)[NT][4]) {
 #pragma unroll
   for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 }
+template <int MT, int NT>
+__device__ __forceinline__ void zero_acc(float (&acc)[MT][NT][4]) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) zero_acc(acc[mt]);
+}
 
 // How the B operand's tile X is stored: [n][k] (B = Xᵀ, as K in Q·Kᵀ; ldmatrix without .trans)
 // or [k][n] (B = X, as V in P·V; ldmatrix .trans).
@@ -125,6 +133,33 @@ __device__ __forceinline__ void mma_a_b(float (&acc)[N / 8][4], const uint32_t (
       ldsm_x4(b, frag_b_nk<LD>(x, np * 16, k0, lane));
     mma_16816(acc[2 * np], a, b[0], b[1]);
     mma_16816(acc[2 * np + 1], a, b[2], b[3]);
+  }
+}
+
+// The same for MT m-tiles of 16 rows that share each B fragment (one ldmatrix feeds MT·2 mma):
+// acc[mt] (16 × N) += a[mt] · B, for the 16-column groups np in [np_lo[mt], np_hi[mt]) of m-tile
+// mt (warp-uniform bounds; an m-tile with an empty range is left as it is, and a B fragment no
+// m-tile needs is not loaded).
+template <BTile L, int LD, int N, int MT>
+__device__ __forceinline__ void mma_tiles(float (&acc)[MT][N / 8][4], const uint32_t (&a)[MT][4], const bf16* x, int k0,
+                                          int lane, const int (&np_lo)[MT], const int (&np_hi)[MT]) {
+#pragma unroll
+  for (int np = 0; np < N / 16; ++np) {
+    bool any = false;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) any = any || (np >= np_lo[mt] && np < np_hi[mt]);
+    if (!any) continue;
+    uint32_t b[4];
+    if constexpr (L == BTile::kn)
+      ldsm_x4_trans(b, frag_b_kn<LD>(x, k0, np * 16, lane));
+    else
+      ldsm_x4(b, frag_b_nk<LD>(x, np * 16, k0, lane));
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      if (np < np_lo[mt] || np >= np_hi[mt]) continue;
+      mma_16816(acc[mt][2 * np], a[mt], b[0], b[1]);
+      mma_16816(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+    }
   }
 }
 

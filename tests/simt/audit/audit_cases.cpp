@@ -252,23 +252,37 @@ void add_width_free_cases(std::vector<AuditCase>& out) {
   }
 }
 
-// Attention over one sequence of T_ tokens, head size 64, C/64 heads: the flash kernels (bf16) or
-// the simple ones (fp32), forward and backward, and the decode kernel at the last position.
+// Attention at the training shape B = 8, NH = 12 (d12 at micro-batch 8), T_ tokens, head size 64:
+// the flash kernels (bf16) or the simple ones (fp32), forward and backward; and the decode kernel
+// at the last position of one sequence of 4 heads. Under the SIMT layer the forward and backward
+// launch one sequence of 4 heads and stand for the 96 (sequence, head) blocks with scale 24: a
+// count on 4 heads is cheap, and a launch of 4 heads alone would leave most of a large card idle,
+// so a prediction made for it would describe no training run. A real GPU launches all 96.
 template <typename T>
-void add_attention_cases(std::vector<AuditCase>& out, int C, int T_) {
+void add_attention_cases(std::vector<AuditCase>& out, int T_) {
   const double E = sizeof(T);
-  const int B = 1, HS = 64, NH = C / HS;
+  constexpr int kTrainB = 8, kTrainNH = 12, HS = 64;
+#if defined(GPT2_SIMT)
+  const int B = 1, NH = 4;
+#else
+  const int B = kTrainB, NH = kTrainNH;
+#endif
+  const int C = NH * HS, scale = kTrainB * kTrainNH / (B * NH);
   const double BTC = static_cast<double>(B) * T_ * C, rows = static_cast<double>(B) * T_ * NH;
   // Causal attention FLOPs: QKᵀ and PV over the lower triangle, 2·T²/2·HS each per head (forward);
   // the backward recomputes S and computes dV, dP, dQ, dK: 5 of those products.
-  const double tri = static_cast<double>(T_) * (T_ + 1) / 2 * HS * 2 * B * NH;
-  const std::string shape = "B=1 T=" + std::to_string(T_) + " NH=" + std::to_string(NH) + " HS=64";
+  const double tri = static_cast<double>(T_) * (T_ + 1) / 2 * HS * 2 * kTrainB * kTrainNH;
+  auto shape_of = [&](int b, int nh) {
+    return "B=" + std::to_string(b) + " T=" + std::to_string(T_) + " NH=" + std::to_string(nh) + " HS=64";
+  };
   AuditCase f;
   f.op = "attention forward";
   f.file = "attention";
   f.dtype = dtype_name<T>();
-  f.C = C;
-  f.shape = shape;
+  f.C = kTrainNH * HS;
+  f.shape = shape_of(kTrainB, kTrainNH);
+  f.scale = scale;
+  if (scale > 1) f.counted_shape = shape_of(B, NH);
   f.memory_bound = false;
   f.flops = 2 * tri;
   f.run = [=] {
@@ -298,9 +312,11 @@ void add_attention_cases(std::vector<AuditCase>& out, int C, int T_) {
   d.op = "attention decode";
   d.file = "attention_decode";
   d.dtype = dtype_name<T>();
-  d.C = C;
-  d.shape = "pos=" + std::to_string(T_ - 1) + " NH=" + std::to_string(NH) + " HS=64";
+  constexpr int kDecodeNH = 4, kDecodeC = kDecodeNH * HS;
+  d.C = kDecodeC;
+  d.shape = "pos=" + std::to_string(T_ - 1) + " NH=" + std::to_string(kDecodeNH) + " HS=64";
   d.run = [=] {
+    const int C = kDecodeC, NH = kDecodeNH;
     Buffer<T> y(C), qkv(3 * static_cast<size_t>(T_) * C);
     Buffer<float> scratch(static_cast<size_t>(NH) * T_);
     // The new query, every cached key and value, the output row.
@@ -340,11 +356,11 @@ std::vector<AuditCase> audit_cases(const std::vector<int>& widths) {
     add_memory_cases<float>(cases, C);
   }
   // Attention works per (sequence, head) block, and a head's rows are the same 64 contiguous
-  // elements at any width: 4 heads (C = 256) stand for every width, and counts scale with heads.
-  // The simple kernels (fp32, and head sizes the flash kernels do not take) run every lane's
-  // scalar loop: T = 256 keeps the audit to minutes with the same per-warp pattern.
-  add_attention_cases<bf16>(cases, 4 * 64, 1024);
-  add_attention_cases<float>(cases, 4 * 64, 256);
+  // elements at any width, so one training shape stands for every width. The simple kernels
+  // (fp32, and head sizes the flash kernels do not take) run every lane's scalar loop: T = 256
+  // keeps the audit to minutes with the same per-warp pattern.
+  add_attention_cases<bf16>(cases, 1024);
+  add_attention_cases<float>(cases, 256);
   add_width_free_cases<bf16>(cases);
   add_width_free_cases<float>(cases);
   return cases;

@@ -5,7 +5,8 @@
 // measured time beside every prediction.
 //
 // Shapes are scaled down from a real step (fewer rows, one sequence), keeping each warp's access
-// pattern: counts scale with rows. Each case states, per launched kernel, its compulsory bytes
+// pattern: counts scale with rows. Attention is counted on 4 heads and predicted for a training
+// shape (AuditCase::scale). Each case states, per launched kernel, its compulsory bytes
 // (every input read once, every output written once, the partial sums a two-pass design writes
 // between its kernels included), so the audit can compare them with the unique bytes touched.
 #pragma once
@@ -41,7 +42,14 @@ struct AuditCase {
   int C = 0;           // model width
   std::string shape;   // "N=4096 C=768"
   bool memory_bound = true;
-  double flops = 0;    // for attention: the causal FLOPs of the case
+  double flops = 0;    // for attention: the causal FLOPs of the shape the case stands for
+  // How many times over `run` launches the work it counts. Attention's (sequence, head) blocks
+  // are independent and alike, so under the SIMT layer the audit counts a few heads and stands
+  // them for a training shape: every count, the grid, the unique and compulsory bytes and the
+  // FLOPs multiply by `scale`, and the prediction is made for the scaled launch. On a real GPU
+  // the case launches the whole shape (scale 1).
+  int scale = 1;
+  std::string counted_shape;  // what `run` launches when scale > 1 ("B=1 T=1024 NH=4 HS=64")
   // Allocates, launches under recording (SIMT layer) or timing (real GPU), frees; returns the
   // launches in order with their compulsory bytes, or throws std::runtime_error.
   std::function<std::vector<KernelRun>()> run;

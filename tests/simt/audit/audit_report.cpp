@@ -79,6 +79,10 @@ json kernel_entry(const AuditCase& c, const KernelRun& r, const KernelResourceTa
   json e;
   e["kernel"] = r.kernel;
   e["shape"] = c.shape;
+  if (c.scale > 1) {
+    e["counted_shape"] = c.counted_shape;
+    e["scale"] = c.scale;
+  }
   e["op"] = c.op;
   e["dtype"] = c.dtype;
   e["C"] = c.C;
@@ -132,6 +136,11 @@ json kernel_entry(const AuditCase& c, const KernelRun& r, const KernelResourceTa
   t.shared_wavefronts = static_cast<double>(s.wavefronts);
   t.mma = static_cast<double>(k.mma);
   t.blocks = static_cast<int64_t>(k.grid.x) * k.grid.y * k.grid.z;
+  // The launch the case stands for: `scale` times the counted blocks, alike and independent.
+  for (double* count : {&t.load_requests, &t.load_sectors, &t.store_sectors, &t.load_bytes, &t.unique_bytes,
+                        &t.shared_wavefronts, &t.mma})
+    *count *= c.scale;
+  t.blocks *= c.scale;
   t.threads_per_block = threads;
   json predicted = json::object(), bound = json::object();
   for (const GpuSpec& card : gpu_catalog()) {
@@ -214,7 +223,7 @@ json run_audit(const AuditOptions& options, std::FILE* progress) {
     for (const KernelRun& r : runs) {
       json e = kernel_entry(c, r, &table, options.sites);
       names.push_back(e["kernel"]);
-      compulsory += r.compulsory_bytes;
+      compulsory += r.compulsory_bytes * c.scale;
       for (auto& [card, us] : e["predicted_us"].items())
         predicted[card] = predicted.value(card, 0.0) + us.get<double>();
       report["kernels"].push_back(std::move(e));
@@ -224,6 +233,7 @@ json run_audit(const AuditOptions& options, std::FILE* progress) {
                                {"dtype", c.dtype},
                                {"C", c.C},
                                {"shape", c.shape},
+                               {"scale", c.scale},
                                {"memory_bound", c.memory_bound},
                                {"flops", c.flops},
                                {"compulsory_bytes", compulsory},
