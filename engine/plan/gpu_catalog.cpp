@@ -203,10 +203,11 @@ GpuSpec generic_gpu(int64_t memory_bytes) {
 
 GpuSpec cpu_device(int64_t memory_bytes, double peak_gflops, double bandwidth_gbs) {
   // Calibrated with train_gpt2 --profile on a 2-core AVX-512 machine (bench/RESULTS.md, "Where
-  // the time goes"): the fraction of the probed FMA peak and stream bandwidth kernels/cpu reach.
+  // the time goes" and issue 30's sections): the fraction of the probed FMA peak and stream
+  // bandwidth kernels/cpu reach.
   DeviceEfficiency e;
-  e.matmul_large = 0.58;
-  e.matmul_small = 0.62;
+  e.matmul_large = 0.70;
+  e.matmul_small = 0.78;
   e.attention = 0.68;  // at long sequences; the roofline scales it by T / (T + 180) (issue 30)
   e.memory = 0.56;
   e.launch_s = 5e-6;
