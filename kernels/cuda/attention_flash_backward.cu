@@ -357,17 +357,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                                lane);
 
     // dQ += dS·K (k = keys; dS = 0 from group n16 on)
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      uint32_t da[MT][4];
-      int hi[MT];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        acc_to_a(da[mt], ds[mt][2 * kk], ds[mt][2 * kk + 1]);
-        hi[mt] = kk < n16[mt] ? HS / 16 : 0;
-      }
-      mma_tiles<BTile::kn, LD, HS, MT>(dq, da, sKb, kk * 16, lane, zero, hi);
-    }
+    mma_acc_a_kn<LD, HS, BK, MT>(dq, ds, sKb, lane, n16);
   }
 
   // The m-tiles' rows of sQ were only read by this warp: stage dQ (scaled) through them.

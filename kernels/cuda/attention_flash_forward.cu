@@ -197,19 +197,8 @@ __global__ void __launch_bounds__(kWarps * 32, FwdTiles<HS>::kMinBlocks)
         }
     }
 
-    // O += P·V; P's accumulator tiles 2kk, 2kk+1 form the A operand of key step kk, which an
-    // m-tile needs only below its n16 (P = 0 beyond).
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      uint32_t pa[MT][4];
-      int hi[MT];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        acc_to_a(pa[mt], s[mt][2 * kk], s[mt][2 * kk + 1]);
-        hi[mt] = kk < n16[mt] ? HS / 16 : 0;
-      }
-      mma_tiles<BTile::kn, LD, HS, MT>(o, pa, sVb, kk * 16, lane, zero, hi);
-    }
+    // O += P·V; an m-tile needs P's key steps only below its n16 (P = 0 beyond).
+    mma_acc_a_kn<LD, HS, BK, MT>(o, s, sVb, lane, n16);
   }
 
   // Epilogue: y = O / l, lse = (m + log2 l)·ln2.

@@ -163,6 +163,29 @@ __device__ __forceinline__ void mma_tiles(float (&acc)[MT][N / 8][4], const uint
   }
 }
 
+// acc[mt] (16 × N) += P[mt] · X over one block of BK keys, where P (16 × BK per m-tile, e.g. the
+// softmax probabilities or dS) is held in fp32 accumulators p[mt][BK/8][4] and rounded to bf16 per
+// 16-key step, and X is a [k][n] tile whose rows are those keys (V, or K for dQ). m-tile mt uses
+// only its first n16[mt] key steps (P is zero beyond them).
+template <int LD, int N, int BK, int MT>
+__device__ __forceinline__ void mma_acc_a_kn(float (&acc)[MT][N / 8][4], const float (&p)[MT][BK / 8][4],
+                                             const bf16* x, int lane, const int (&n16)[MT]) {
+  int zero[MT];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) zero[mt] = 0;
+#pragma unroll
+  for (int kk = 0; kk < BK / 16; ++kk) {
+    uint32_t a[MT][4];
+    int hi[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      acc_to_a(a[mt], p[mt][2 * kk], p[mt][2 * kk + 1]);
+      hi[mt] = kk < n16[mt] ? N / 16 : 0;
+    }
+    mma_tiles<BTile::kn, LD, N, MT>(acc, a, x, kk * 16, lane, zero, hi);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tile loads and stores
 // ---------------------------------------------------------------------------------------------
