@@ -252,6 +252,34 @@ void add_width_free_cases(std::vector<AuditCase>& out) {
   }
 }
 
+// One attention forward, and one backward, over B sequences of T_ tokens with NH heads of size
+// 64, recorded: the flash kernels (bf16) or the simple ones (fp32), with each launch's compulsory
+// bytes.
+template <typename T>
+std::vector<KernelRun> attention_forward_runs(int B, int NH, int T_) {
+  constexpr int HS = 64;
+  const double E = sizeof(T), BTC = static_cast<double>(B) * T_ * NH * HS, rows = static_cast<double>(B) * T_ * NH;
+  Buffer<T> y(BTC), qkv(3 * BTC);
+  Buffer<float> lse(rows);
+  return record("attention", [&] { cuda::attention_forward(y, lse, qkv, B, T_, NH, HS, nullptr); },
+                {3 * BTC * E + BTC * E + 4 * rows});
+}
+
+template <typename T>
+std::vector<KernelRun> attention_backward_runs(int B, int NH, int T_) {
+  constexpr int HS = 64;
+  const double E = sizeof(T), BTC = static_cast<double>(B) * T_ * NH * HS, rows = static_cast<double>(B) * T_ * NH;
+  Buffer<T> dqkv(3 * BTC), dy(BTC), qkv(3 * BTC), y(BTC);
+  Buffer<float> lse(rows), scratch(cuda::attention_scratch_floats(B, T_, NH));
+  // row_dot: D = rowsum(dy·y). dK/dV: q, k, v, dy, lse, D read; dk, dv written. dQ: the same
+  // reads; dq written.
+  const double reads = 4 * BTC * E + 8 * rows;
+  const bool flash = sizeof(T) == 2;
+  return record("attention", [&] { cuda::attention_backward(dqkv, scratch, dy, qkv, y, lse, B, T_, NH, HS, nullptr); },
+                flash ? std::vector<double>{2 * BTC * E + 4 * rows, reads + 2 * BTC * E, reads + BTC * E}
+                      : std::vector<double>{2 * BTC * E + 4 * rows, reads + BTC * E, reads + 2 * BTC * E});
+}
+
 // Attention at the training shape B = 8, NH = 12 (d12 at micro-batch 8), T_ tokens, head size 64:
 // the flash kernels (bf16) or the simple ones (fp32), forward and backward; and the decode kernel
 // at the last position of one sequence of 4 heads. Under the SIMT layer the forward and backward
@@ -267,8 +295,7 @@ void add_attention_cases(std::vector<AuditCase>& out, int T_) {
 #else
   const int B = kTrainB, NH = kTrainNH;
 #endif
-  const int C = NH * HS, scale = kTrainB * kTrainNH / (B * NH);
-  const double BTC = static_cast<double>(B) * T_ * C, rows = static_cast<double>(B) * T_ * NH;
+  const int scale = kTrainB * kTrainNH / (B * NH);
   // Causal attention FLOPs: QKᵀ and PV over the lower triangle, 2·T²/2·HS each per head (forward);
   // the backward recomputes S and computes dV, dP, dQ, dK: 5 of those products.
   const double tri = static_cast<double>(T_) * (T_ + 1) / 2 * HS * 2 * kTrainB * kTrainNH;
@@ -285,28 +312,12 @@ void add_attention_cases(std::vector<AuditCase>& out, int T_) {
   if (scale > 1) f.counted_shape = shape_of(B, NH);
   f.memory_bound = false;
   f.flops = 2 * tri;
-  f.run = [=] {
-    Buffer<T> y(BTC), qkv(3 * BTC);
-    Buffer<float> lse(rows);
-    return record("attention", [&] { cuda::attention_forward(y, lse, qkv, B, T_, NH, HS, nullptr); },
-                  {3 * BTC * E + BTC * E + 4 * rows});
-  };
+  f.run = [=] { return attention_forward_runs<T>(B, NH, T_); };
   out.push_back(f);
   AuditCase b = f;
   b.op = "attention backward";
   b.flops = 5 * tri;
-  b.run = [=] {
-    Buffer<T> dqkv(3 * BTC), dy(BTC), qkv(3 * BTC), y(BTC);
-    Buffer<float> lse(rows), scratch(cuda::attention_scratch_floats(B, T_, NH));
-    // row_dot: D = rowsum(dy·y). dK/dV: q, k, v, dy, lse, D read; dk, dv written. dQ: the same
-    // reads; dq written.
-    const double reads = 4 * BTC * E + 8 * rows;
-    const bool flash = sizeof(T) == 2;
-    return record("attention",
-                  [&] { cuda::attention_backward(dqkv, scratch, dy, qkv, y, lse, B, T_, NH, HS, nullptr); },
-                  flash ? std::vector<double>{2 * BTC * E + 4 * rows, reads + 2 * BTC * E, reads + BTC * E}
-                        : std::vector<double>{2 * BTC * E + 4 * rows, reads + BTC * E, reads + 2 * BTC * E});
-  };
+  b.run = [=] { return attention_backward_runs<T>(B, NH, T_); };
   out.push_back(b);
   AuditCase d;
   d.op = "attention decode";
@@ -364,6 +375,13 @@ std::vector<AuditCase> audit_cases(const std::vector<int>& widths) {
   add_width_free_cases<bf16>(cases);
   add_width_free_cases<float>(cases);
   return cases;
+}
+
+std::vector<KernelRun> attention_runs(const std::string& dtype, bool backward, int B, int NH, int T) {
+  if (dtype == "bf16") return backward ? attention_backward_runs<bf16>(B, NH, T) : attention_forward_runs<bf16>(B, NH, T);
+  if (dtype == "fp32")
+    return backward ? attention_backward_runs<float>(B, NH, T) : attention_forward_runs<float>(B, NH, T);
+  throw std::runtime_error("attention_runs: dtype '" + dtype + "' is not bf16 or fp32");
 }
 
 }  // namespace gpt2::audit

@@ -58,6 +58,11 @@ struct AuditCase {
 // Every case at widths `widths` (default 768 and 1600).
 std::vector<AuditCase> audit_cases(const std::vector<int>& widths);
 
+// One attention forward (or backward: row_dot, dK/dV, dQ) over B sequences of T tokens with NH
+// heads of size 64, in "bf16" (the flash kernels) or "fp32" (the simple ones), recorded or timed
+// as a case's run is. The scale check (audit_report.h) compares two of them.
+std::vector<KernelRun> attention_runs(const std::string& dtype, bool backward, int B, int NH, int T);
+
 // "void gpt2::cuda::layernorm_forward_kernel<__nv_bfloat16, 1>(...)" → "layernorm_forward_kernel<bf16, 1>".
 std::string short_kernel_name(const std::string& demangled);
 

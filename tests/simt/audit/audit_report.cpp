@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
 
@@ -242,6 +243,56 @@ json run_audit(const AuditOptions& options, std::FILE* progress) {
                                {"predicted_us", predicted}});
   }
   return report;
+}
+
+std::vector<std::string> check_attention_scale(int T, int factor, std::FILE* out) {
+  const char* plant = std::getenv("GPT2_AUDIT_SCALE_PLANT");
+  const int NH = 4, many_NH = plant && std::string(plant) == "extra-head" ? NH + 1 : NH;
+  std::vector<std::string> problems;
+  for (const char* dtype : {"bf16", "fp32"})
+    for (bool backward : {false, true}) {
+      const std::vector<KernelRun> one = attention_runs(dtype, backward, 1, NH, T);
+      const std::vector<KernelRun> many = attention_runs(dtype, backward, factor, many_NH, T);
+      if (one.size() != many.size()) {
+        problems.push_back(std::string(dtype) + (backward ? " backward" : " forward") + ": " +
+                           std::to_string(one.size()) + " launches against " + std::to_string(many.size()));
+        continue;
+      }
+      for (size_t i = 0; i < one.size(); ++i) {
+        const simt::trace::LaunchCounts &a = one[i].counts, &b = many[i].counts;
+        auto blocks = [](const simt::trace::LaunchCounts& k) {
+          return static_cast<uint64_t>(k.grid.x) * k.grid.y * k.grid.z;
+        };
+        const std::pair<const char*, std::pair<uint64_t, uint64_t>> fields[] = {
+            {"blocks", {blocks(a), blocks(b)}},
+            {"load_requests", {a.global.load_requests, b.global.load_requests}},
+            {"load_sectors", {a.global.load_sectors, b.global.load_sectors}},
+            {"load_bytes", {a.global.load_bytes, b.global.load_bytes}},
+            {"store_requests", {a.global.store_requests, b.global.store_requests}},
+            {"store_sectors", {a.global.store_sectors, b.global.store_sectors}},
+            {"store_bytes", {a.global.store_bytes, b.global.store_bytes}},
+            {"unique_load_sectors", {a.global.unique_load_sectors, b.global.unique_load_sectors}},
+            {"unique_store_sectors", {a.global.unique_store_sectors, b.global.unique_store_sectors}},
+            {"shared_requests",
+             {a.shared.load_requests + a.shared.store_requests, b.shared.load_requests + b.shared.store_requests}},
+            {"wavefronts", {a.shared.wavefronts, b.shared.wavefronts}},
+            {"ideal_wavefronts", {a.shared.ideal_wavefronts, b.shared.ideal_wavefronts}},
+            {"mma", {a.mma, b.mma}},
+        };
+        int bad = 0;
+        for (const auto& [name, v] : fields)
+          if (v.second != v.first * static_cast<uint64_t>(factor)) {
+            ++bad;
+            problems.push_back(one[i].kernel + " [" + dtype + "]: " + name + " " + std::to_string(v.second) + " for " +
+                               std::to_string(factor) + " sequences, " + std::to_string(factor) + " x " +
+                               std::to_string(v.first) + " expected");
+          }
+        if (out)
+          std::fprintf(out, "%-60s %s: %s\n", one[i].kernel.c_str(), dtype,
+                       bad ? "does NOT scale" : ("every count x" + std::to_string(factor)).c_str());
+      }
+    }
+  return problems;
 }
 
 void print_audit_table(const json& report, std::FILE* out) {

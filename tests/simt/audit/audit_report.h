@@ -24,6 +24,14 @@ struct AuditOptions {
 // {"resources": {...source...}, "kernels": [...], "cases": [...]} (see README.md beside this file).
 nlohmann::json run_audit(const AuditOptions& options, std::FILE* progress);
 
+// Checks what the attention cases' `scale` rests on: attention over `factor` sequences records
+// exactly `factor` times the counts of one sequence (every global and shared count, mma.sync, the
+// grid), for the flash (bf16) and simple (fp32) kernels, forward and backward, at T tokens and 4
+// heads. Prints one line per launch to `out`; returns the mismatches (empty: all exact).
+// GPT2_AUDIT_SCALE_PLANT=extra-head gives the larger launch a fifth head, a launch whose work does
+// not scale, which the check must report.
+std::vector<std::string> check_attention_scale(int T, int factor, std::FILE* out);
+
 // The readable table of a report.
 void print_audit_table(const nlohmann::json& report, std::FILE* out);
 

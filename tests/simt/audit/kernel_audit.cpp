@@ -20,7 +20,23 @@ int main(int argc, char** argv) {
   app.add_option("--resources", options.resources_path,
                  "ptxas resource table (default: the build's, else kernels/cuda/kernel_resources.json)");
   app.add_flag("--sites", options.sites, "list each kernel's most wasteful instructions (file:line)");
+  bool check_scale = false;
+  app.add_flag("--check-scale", check_scale,
+               "instead of the report: check that attention's counts over 3 sequences are exactly 3x those of one "
+               "(what the attention cases' scale rests on)");
   CLI11_PARSE(app, argc, argv);
+  if (check_scale) {
+    try {
+      const std::vector<std::string> problems = gpt2::audit::check_attention_scale(128, 3, stdout);
+      for (const std::string& p : problems) std::fprintf(stderr, "kernel_audit: --check-scale: %s\n", p.c_str());
+      if (!problems.empty()) return 1;
+      std::printf("attention's counts scale exactly with the number of sequences\n");
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kernel_audit: %s\n", e.what());
+      return 1;
+    }
+  }
   options.widths.clear();
   std::stringstream ss(widths);
   for (std::string w; std::getline(ss, w, ',');) {
