@@ -2,6 +2,7 @@
 #include "tests/ops/backend_ops.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "engine/backend/cpu_backend.h"
 #include "engine/plan/model_config.h"
 #include "engine/util/bf16.h"
+#include "engine/util/errors.h"
 #include "kernels/cpu/gelu.h"
 #include "kernels/cuda/scratch_sizes.h"
 
@@ -1259,6 +1261,40 @@ bool Harness::check(OpInstance& inst, Report& r, bool rerun, const std::function
     r.result(false, "exception", e.what());
   }
   return r.failures() == failures_before;
+}
+
+std::unique_ptr<Harness> open_op_test_harness(const char* tool, const std::vector<OpInstance>& cases) {
+  try {
+    return std::make_unique<Harness>(cases, true);
+  } catch (const ConfigError& e) {
+    std::printf("SKIPPED %s: no CUDA device (%s)\n", tool, e.what());
+    return nullptr;
+  }
+}
+
+int run_op_test(const char* tool, Harness& harness, std::vector<OpInstance>& cases, bool rerun,
+                const std::function<int64_t()>& free_device_bytes, bool per_op_seconds) {
+  std::printf("%s: %zu cases, cpu (reference) vs %s\n", tool, cases.size(), harness.cuda().describe().c_str());
+  Report report;
+  std::vector<std::string> failed;
+  double seconds[kNumOps] = {};
+  for (OpInstance& c : cases) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!harness.check(c, report, rerun, free_device_bytes)) failed.push_back(c.label);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    seconds[static_cast<int>(c.c.op)] += s;
+    std::printf("  %.2f s\n", s);
+  }
+  if (per_op_seconds) {
+    std::printf("\nseconds per op:");
+    for (int i = 0; i < kNumOps; ++i)
+      if (seconds[i] > 0) std::printf(" %s %.1f", op_name(static_cast<Op>(i)), seconds[i]);
+  }
+  std::printf("\n%s: %zu cases, %d checks, %d failed checks\n", tool, cases.size(), report.checks(), report.failures());
+  for (const std::string& f : failed) std::printf("  FAILED case %s\n", f.c_str());
+  const bool ok = report.failures() == 0;
+  std::printf("%s %s\n", tool, ok ? "PASSED" : "FAILED");
+  return ok ? 0 : 1;
 }
 
 }  // namespace gpt2::ops

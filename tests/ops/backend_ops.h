@@ -225,4 +225,15 @@ class Harness {
   std::unique_ptr<Side> cpu_side_, dev_side_;
 };
 
+// The end of an op test's main (test_backend_ops, test_op_variants), named `tool` in its output.
+// open_op_test_harness: the harness with the CPU reference, or nullptr after printing
+// "SKIPPED <tool>: no CUDA device (...)" (exit with kOpTestSkipped then).
+// run_op_test: every case through harness.check, each case's seconds, with per_op_seconds the
+// seconds summed per op, then the check counts, the failed cases and "<tool> PASSED|FAILED";
+// returns the exit status (0 passed, 1 failed).
+constexpr int kOpTestSkipped = 77;  // ctest's SKIP_RETURN_CODE
+std::unique_ptr<Harness> open_op_test_harness(const char* tool, const std::vector<OpInstance>& cases);
+int run_op_test(const char* tool, Harness& harness, std::vector<OpInstance>& cases, bool rerun,
+                const std::function<int64_t()>& free_device_bytes, bool per_op_seconds);
+
 }  // namespace gpt2::ops

@@ -19,22 +19,18 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/util/errors.h"
 #include "tests/ops/backend_ops.h"
 
 using namespace gpt2;
 using namespace gpt2::ops;
 
 namespace {
-
-constexpr int kSkipExitCode = 77;
 
 #if defined(GPT2_SIMT)
 constexpr bool kEmulated = true;
@@ -129,33 +125,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  std::unique_ptr<Harness> harness;
-  try {
-    harness = std::make_unique<Harness>(cases, true);
-  } catch (const ConfigError& e) {
-    std::printf("SKIPPED test_backend_ops: no CUDA device (%s)\n", e.what());
-    return kSkipExitCode;
-  }
-  std::printf("test_backend_ops: %zu cases, cpu (reference) vs %s\n", cases.size(), harness->cuda().describe().c_str());
-
-  Report report;
-  std::vector<std::string> failed;
-  double seconds[kNumOps] = {};
-  for (OpInstance& c : cases) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (!harness->check(c, report, rerun, memory_check ? free_device_bytes : nullptr)) failed.push_back(c.label);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    seconds[static_cast<int>(c.c.op)] += s;
-    std::printf("  %.2f s\n", s);
-  }
-
-  std::printf("\nseconds per op:");
-  for (int i = 0; i < kNumOps; ++i)
-    if (seconds[i] > 0) std::printf(" %s %.1f", op_name(static_cast<Op>(i)), seconds[i]);
-  std::printf("\ntest_backend_ops: %zu cases, %d checks, %d failed checks\n", cases.size(), report.checks(),
-              report.failures());
-  for (const std::string& f : failed) std::printf("  FAILED case %s\n", f.c_str());
-  const bool ok = report.failures() == 0;
-  std::printf("test_backend_ops %s\n", ok ? "PASSED" : "FAILED");
-  return ok ? 0 : 1;
+  const std::unique_ptr<Harness> harness = open_op_test_harness("test_backend_ops", cases);
+  if (!harness) return kOpTestSkipped;
+  return run_op_test("test_backend_ops", *harness, cases, rerun, memory_check ? free_device_bytes : nullptr, true);
 }

@@ -21,7 +21,6 @@
 // Usage: test_op_variants [--quick | --full] [--filter TEXT] [--list] [--help]
 #include <cuda_runtime.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -30,7 +29,6 @@
 #include <vector>
 
 #include "engine/backend/adamw_step.h"
-#include "engine/util/errors.h"
 #include "kernels/cuda/adamw.cuh"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/encoder.cuh"
@@ -307,34 +305,16 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  std::unique_ptr<Harness> harness;
-  try {
-    harness = std::make_unique<Harness>(cases, true);
-  } catch (const ConfigError& e) {
-    std::printf("SKIPPED test_op_variants: no CUDA device (%s)\n", e.what());
-    return 77;
-  }
+  const std::unique_ptr<Harness> harness = open_op_test_harness("test_op_variants", cases);
+  if (!harness) return kOpTestSkipped;
   k->stream = static_cast<cudaStream_t>(harness->cuda().native_stream());
   // The plan's cuBLASLt workspace, which the backend's own context uses on the same stream.
   void* workspace = harness->device().plan_buffer("workspace.cublaslt");
   cuda::matmul_context_init(k->unfused, workspace, cuda::kMatmulWorkspaceBytes, nullptr, 0);
   k->unfused.allow_fused_epilogues = false;
   cuda::matmul_context_init(k->fused, workspace, cuda::kMatmulWorkspaceBytes, nullptr, 0);
-  std::printf("test_op_variants: %zu cases, cpu (reference) vs %s\n", cases.size(), harness->cuda().describe().c_str());
-
-  Report report;
-  std::vector<std::string> failed;
-  for (OpInstance& c : cases) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (!harness->check(c, report, true, nullptr)) failed.push_back(c.label);
-    std::printf("  %.2f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  const int status = run_op_test("test_op_variants", *harness, cases, true, nullptr, false);
   cuda::matmul_context_destroy(k->unfused);
   cuda::matmul_context_destroy(k->fused);
-  std::printf("\ntest_op_variants: %zu cases, %d checks, %d failed checks\n", cases.size(), report.checks(),
-              report.failures());
-  for (const std::string& f : failed) std::printf("  FAILED case %s\n", f.c_str());
-  const bool ok = report.failures() == 0;
-  std::printf("test_op_variants %s\n", ok ? "PASSED" : "FAILED");
-  return ok ? 0 : 1;
+  return status;
 }
